@@ -1,0 +1,1 @@
+"""The click command line. Commands parse, call one service function, and render."""

@@ -1,0 +1,109 @@
+"""The root command group: global options, lazily loaded subcommands grouped by role."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from podspawn import __version__
+
+#: name -> (section, "module:attribute", one-line help). Modules load only when used.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "server-setup": ("Server administration", "podspawn.cli.server:server_setup",
+                     "Wire podspawn into this host's sshd (idempotent, backed up)."),
+    "add-user": ("Server administration", "podspawn.cli.users:add_user",
+                 "Register a user's SSH keys and create their login."),
+    "remove-user": ("Server administration", "podspawn.cli.users:remove_user",
+                    "Revoke a user: sessions, keys and login."),
+    "list-users": ("Server administration", "podspawn.cli.users:list_users",
+                   "List registered users."),
+    "images": ("Server administration", "podspawn.cli.images:images",
+               "Build and inspect base images (debootstrap for air-gapped servers)."),
+    "auth-keys": ("Called by sshd", "podspawn.cli.login:auth_keys",
+                  "Print a user's keys for sshd (AuthorizedKeysCommand)."),
+    "spawn": ("Called by sshd", "podspawn.cli.login:spawn",
+              "Route an SSH session into the user's container (forced command)."),
+    "version": ("Other", "podspawn.cli.info:version", "Print the podspawn version."),
+}
+SECTIONS = ("Server administration", "Client", "Local", "Called by sshd", "Other")
+
+
+@dataclass
+class App:
+    config_path: str | None
+    json_mode: bool
+    quiet: bool
+    debug: bool
+
+    @property
+    def output(self) -> Any:
+        from podspawn.cli.output import Output
+
+        return Output(json_mode=self.json_mode, quiet=self.quiet)
+
+    def config(self) -> Any:
+        from podspawn.config.loader import load_config
+
+        return load_config(self.config_path)
+
+    def resolved_config_path(self) -> str:
+        from podspawn.config.cached import config_path
+
+        return config_path(self.config_path)
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, _, attr = entry[1].partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        for section in SECTIONS:
+            rows = [(name, entry[2]) for name, entry in sorted(COMMANDS.items())
+                    if entry[0] == section]
+            if rows:
+                with formatter.section(section):
+                    formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="PODSPAWN_CONFIG", metavar="PATH",
+              help="Server config file (default /etc/podspawn/config.yaml).")
+@click.option("--json", "json_mode", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.option("--debug", is_flag=True, envvar="PODSPAWN_DEBUG",
+              help="Show tracebacks of internal errors.")
+@click.version_option(__version__, "--version", message="podspawn v%(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, json_mode: bool, quiet: bool,
+        debug: bool) -> None:
+    """podspawn: SSH into a container of your own, on a server running stock OpenSSH."""
+    ctx.obj = App(config_path=config_path, json_mode=json_mode, quiet=quiet, debug=debug)
+    if debug:
+        os.environ["PODSPAWN_DEBUG"] = "1"
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI; podspawn errors propagate to ``podspawn.__main__``."""
+    try:
+        result = cli.main(args=args, prog_name="podspawn", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return result if isinstance(result, int) else 0

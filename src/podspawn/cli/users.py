@@ -1,0 +1,81 @@
+"""``add-user``, ``remove-user``, ``list-users``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from podspawn.cli.app import App
+
+
+def _open(app: App, action: str):  # type: ignore[no-untyped-def]
+    from podspawn import log
+    from podspawn.services.privileges import require_root
+    from podspawn.state.db import open_db
+
+    require_root(action)
+    config = app.config()
+    log.configure(config.log_file, role="admin")
+    return config, open_db(config.state.db_path)
+
+
+@click.command("add-user")
+@click.argument("name")
+@click.option("--key", "keys", multiple=True, metavar="KEY", help="A public key line (repeatable).")
+@click.option("--key-file", "key_files", multiple=True, metavar="PATH",
+              help="A file of public keys (repeatable).")
+@click.option("--github", metavar="HANDLE", help="Import the keys GitHub publishes (one fetch).")
+@click.option("--adopt-account", is_flag=True,
+              help="Use an existing host account of that name (it becomes podspawn-only).")
+@click.pass_obj
+def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, ...],
+             github: str | None, adopt_account: bool) -> None:
+    """Register NAME's SSH keys and create their podspawn login."""
+    from podspawn.names import validate_user
+    from podspawn.services.users import add_user as add, collect_keys
+
+    validate_user(name)
+    config, conn = _open(app, "add-user")
+    new_keys = collect_keys(keys=keys, key_files=key_files, github=github,
+                            github_url=config.auth.github_url)
+    result = add(config=config, conn=conn, name=name, new_keys=new_keys, adopt=adopt_account)
+    app.output.line(f"added {result.added} key(s) for {result.name}")
+
+
+@click.command("remove-user")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also destroy the user's running sessions.")
+@click.pass_obj
+def remove_user(app: App, name: str, force: bool) -> None:
+    """Revoke NAME: destroy sessions (with --force), delete keys and login."""
+    from podspawn.names import validate_user
+    from podspawn.services.users import remove_user as remove
+
+    validate_user(name)
+    config, conn = _open(app, "remove-user")
+    result = remove(config=config, conn=conn, name=name, force=force)
+    app.output.line(
+        f"removed user {result.name} ({result.sessions_destroyed} session(s) destroyed)"
+    )
+
+
+@click.command("list-users")
+@click.pass_obj
+def list_users(app: App) -> None:
+    """List registered users with their key and session counts."""
+    from podspawn.services.users import list_all
+
+    config, conn = _open(app, "list-users")
+    users = list_all(config=config, conn=conn)
+    out = app.output
+    if app.json_mode:
+        out.data([{"name": u.name, "keys": u.keys, "sessions": u.sessions,
+                   "expires_at": u.expires_at} for u in users])
+        return
+    rows = [
+        (u.name, str(u.keys), str(u.sessions),
+         time.strftime("%Y-%m-%d %H:%M", time.localtime(u.expires_at)) if u.expires_at else "-")
+        for u in users
+    ]
+    out.table(("USER", "KEYS", "SESSIONS", "EXPIRES"), rows, empty="No users.")

@@ -1,0 +1,1 @@
+"""Server configuration: the schema (stdlib), the validating loader and the login-path cache."""

@@ -1,0 +1,53 @@
+"""Load the server config on the login path without importing yaml or pydantic.
+
+``auth-keys`` and ``spawn`` run on every SSH connection, so they read a JSON snapshot that the
+cold path wrote beside the config file after validating it. The snapshot records the config
+file's inode, size and mtime; if any differ the snapshot is stale and the full loader runs.
+A missing config file means the defaults, which cost nothing to build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from podspawn.config.schema import DEFAULT_CONFIG_PATH, ServerConfig
+
+
+def config_path(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("PODSPAWN_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def cache_path(path: str) -> str:
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.cache.json")
+
+
+def fingerprint(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def load_fast(path: str | None = None) -> ServerConfig:
+    """The config at ``path``, from the snapshot when it is fresh.
+
+    Raises:
+        ConfigError: (from the full loader) the file is unreadable or invalid.
+    """
+    path = config_path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ServerConfig()
+    except OSError:
+        st = None
+    if st is not None:
+        try:
+            with open(cache_path(path), encoding="utf-8") as fh:
+                snapshot = json.load(fh)
+            if snapshot.get("source") == fingerprint(st):
+                return ServerConfig.from_trusted_dict(snapshot["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from podspawn.config.loader import load_config  # cold: yaml + pydantic
+
+    return load_config(path)

@@ -1,0 +1,113 @@
+"""Read and validate the server config with pydantic, and refresh the login-path snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from podspawn.config.cached import cache_path, config_path, fingerprint
+from podspawn.config.schema import ServerConfig
+from podspawn.errors import ConfigError
+
+
+def load_config(path: str | None = None, *, write_cache: bool = True) -> ServerConfig:
+    """The validated config at ``path`` (defaults when the file does not exist).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or holds a wrong key or value.
+    """
+    path = config_path(path)
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+    except FileNotFoundError:
+        return ServerConfig()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config {path}: {exc.strerror}; check the path and its permissions"
+        ) from exc
+    config = parse_config(raw, source=path)
+    if write_cache and os.geteuid() == 0:
+        _write_cache(path, st, config)
+    return config
+
+
+def parse_config(raw: bytes | str, *, source: str = "config") -> ServerConfig:
+    """Validate config text; every problem is named by its dotted key.
+
+    Raises:
+        ConfigError: the text is not YAML or a key or value is wrong.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source} is not valid YAML{where}; fix the syntax") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a YAML mapping of sections such as 'session:'")
+    return validate_config(data, source=source)
+
+
+def validate_config(data: dict[str, Any], *, source: str = "config") -> ServerConfig:
+    """Build a ServerConfig from a mapping, translating pydantic errors into one sentence each.
+
+    Raises:
+        ConfigError: a key is unknown or a value has the wrong type or range.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(ServerConfig).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(err) for err in exc.errors())) from exc
+
+
+def dump_config_yaml(config: ServerConfig) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        return f"{loc}: unknown key; check the spelling against the documented keys"
+    if kind == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        return f"{loc}: {err['input']!r} is not allowed; use one of {allowed}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return message
+    return f"{loc}: {message} (got {err.get('input')!r})"
+
+
+def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
+    """Best effort: a failed snapshot only costs the next login a full parse."""
+    target = cache_path(path)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"source": fingerprint(st), "config": _plain(config.to_dict())}, fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

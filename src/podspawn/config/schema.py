@@ -1,0 +1,262 @@
+"""The server configuration, ``/etc/podspawn/config.yaml``, as plain frozen dataclasses.
+
+The keys and defaults are the Go implementation's, so its config files load unchanged. The
+classes are standard-library dataclasses on purpose: the login path (``auth-keys``, ``spawn``)
+builds them from a JSON cache without importing pydantic, while every file an admin writes is
+validated by pydantic on the cold path (``podspawn.config.loader``). Checks that pydantic's type
+validation cannot express live in ``__post_init__``, which pydantic runs too.
+
+Deliberate differences from the Go defaults, each for a documented fault:
+
+* ``security.no_new_privileges`` defaults to false: with it set, the container user's
+  passwordless ``sudo`` cannot work (sudo is setuid), yet the docs promise it.
+* ``security.cap_add`` adds ``AUDIT_WRITE`` and ``KILL`` so that ``sudo`` can log and root in the
+  container can signal the user's own processes.
+* ``log.file`` defaults to ``/var/log/podspawn/podspawn.log``: log lines never go to the SSH
+  client's stream.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+SessionMode = Literal["grace-period", "destroy-on-disconnect", "persistent"]
+SESSION_MODES: tuple[str, ...] = ("grace-period", "destroy-on-disconnect", "persistent")
+
+DEFAULT_CONFIG_PATH = "/etc/podspawn/config.yaml"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$")
+_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_EXTRA_FORBID: dict[str, Any] = {"extra": "forbid"}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration such as ``60s``, ``8h`` or ``1h30m``.
+
+    Raises:
+        ValueError: the text is not a sequence of number+unit pairs (units ms, s, m, h).
+    """
+    value = text.strip()
+    if value in ("0", ""):
+        if value == "":
+            raise ValueError("a duration such as 60s, 5m or 8h is required")
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(value):
+        raise ValueError(f"{text!r} is not a duration; write it like 60s, 5m, 8h or 1h30m")
+    return total
+
+
+def parse_memory(text: str) -> int:
+    """Bytes in a memory size such as ``2g`` or ``512m``; ``0`` or empty means no limit.
+
+    Raises:
+        ValueError: the text is not a number with an optional k, m or g suffix.
+    """
+    value = text.strip()
+    if value in ("", "0"):
+        return 0
+    match = _MEMORY.fullmatch(value)
+    if not match:
+        raise ValueError(f"{text!r} is not a memory size; write it like 512m or 2g")
+    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    key_dir: str = "/etc/podspawn/keys"
+    """Where ``add-user`` stores each user's authorized_keys lines, one file per user."""
+    github_url: str = "https://github.com"
+    """Base URL for ``add-user --github``; keys come from ``<github_url>/<handle>.keys``."""
+
+    def __post_init__(self) -> None:
+        _require_absolute("auth.key_dir", self.key_dir)
+        if not self.github_url.startswith(("http://", "https://")):
+            raise ValueError("auth.github_url must start with http:// or https://")
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultsConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    image: str = "ubuntu:24.04"
+    """Image for sessions without a project. Must exist locally or be pullable."""
+    shell: str = "/bin/bash"
+    """Login shell of the container user."""
+    cpus: float = 2.0
+    """CPU limit per container, in CPUs; 0 means no limit."""
+    memory: str = "2g"
+    """Memory limit per container (k, m or g suffix); 0 means no limit."""
+
+    def __post_init__(self) -> None:
+        if not self.image.strip():
+            raise ValueError("defaults.image must name an image, such as debian:bookworm")
+        _require_absolute("defaults.shell", self.shell)
+        if self.cpus < 0:
+            raise ValueError("defaults.cpus must be 0 (no limit) or more")
+        _check("defaults.memory", parse_memory, self.memory)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    grace_period: str = "60s"
+    """How long a container outlives its last connection (grace-period mode)."""
+    max_lifetime: str = "8h"
+    """Hard cap on a session's age, enforced at login and by cleanup; not for persistent."""
+    mode: SessionMode = "grace-period"
+    """grace-period, destroy-on-disconnect or persistent."""
+
+    def __post_init__(self) -> None:
+        _check("session.grace_period", parse_duration, self.grace_period)
+        _check("session.max_lifetime", parse_duration, self.max_lifetime)
+
+    @property
+    def grace_seconds(self) -> float:
+        return parse_duration(self.grace_period)
+
+    @property
+    def lifetime_seconds(self) -> float:
+        return parse_duration(self.max_lifetime)
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    db_path: str = "/var/lib/podspawn/state.db"
+    lock_dir: str = "/var/lib/podspawn/locks"
+    homes_dir: str = "/var/lib/podspawn/homes"
+    """Persistent-mode homes, one directory per user, owned by the container user."""
+
+    def __post_init__(self) -> None:
+        _require_absolute("state.db_path", self.db_path)
+        _require_absolute("state.lock_dir", self.lock_dir)
+        _require_absolute("state.homes_dir", self.homes_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    file: str = "/var/log/podspawn/podspawn.log"
+    """Operator log. Never the SSH stream; an empty value means the same default."""
+    audit_log: str = ""
+    """JSON-lines audit trail; empty turns it off."""
+
+    def __post_init__(self) -> None:
+        if self.file:
+            _require_absolute("log.file", self.file)
+        if self.audit_log:
+            _require_absolute("log.audit_log", self.audit_log)
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = (
+        "CHOWN",
+        "SETUID",
+        "SETGID",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "NET_BIND_SERVICE",
+        "AUDIT_WRITE",
+        "KILL",
+    )
+    no_new_privileges: bool = False
+    """True blocks setuid programs, including the container user's sudo."""
+    pids_limit: int = 256
+    readonly_rootfs: bool = False
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    runtime: str = ""
+    """OCI runtime, for instance ``runsc`` for gVisor; empty is Docker's default."""
+
+    def __post_init__(self) -> None:
+        for cap in (*self.cap_drop, *self.cap_add):
+            if not re.fullmatch(r"[A-Z_]+", cap):
+                raise ValueError(f"capability {cap!r} must be an upper-case name such as CHOWN")
+        if self.pids_limit < 0:
+            raise ValueError("security.pids_limit must be 0 (no limit) or more")
+        for path in self.tmpfs:
+            _require_absolute("security.tmpfs", path)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcesConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    max_per_user: int = 3
+    """Sessions one user may hold at once; 0 means unlimited."""
+
+    def __post_init__(self) -> None:
+        if self.max_per_user < 0:
+            raise ValueError("resources.max_per_user must be 0 (unlimited) or more")
+
+
+@dataclass(frozen=True, slots=True)
+class ImagesConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    mirror: str = ""
+    """Debian mirror for ``images bootstrap``; empty means the host's own apt source."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    projects_file: str = "/etc/podspawn/projects.yaml"
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Registered projects (``add-project``), by name."""
+
+    @property
+    def log_file(self) -> str:
+        return self.log.file or LogConfig.file
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_trusted_dict(cls, data: dict[str, Any]) -> ServerConfig:
+        """Rebuild a config that was validated before (the login-path cache); no checks."""
+        sec = dict(data["security"])
+        sec["cap_drop"] = tuple(sec["cap_drop"])
+        sec["cap_add"] = tuple(sec["cap_add"])
+        return cls(
+            auth=AuthConfig(**data["auth"]),
+            defaults=DefaultsConfig(**data["defaults"]),
+            session=SessionConfig(**data["session"]),
+            state=StateConfig(**data["state"]),
+            log=LogConfig(**data["log"]),
+            security=SecurityConfig(**sec),
+            resources=ResourcesConfig(**data["resources"]),
+            images=ImagesConfig(**data["images"]),
+            projects_file=data["projects_file"],
+            projects=data["projects"],
+        )
+
+
+def _check(key: str, parse: Any, value: str) -> None:
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+def _require_absolute(key: str, path: str) -> None:
+    if not path.startswith("/"):
+        raise ValueError(f"{key} must be an absolute path, got {path!r}")

@@ -1,0 +1,37 @@
+"""The session rules that both the login path and the services apply; pure functions.
+
+Keeping them here means the warm login path (stdlib only) and the cold services decide the
+same way: when an existing container may be reused, and what the last disconnect does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from podspawn.runtime.base import ContainerInfo
+from podspawn.state.records import SessionRow
+
+DisconnectAction = Literal["destroy", "grace", "keep"]
+
+
+def lifetime_expired(row: SessionRow, now: float) -> bool:
+    return row.mode != "persistent" and now >= row.max_lifetime
+
+
+def reusable(row: SessionRow | None, info: ContainerInfo | None, now: float) -> bool:
+    """Whether a login can join ``row``'s container as it is, with no engine work."""
+    return (
+        row is not None
+        and info is not None
+        and info.running
+        and info.id == row.container_id
+        and not lifetime_expired(row, now)
+    )
+
+
+def on_last_disconnect(mode: str, grace_seconds: float) -> DisconnectAction:
+    if mode == "persistent":
+        return "keep"
+    if mode == "destroy-on-disconnect" or grace_seconds <= 0:
+        return "destroy"
+    return "grace"

@@ -1,0 +1,39 @@
+"""Advisory file locks that serialise work on one user's sessions, or one image build."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from podspawn.errors import StateError
+
+
+@contextmanager
+def file_lock(path: str, *, timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for the block.
+
+    Raises:
+        StateError: the lock was not free within ``timeout`` seconds.
+    """
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        "another podspawn operation on this session is taking too long; "
+                        "try again in a minute",
+                        detail=f"lock {path} busy for {timeout:.0f}s",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)

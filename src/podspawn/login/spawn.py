@@ -1,0 +1,143 @@
+"""``podspawn spawn``: the forced command behind every podspawn SSH session.
+
+The warm path (the user's container is running) costs one SQLite transaction, one raw engine
+request and a fork/exec of ``docker exec``. Anything else, such as a first login, a stopped
+container or an expired session, goes to ``podspawn.services.sessions``, imported on demand.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+
+from podspawn import log
+from podspawn.config.cached import load_fast
+from podspawn.config.schema import ServerConfig
+from podspawn.errors import UsageError
+from podspawn.lifecycle import on_last_disconnect, reusable
+from podspawn.locks import file_lock
+from podspawn.login.handoff import run_attached
+from podspawn.login.identity import current_user
+from podspawn.login.router import Request, classify, container_argv
+from podspawn.names import lock_file_name, project_from_host
+from podspawn.procs import is_alive, start_time
+from podspawn.runtime.engine import exec_argv, quick_inspect
+from podspawn.state.db import open_db
+from podspawn.state.records import Connection, SessionRow
+from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
+
+_PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "SSH_CONNECTION", "SSH_CLIENT")
+
+
+def _parse(args: list[str]) -> tuple[str | None, str | None]:
+    user = project = None
+    rest = list(args)
+    while rest:
+        head = rest.pop(0)
+        if head in ("--user", "--project") and rest:
+            value = rest.pop(0)
+        elif head.startswith(("--user=", "--project=")):
+            head, value = head.split("=", 1)
+        else:
+            raise UsageError(f"unexpected argument {head[:40]!r} to spawn")
+        if head == "--user":
+            user = value
+        else:
+            project = value
+    return user, project
+
+
+def main(args: list[str], *, config_path: str | None) -> int:
+    claimed_user, claimed_project = _parse(args)
+    config = load_fast(config_path)
+    log.configure(config.log_file, role="spawn")
+    user = current_user(claimed_user)
+    raw_project = claimed_project or os.environ.get("PODSPAWN_PROJECT", "")
+    project = project_from_host(raw_project) if raw_project else ""
+    request = classify(os.environ.get("SSH_ORIGINAL_COMMAND", ""), tty=os.isatty(0))
+
+    conn = open_db(config.state.db_path)
+    me = os.getpid()
+    connection = Connection(
+        user=user, project=project, pid=me, pid_start=start_time(me) or 0, started_at=time.time()
+    )
+    row = _join_warm(conn, config, connection)
+    if row is None:
+        from podspawn.services.sessions import open_session
+
+        row = open_session(config=config, conn=conn, connection=connection)
+    log.info("session attach", user=user, project=project or None, kind=request.kind,
+             container=row.container_name)
+    try:
+        code = run_attached(_handoff_argv(row, request, user=user, project=project))
+    finally:
+        _leave(conn, config, connection)
+    return code
+
+
+def _lock_path(config: ServerConfig, user: str) -> str:
+    return os.path.join(config.state.lock_dir, lock_file_name(user))
+
+
+def _join_warm(
+    conn: sqlite3.Connection, config: ServerConfig, connection: Connection
+) -> SessionRow | None:
+    """Join the running session under the user's lock, or return None for the cold path."""
+    with file_lock(_lock_path(config, connection.user)):
+        prune_dead(conn, is_alive)
+        row = get_session(conn, connection.user, connection.project)
+        if row is None:
+            return None
+        info = quick_inspect(row.container_name)
+        if not reusable(row, info, time.time()):
+            return None
+        add_connection(conn, connection)
+        return row
+
+
+def _leave(conn: sqlite3.Connection, config: ServerConfig, connection: Connection) -> None:
+    """Record the disconnect; the last one starts the grace period or destroys the session."""
+    with file_lock(_lock_path(config, connection.user)):
+        remaining = remove_connection(conn, connection)
+        row = get_session(conn, connection.user, connection.project)
+        if row is None or remaining > 0:
+            return
+        action = on_last_disconnect(row.mode, config.session.grace_seconds)
+        if action == "grace":
+            from podspawn.state.sessions import set_grace
+
+            set_grace(conn, row.user, row.project, time.time() + config.session.grace_seconds)
+            log.info("last connection closed, grace period started", user=row.user,
+                     project=row.project or None, container=row.container_name)
+            return
+        if action == "destroy":
+            from podspawn.services.sessions import destroy_session
+
+            destroy_session(conn=conn, row=row, reason="disconnect")
+
+
+def _handoff_argv(row: SessionRow, request: Request, *, user: str, project: str) -> list[str]:
+    shell = str(row.runtime_state.get("shell", "/bin/sh"))
+    home = str(row.runtime_state.get("home", "/"))
+    env = {"USER": user, "LOGNAME": user, "HOME": home, "SHELL": shell,
+           "PODSPAWN_USER": user, "PODSPAWN_PROJECT": project}
+    if request.tty:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    for key in _PASSED_ENV:
+        value = os.environ.get(key)
+        if value is not None and "\n" not in value:
+            env[key] = value
+    return exec_argv(
+        row.container_name,
+        container_argv(request, shell=shell),
+        user=user,
+        workdir=str(row.runtime_state.get("workdir", home)),
+        env=env,
+        tty=request.tty and request.kind != "sftp",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:], config_path=None))

@@ -1,0 +1,143 @@
+"""The contract between podspawn's services and a container engine.
+
+Every method returns podspawn's own frozen dataclasses, never an SDK object, and raises only
+podspawn errors: ``RuntimeUnavailable`` when the engine cannot be reached, ``RuntimeFailure``
+when it refuses, ``ImageUnavailable`` for a missing image. "Gone" is a normal answer:
+``inspect`` returns None for a missing container, and removing what is already gone succeeds,
+so cleanup and retries are idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    target: str
+    source: str
+    type: Literal["bind", "volume", "tmpfs"] = "bind"
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """Everything needed to create a container; built as pure data and tested as such."""
+
+    name: str
+    image: str
+    labels: Mapping[str, str]
+    hostname: str = ""
+    command: tuple[str, ...] = ("sleep", "infinity")
+    env: Mapping[str, str] = field(default_factory=dict)
+    network: str = ""
+    aliases: tuple[str, ...] = ()
+    nano_cpus: int = 0
+    memory: int = 0
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    pids_limit: int = 0
+    read_only: bool = False
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    runtime: str = ""
+    mounts: tuple[Mount, ...] = ()
+    init: bool = True
+    working_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    id: str
+    name: str
+    state: str
+    labels: Mapping[str, str]
+    image: str = ""
+    created: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo:
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+
+class Runtime(Protocol):
+    """What podspawn needs from a container engine. A second engine implements the same."""
+
+    name: str
+
+    def inspect(self, name_or_id: str) -> ContainerInfo | None:
+        """The container's current state; None when it does not exist (or is being removed)."""
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create (not start) a container. Raises ImageUnavailable if the image is missing."""
+
+    def start(self, name_or_id: str) -> None:
+        """Start a created or stopped container; starting a running one is a no-op."""
+
+    def exec(
+        self,
+        name_or_id: str,
+        argv: list[str],
+        *,
+        user: str = "root",
+        env: Mapping[str, str] | None = None,
+        workdir: str = "",
+        stdin: bytes | None = None,
+    ) -> ExecResult:
+        """Run a command to completion and return its exit code and combined output."""
+
+    def remove(self, name_or_id: str) -> None:
+        """Force-remove a container and its anonymous volumes; a missing one is success."""
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """Every container (running or not) carrying all of ``labels``."""
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+        """Create a bridge network, or return the existing one of that name with our labels."""
+
+    def remove_network(self, name_or_id: str) -> None:
+        """Remove a network; a missing one is success. Raises RuntimeFailure while in use."""
+
+    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        """Every network carrying all of ``labels``."""
+
+    def image_id(self, ref: str) -> str | None:
+        """The local image id for ``ref``, or None when it is not present locally."""
+
+    def pull(self, ref: str) -> str:
+        """Pull ``ref`` and return its id. Raises ImageUnavailable when it cannot."""
+
+    def build(
+        self,
+        tag: str,
+        dockerfile: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ) -> str:
+        """Build an image from a Dockerfile text (plus context files) and return its id.
+
+        Raises:
+            RuntimeFailure: a step failed; the message names the step and its last lines.
+        """
+
+    def import_rootfs(self, tar_path: str, tag: str) -> str:
+        """Import a root filesystem tarball as image ``tag`` and return its id."""

@@ -1,0 +1,334 @@
+"""The Docker Engine backend, through the ``docker`` SDK.
+
+Every SDK call goes through ``_call``, which maps SDK and transport exceptions onto podspawn's
+error tree, so no ``docker`` type ever leaves this module. Images are built with the classic
+builder (what the Engine API offers without BuildKit), which is what these servers have.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from podspawn.errors import ImageUnavailable, RuntimeFailure, RuntimeUnavailable
+from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, NetworkInfo
+
+T = TypeVar("T")
+
+_UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    """Translate SDK failures raised inside the block into podspawn errors."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageUnavailable(
+            f"image needed to {action} is not available", detail=str(exc)
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise RuntimeFailure(
+            f"Docker refused to {action}: {exc.explanation or exc}", detail=str(exc)
+        ) from exc
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        raise RuntimeUnavailable(_UNAVAILABLE, detail=f"{action}: {exc}") from exc
+
+
+def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    config = attrs.get("Config") or {}
+    state = attrs.get("State")
+    status = state.get("Status", "") if isinstance(state, dict) else str(state or "")
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=str(attrs.get("Name") or (attrs.get("Names") or [""])[0]).lstrip("/"),
+        state=status,
+        labels=dict(config.get("Labels") or attrs.get("Labels") or {}),
+        image=str(config.get("Image") or attrs.get("Image") or ""),
+        created=str(attrs.get("Created", "")),
+    )
+
+
+class DockerRuntime:
+    """``Runtime`` over the local Docker Engine."""
+
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        with _mapped("connect"):
+            self._client = client or docker.from_env(timeout=600)
+        self._api = self._client.api
+
+    # containers -------------------------------------------------------------------------
+
+    def inspect(self, name_or_id: str) -> ContainerInfo | None:
+        try:
+            with _mapped("inspect a container"):
+                attrs = self._api.inspect_container(name_or_id)
+        except RuntimeFailure as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        info = _info(attrs)
+        return None if info.state == "removing" else info
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        api = self._api
+        host_config = api.create_host_config(
+            nano_cpus=spec.nano_cpus or None,
+            mem_limit=spec.memory or None,
+            cap_drop=list(spec.cap_drop) or None,
+            cap_add=list(spec.cap_add) or None,
+            security_opt=list(spec.security_opt) or None,
+            pids_limit=spec.pids_limit or None,
+            read_only=spec.read_only or None,
+            tmpfs=dict(spec.tmpfs) or None,
+            runtime=spec.runtime or None,
+            init=spec.init or None,
+            network_mode=spec.network or None,
+            mounts=[
+                docker.types.Mount(
+                    target=m.target,
+                    source=m.source,
+                    type=m.type,
+                    read_only=m.read_only,
+                )
+                for m in spec.mounts
+            ]
+            or None,
+        )
+        networking = None
+        if spec.network:
+            networking = api.create_networking_config(
+                {
+                    spec.network: api.create_endpoint_config(
+                        aliases=list(spec.aliases) or None
+                    )
+                }
+            )
+        with _mapped(f"create container {spec.name}"):
+            created = api.create_container(
+                image=spec.image,
+                command=list(spec.command),
+                name=spec.name,
+                hostname=spec.hostname or None,
+                labels=dict(spec.labels),
+                environment=dict(spec.env) or None,
+                working_dir=spec.working_dir or None,
+                host_config=host_config,
+                networking_config=networking,
+                stdin_open=False,
+                tty=False,
+            )
+        info = self.inspect(created["Id"])
+        if info is None:
+            raise RuntimeFailure(f"container {spec.name} vanished right after creation")
+        return info
+
+    def start(self, name_or_id: str) -> None:
+        with _mapped(f"start container {name_or_id}"):
+            self._api.start(name_or_id)
+
+    def exec(
+        self,
+        name_or_id: str,
+        argv: list[str],
+        *,
+        user: str = "root",
+        env: Mapping[str, str] | None = None,
+        workdir: str = "",
+        stdin: bytes | None = None,
+    ) -> ExecResult:
+        api = self._api
+        with _mapped(f"run a command in {name_or_id}"):
+            exec_id = api.exec_create(
+                name_or_id,
+                argv,
+                user=user,
+                environment=dict(env or {}) or None,
+                workdir=workdir or None,
+                stdin=stdin is not None,
+                stdout=True,
+                stderr=True,
+            )["Id"]
+            if stdin is None:
+                output = api.exec_start(exec_id)
+            else:
+                output = _exec_with_stdin(api, exec_id, stdin)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(exit_code=int(code if code is not None else 1), output=output or b"")
+
+    def remove(self, name_or_id: str) -> None:
+        try:
+            with _mapped(f"remove container {name_or_id}"):
+                self._api.remove_container(name_or_id, force=True, v=True)
+        except RuntimeFailure as exc:
+            if _is_not_found(exc) or "already in progress" in str(exc.detail):
+                return
+            raise
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with _mapped("list containers"):
+            rows = self._api.containers(all=True, filters=filters)
+        return [_info(row) for row in rows]
+
+    # networks ---------------------------------------------------------------------------
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+        api = self._api
+        with _mapped(f"find network {name}"):
+            existing = [n for n in api.networks(names=[name]) if n.get("Name") == name]
+        for net in existing:
+            if all((net.get("Labels") or {}).get(k) == v for k, v in labels.items()):
+                return NetworkInfo(id=net["Id"], name=name, labels=net.get("Labels") or {})
+        if existing:
+            raise RuntimeFailure(
+                f"a network called {name} exists but was not made by podspawn; "
+                "remove it or rename it",
+            )
+        with _mapped(f"create network {name}"):
+            created = api.create_network(name, driver="bridge", labels=dict(labels))
+        return NetworkInfo(id=created["Id"], name=name, labels=dict(labels))
+
+    def remove_network(self, name_or_id: str) -> None:
+        try:
+            with _mapped(f"remove network {name_or_id}"):
+                self._api.remove_network(name_or_id)
+        except RuntimeFailure as exc:
+            if _is_not_found(exc):
+                return
+            raise
+
+    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with _mapped("list networks"):
+            rows = self._api.networks(filters=filters)
+        return [NetworkInfo(id=n["Id"], name=n["Name"], labels=n.get("Labels") or {}) for n in rows]
+
+    # images -----------------------------------------------------------------------------
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            with _mapped(f"inspect image {ref}"):
+                return str(self._api.inspect_image(ref)["Id"])
+        except (ImageUnavailable, RuntimeFailure) as exc:
+            if isinstance(exc, ImageUnavailable) or _is_not_found(exc):
+                return None
+            raise
+
+    def pull(self, ref: str) -> str:
+        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        try:
+            with _mapped(f"pull image {ref}"):
+                self._api.pull(repo, tag=tag)
+        except (RuntimeFailure, RuntimeUnavailable) as exc:
+            if isinstance(exc, RuntimeUnavailable) and "connect" not in str(exc.detail):
+                raise
+            raise ImageUnavailable(
+                f"image {ref} is not on this server and cannot be pulled",
+                detail=str(exc.detail or exc),
+            ) from exc
+        found = self.image_id(ref)
+        if found is None:
+            raise ImageUnavailable(f"image {ref} is not on this server and cannot be pulled")
+        return found
+
+    def build(
+        self,
+        tag: str,
+        dockerfile: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ) -> str:
+        context = _tar_context(dockerfile, files or {})
+        tail: list[str] = []
+        step = ""
+        with _mapped(f"build image {tag}"):
+            stream = self._api.build(
+                fileobj=context,
+                custom_context=True,
+                tag=tag,
+                labels=dict(labels or {}),
+                rm=True,
+                forcerm=True,
+                decode=True,
+                pull=False,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for line in str(chunk["stream"]).splitlines():
+                        if line.startswith("Step "):
+                            step = line
+                        tail = [*tail[-19:], line]
+                        if on_output is not None:
+                            on_output(line)
+                if "error" in chunk:
+                    last = "\n".join(tail[-10:])
+                    raise RuntimeFailure(
+                        f"building {tag} failed at {step or 'the first step'}: "
+                        f"{str(chunk['error']).strip()}\n{last}",
+                        detail=json.dumps(chunk.get("errorDetail", {})),
+                    )
+        found = self.image_id(tag)
+        if found is None:
+            raise RuntimeFailure(f"building {tag} produced no image")
+        return found
+
+    def import_rootfs(self, tar_path: str, tag: str) -> str:
+        repo, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        with _mapped(f"import image {tag}"):
+            self._api.import_image_from_file(tar_path, repository=repo, tag=version)
+        found = self.image_id(tag)
+        if found is None:
+            raise RuntimeFailure(f"importing {tag} produced no image")
+        return found
+
+
+def _is_not_found(exc: RuntimeFailure) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, docker.errors.NotFound) or (
+        isinstance(cause, docker.errors.APIError) and cause.status_code == 404
+    )
+
+
+def _tar_context(dockerfile: str, files: Mapping[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in {"Dockerfile": dockerfile.encode(), **files}.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            member.mode = 0o644
+            tar.addfile(member, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def _exec_with_stdin(api: Any, exec_id: str, data: bytes) -> bytes:
+    """Feed ``data`` to an exec over the hijacked socket, then read everything it prints."""
+    import socket
+
+    from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
+
+    sock = api.exec_start(exec_id, socket=True)
+    raw = getattr(sock, "_sock", sock)
+    raw.sendall(data)
+    try:
+        raw.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    frames = frames_iter(sock, tty=False)
+    demuxed = (demux_adaptor(*frame) for frame in frames)
+    out, err = consume_socket_output(demuxed, demux=True)
+    sock.close()
+    return (out or b"") + (err or b"")

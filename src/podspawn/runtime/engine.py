@@ -1,0 +1,107 @@
+"""The two things the warm login path asks of Docker, with the standard library only.
+
+A warm ``spawn`` must not pay for the docker SDK (requests, urllib3: about 75 ms) or even
+``http.client`` (about 25 ms). It needs one answer (is the session's container running?) and
+one hand-off (become ``docker exec`` attached to the SSH channel). The first is a single
+HTTP/1.0 request on the engine's unix socket; the second is the Docker CLI, which already
+handles raw terminals, window resizes, stdin end-of-file and exit statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import Mapping
+
+from podspawn.errors import RuntimeUnavailable
+from podspawn.runtime.base import ContainerInfo
+
+API_VERSION = "v1.41"
+#: A detach sequence nobody types, so Ctrl-P (shell history, editors) reaches the program.
+DETACH_KEYS = "ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_"
+_UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
+
+
+def socket_path() -> str:
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host[len("unix://") :]
+    return "/var/run/docker.sock"
+
+
+def quick_inspect(name: str, *, timeout: float = 5.0) -> ContainerInfo | None:
+    """The container's state from one raw API request; None when it does not exist.
+
+    Raises:
+        RuntimeUnavailable: the engine's socket cannot be reached or answers garbage.
+    """
+    request = (
+        f"GET /{API_VERSION}/containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n"
+    ).encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(socket_path())
+            sock.sendall(request)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError as exc:
+        raise RuntimeUnavailable(_UNAVAILABLE, detail=f"inspect {name}: {exc}") from exc
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+    if status == 404:
+        return None
+    if status != 200:
+        raise RuntimeUnavailable(_UNAVAILABLE, detail=f"inspect {name}: HTTP {status}")
+    attrs = json.loads(body)
+    state = attrs.get("State") or {}
+    if state.get("Status") == "removing":
+        return None
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        state=str(state.get("Status", "")),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        image=str((attrs.get("Config") or {}).get("Image") or ""),
+        created=str(attrs.get("Created", "")),
+    )
+
+
+def docker_cli() -> str:
+    """The Docker CLI used for the session hand-off.
+
+    Raises:
+        RuntimeUnavailable: no ``docker`` program is installed.
+    """
+    found = shutil.which("docker", path="/usr/local/bin:/usr/bin:/bin")
+    if not found:
+        raise RuntimeUnavailable(
+            "the Docker CLI is missing on the server; an administrator must install docker.io"
+        )
+    return found
+
+
+def exec_argv(
+    container: str,
+    argv: list[str],
+    *,
+    user: str,
+    workdir: str,
+    env: Mapping[str, str],
+    tty: bool,
+) -> list[str]:
+    """``docker exec`` attached to this process's stdin, stdout and stderr."""
+    args = [docker_cli(), "exec", "-i", f"--detach-keys={DETACH_KEYS}"]
+    if tty:
+        args.append("-t")
+    args += ["-u", user, "-w", workdir]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    return [*args, container, *argv]

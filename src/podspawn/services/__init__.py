@@ -1,0 +1,1 @@
+"""The rules: users, sessions, images, server setup. Plain functions, no globals."""

@@ -1,0 +1,191 @@
+"""Images: the podspawn layer every session image gets, and Debian base images by debootstrap.
+
+A session needs a few things from its image that a stock base lacks: ``sudo`` for the
+passwordless sudo users are promised, ``sftp-server`` and ``scp`` for file transfer, ``rsync``,
+and ``sshd`` for the ``.pod`` path. podspawn builds them once per base image into
+``podspawn/base:<hash>``, named by the base image's id and the layer recipe, so a changed base
+or recipe gets a new tag and the old one is simply no longer used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+
+from podspawn import log
+from podspawn.errors import ImageUnavailable, SetupError, UsageError
+from podspawn.locks import file_lock
+from podspawn.runtime.base import Runtime
+
+LAYER_VERSION = "1"
+LAYER_SCRIPT = r"""set -e
+need=""
+command -v sudo >/dev/null 2>&1 || need="$need sudo"
+[ -x /usr/lib/openssh/sftp-server ] || need="$need openssh-sftp-server"
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v scp >/dev/null 2>&1 || need="$need openssh-client"
+command -v rsync >/dev/null 2>&1 || need="$need rsync"
+if [ -n "$need" ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "podspawn: this base image has no apt-get; install$need in it first" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends $need
+  rm -rf /var/lib/apt/lists/*
+fi
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /run/sshd
+"""
+
+Progress = Callable[[str], None]
+
+
+def layer_dockerfile(base_ref: str) -> str:
+    return (
+        f"FROM {base_ref}\n"
+        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh\n"
+        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh\n"
+    )
+
+
+def layer_tag(base_id: str) -> str:
+    digest = hashlib.sha256(f"{base_id}\0{LAYER_VERSION}\0{LAYER_SCRIPT}".encode()).hexdigest()
+    return f"podspawn/base:{digest[:12]}"
+
+
+def ensure_base(runtime: Runtime, ref: str) -> str:
+    """The id of base image ``ref``, pulling it if it is not local.
+
+    Raises:
+        ImageUnavailable: neither present nor pullable; the log names the fix.
+    """
+    found = runtime.image_id(ref)
+    if found:
+        return found
+    try:
+        return runtime.pull(ref)
+    except ImageUnavailable:
+        log.error(
+            "image missing and cannot be pulled", image=ref,
+            fix=f"podspawn images bootstrap {ref}",
+        )
+        raise ImageUnavailable(
+            f"the image {ref} for your environment is not available on this server; "
+            "please ask an administrator to provide it",
+            detail=f"fix with: podspawn images bootstrap {ref}",
+        ) from None
+
+
+def ensure_layer(
+    runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None
+) -> str:
+    """The tag of ``base_ref`` plus the podspawn layer, building it once if needed."""
+    base_id = ensure_base(runtime, base_ref)
+    tag = layer_tag(base_id)
+    if runtime.image_id(tag):
+        return tag
+    lock = os.path.join(lock_dir, f"image-{tag.rsplit(':', 1)[1]}.lock")
+    with file_lock(lock, timeout=1800):
+        if runtime.image_id(tag):  # built by a concurrent login while we waited
+            return tag
+        if progress:
+            progress(f"Preparing environment image from {base_ref} (first time only)...")
+        log.info("building layer image", base=base_ref, tag=tag)
+        runtime.build(
+            tag,
+            layer_dockerfile(base_id),
+            labels={"managed-by": "podspawn", "podspawn-base": base_ref},
+            files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
+        )
+    return tag
+
+
+# -- debootstrap ------------------------------------------------------------------------
+
+_UBUNTU = {"20.04": "focal", "22.04": "jammy", "24.04": "noble"}
+_DEBIAN = {"11": "bullseye", "12": "bookworm", "13": "trixie"}
+
+
+def suite_for(image: str) -> tuple[str, str]:
+    """(distribution, suite) for an image name such as ``debian:bookworm`` or ``ubuntu:24.04``.
+
+    Raises:
+        UsageError: not a Debian or Ubuntu image name debootstrap can build.
+    """
+    name, _, version = image.partition(":")
+    if not re.fullmatch(r"[a-z0-9._-]+", version or "x"):
+        raise UsageError(f"invalid image tag in {image!r}")
+    if name == "debian":
+        return "debian", _DEBIAN.get(version, version or "bookworm")
+    if name == "ubuntu":
+        return "ubuntu", _UBUNTU.get(version, version or "noble")
+    raise UsageError(
+        f"cannot bootstrap {image!r}: only debian:<suite> and ubuntu:<version> images can be "
+        "built with debootstrap"
+    )
+
+
+def host_mirror() -> str:
+    """The first Debian mirror the host's own apt uses."""
+    sources = "/etc/apt/sources.list.d/debian.sources"
+    try:
+        with open(sources, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("URIs:"):
+                    return line.split()[1]
+    except OSError:
+        pass
+    try:
+        with open("/etc/apt/sources.list", encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "deb":
+                    return parts[1]
+    except OSError:
+        pass
+    return "http://deb.debian.org/debian"
+
+
+def bootstrap(
+    *, runtime: Runtime, image: str, mirror: str = "", progress: Progress | None = None
+) -> str:
+    """Build ``image`` from scratch with debootstrap and import it; returns the image id.
+
+    Raises:
+        UsageError: the image name is not a Debian/Ubuntu one.
+        SetupError: debootstrap is missing or failed.
+    """
+    distro, suite = suite_for(image)
+    if distro == "ubuntu" and not mirror:
+        raise UsageError(f"{image} needs an Ubuntu mirror: pass --mirror URL")
+    mirror = mirror or host_mirror()
+    if shutil.which("debootstrap") is None:
+        raise SetupError("debootstrap is not installed; run: apt-get install -y debootstrap")
+    with tempfile.TemporaryDirectory(prefix="podspawn-bootstrap-") as workdir:
+        root = os.path.join(workdir, "rootfs")
+        if progress:
+            progress(f"debootstrap {suite} from {mirror} (about half a minute)...")
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", suite, root, mirror],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
+            raise SetupError(f"debootstrap {suite} failed; check the mirror {mirror}:\n{tail}")
+        tarball = os.path.join(workdir, "rootfs.tar")
+        subprocess.run(
+            ["tar", "--numeric-owner", "-C", root, "-cf", tarball, "."], check=True,
+            capture_output=True,
+        )
+        if progress:
+            progress(f"importing as {image}...")
+        image_id = runtime.import_rootfs(tarball, image)
+    log.info("bootstrapped base image", image=image, suite=suite, mirror=mirror)
+    return image_id

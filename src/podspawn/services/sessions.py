@@ -1,0 +1,283 @@
+"""Sessions: find, repair, create and destroy a user's container for (user, project).
+
+``open_session`` is the whole rule for a login and takes the user's lock itself;
+``destroy_session`` assumes the caller holds it (the lock is a ``flock``, so taking it twice
+in one process would wait forever).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+
+from podspawn import log
+from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.errors import Conflict, LimitReached, PodspawnError, RuntimeFailure
+from podspawn.lifecycle import lifetime_expired
+from podspawn.locks import file_lock
+from podspawn.names import container_name, lock_file_name, network_name
+from podspawn.procs import is_alive
+from podspawn.runtime import get_runtime
+from podspawn.runtime.base import ContainerSpec, Runtime
+from podspawn.services.images import ensure_layer
+from podspawn.state.db import install_id
+from podspawn.state.records import Connection, SessionRow
+from podspawn.state.sessions import (
+    add_connection,
+    delete_session,
+    get_session,
+    insert_session,
+    list_sessions,
+    prune_dead,
+)
+
+Progress = Callable[[str], None]
+
+#: Runs as root in a new container: the login-named user with uid 1000 and passwordless sudo.
+USER_SETUP = r"""set -e
+u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"
+[ -x "$shell" ] || shell=/bin/sh
+if ! getent passwd "$u" >/dev/null 2>&1; then
+  other=$(getent passwd 1000 | cut -d: -f1 || true)
+  if [ -n "$other" ]; then userdel -r "$other" >/dev/null 2>&1 || userdel "$other"; fi
+  if getent group 1000 >/dev/null 2>&1; then groupdel "$(getent group 1000 | cut -d: -f1)" || true; fi
+  groupadd -g 1000 "$u"
+  useradd -u 1000 -g 1000 -m -s "$shell" "$u"
+fi
+mkdir -p /etc/sudoers.d
+printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" > "/etc/sudoers.d/podspawn-$u"
+chmod 0440 "/etc/sudoers.d/podspawn-$u"
+home=$(getent passwd "$u" | cut -d: -f6)
+printf '%s\n%s\n' "$shell" "$home"
+"""
+
+
+def labels_for(iid: str, user: str, project: str) -> dict[str, str]:
+    return {
+        "managed-by": "podspawn",
+        "podspawn-instance": iid,
+        "podspawn-user": user,
+        "podspawn-project": project,
+    }
+
+
+def _stderr_progress(message: str) -> None:
+    try:
+        sys.stderr.write(message + "\r\n" if os.isatty(2) else message + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def open_session(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    connection: Connection,
+    runtime: Runtime | None = None,
+    progress: Progress | None = _stderr_progress,
+) -> SessionRow:
+    """Join or create the session for ``connection`` and count the connection in it.
+
+    Raises:
+        LimitReached: the user already holds ``resources.max_per_user`` sessions.
+        ImageUnavailable: the session's image is missing and cannot be pulled.
+        RuntimeUnavailable, RuntimeFailure: the engine is down or refused.
+    """
+    runtime = runtime or get_runtime()
+    user, project = connection.user, connection.project
+    image = ensure_layer(
+        runtime, config.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+    )
+    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
+        prune_dead(conn, is_alive)
+        row = get_session(conn, user, project)
+        if row is not None:
+            info = runtime.inspect(row.container_name)
+            if (
+                info is not None
+                and info.id == row.container_id
+                and not lifetime_expired(row, time.time())
+            ):
+                if not info.running:
+                    log.info("restarting stopped container", user=user,
+                             container=row.container_name)
+                    runtime.start(info.id)
+                add_connection(conn, connection)
+                return row
+            reason = "container gone" if info is None else "lifetime expired"
+            if info is not None and info.id != row.container_id:
+                reason = "container replaced"
+            destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
+        _check_quota(conn, config, user)
+        row = create_session(
+            config=config, conn=conn, runtime=runtime, user=user, project=project, image=image
+        )
+        add_connection(conn, connection)
+        return row
+
+
+def _check_quota(conn: sqlite3.Connection, config: ServerConfig, user: str) -> None:
+    limit = config.resources.max_per_user
+    held = list_sessions(conn, user)
+    if limit and len(held) >= limit:
+        names = ", ".join(r.project or "(default)" for r in held)
+        raise LimitReached(
+            f"you already have {len(held)} session(s) ({names}) and the limit is {limit}; "
+            "log out of one and wait for it to end, or ask an administrator to stop it"
+        )
+
+
+def create_session(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    user: str,
+    project: str,
+    image: str,
+) -> SessionRow:
+    """Create network and container, set up the user, and insert the row (0 connections).
+
+    On any failure everything created here is removed again before the error propagates.
+    """
+    iid = install_id(conn)
+    labels = labels_for(iid, user, project)
+    name = container_name(user, project)
+    _clear_leftover(runtime, name, iid)
+    network = runtime.create_network(network_name(user, project), labels)
+    container_id = ""
+    try:
+        spec = build_spec(config, name=name, image=image, labels=labels, network=network.name)
+        info = runtime.create(spec)
+        container_id = info.id
+        runtime.start(container_id)
+        setup = runtime.exec(
+            container_id,
+            ["sh", "-c", USER_SETUP],
+            env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": config.defaults.shell},
+        )
+        if setup.exit_code != 0:
+            raise RuntimeFailure(
+                "setting up your user in the container failed; ask an administrator to check "
+                "the image",
+                detail=setup.output.decode(errors="replace")[-2000:],
+            )
+        shell, home = setup.output.decode(errors="replace").strip().splitlines()[-2:]
+        now = time.time()
+        row = SessionRow(
+            user=user,
+            project=project,
+            container_id=container_id,
+            container_name=name,
+            image=image,
+            status="running",
+            connections=0,
+            created_at=now,
+            last_activity=now,
+            max_lifetime=now + config.session.lifetime_seconds,
+            mode=config.session.mode,
+            network_id=network.id,
+            runtime_state={
+                "version": 1,
+                "backend": runtime.name,
+                "network": network.name,
+                "shell": shell,
+                "home": home,
+            },
+        )
+        insert_session(conn, row)
+    except BaseException:
+        if container_id:
+            _quietly(runtime.remove, container_id)
+        _quietly(runtime.remove_network, network.name)
+        raise
+    log.info("created session", user=user, project=project or None, container=name,
+             image=image)
+    return row
+
+
+def build_spec(
+    config: ServerConfig, *, name: str, image: str, labels: dict[str, str], network: str
+) -> ContainerSpec:
+    """The container for a session, as plain data (tested without an engine)."""
+    sec = config.security
+    return ContainerSpec(
+        name=name,
+        image=image,
+        hostname=name,
+        labels=labels,
+        network=network,
+        aliases=(name,),
+        nano_cpus=int(config.defaults.cpus * 1e9),
+        memory=parse_memory(config.defaults.memory),
+        cap_drop=sec.cap_drop,
+        cap_add=sec.cap_add,
+        security_opt=("no-new-privileges:true",) if sec.no_new_privileges else (),
+        pids_limit=sec.pids_limit,
+        read_only=sec.readonly_rootfs,
+        tmpfs=sec.tmpfs,
+        runtime=sec.runtime,
+    )
+
+
+def destroy_session(
+    *, conn: sqlite3.Connection, row: SessionRow, reason: str, runtime: Runtime | None = None
+) -> None:
+    """Remove the container, its services and network, then the row. Caller holds the lock.
+
+    Each removal is tried even if an earlier one failed; a failure leaves the row in place so
+    that the next login or cleanup pass tries again.
+    """
+    runtime = runtime or get_runtime()
+    log.info("destroying session", user=row.user, project=row.project or None,
+             container=row.container_name, reason=reason)
+    failures: list[str] = []
+    targets = [row.container_id or row.container_name]
+    targets += [s for s in row.service_ids.split(",") if s]
+    for target in targets:
+        try:
+            runtime.remove(target)
+        except PodspawnError as exc:
+            failures.append(f"{target}: {exc.detail or exc.message}")
+    network = str(row.runtime_state.get("network") or row.network_id)
+    if network:
+        try:
+            runtime.remove_network(network)
+        except PodspawnError as exc:
+            failures.append(f"{network}: {exc.detail or exc.message}")
+    if failures:
+        log.error("destroy incomplete, will retry", user=row.user, failures="; ".join(failures))
+        return
+    delete_session(conn, row.user, row.project)
+
+
+def _clear_leftover(runtime: Runtime, name: str, iid: str) -> None:
+    """Remove a container of ours left by a crash under the session's name.
+
+    Raises:
+        Conflict: a container with that name exists that this installation did not make.
+    """
+    info = runtime.inspect(name)
+    if info is None:
+        return
+    if info.labels.get("managed-by") == "podspawn" and info.labels.get(
+        "podspawn-instance"
+    ) == iid:
+        runtime.remove(info.id)
+        return
+    raise Conflict(
+        "a container with your session's name exists that podspawn did not create; "
+        "ask an administrator to remove it",
+        detail=f"container {name} lacks podspawn-instance={iid}",
+    )
+
+
+def _quietly(action: Callable[[str], None], target: str) -> None:
+    try:
+        action(target)
+    except PodspawnError as exc:
+        log.error("rollback step failed", target=target, error=exc.detail or exc.message)

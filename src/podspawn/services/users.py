@@ -1,0 +1,254 @@
+"""Register, list and remove podspawn users: keys, host accounts and their sessions.
+
+Every key is read and validated before anything is written, so a bad line leaves the stored
+key file exactly as it was. The key file is the only thing ``auth-keys`` reads; the state
+database remembers whether podspawn created the host account, which alone allows deleting it.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import re
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from podspawn import log
+from podspawn.config.schema import ServerConfig
+from podspawn.errors import Conflict, InvalidKey, UsageError, UserNotFound
+from podspawn.files import atomic_write
+from podspawn.keys import PublicKey, merge_keys, parse_key, parse_key_text, render_key_file
+from podspawn.locks import file_lock
+from podspawn.names import RESERVED_USERS, lock_file_name, validate_user
+from podspawn.runtime.base import Runtime
+from podspawn.services import accounts
+from podspawn.services.sessions import destroy_session
+from podspawn.state.records import UserRow
+from podspawn.state.sessions import list_sessions
+from podspawn.state.users import delete_user, get_user, list_users, upsert_user
+
+_GITHUB_HANDLE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+
+
+@dataclass(frozen=True, slots=True)
+class AddedUser:
+    name: str
+    added: int
+    total: int
+    account_created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedUser:
+    name: str
+    sessions_destroyed: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    name: str
+    keys: int
+    sessions: int
+    expires_at: float | None
+
+
+def fetch_github_keys(handle: str, *, base_url: str, timeout: float = 10.0) -> list[PublicKey]:
+    """The public keys GitHub publishes for ``handle``, fetched once, at add time.
+
+    Raises:
+        UsageError: the handle is malformed, the fetch failed, or it returned no key.
+        InvalidKey: a returned line is not a valid key.
+    """
+    if not _GITHUB_HANDLE.fullmatch(handle):
+        raise UsageError(f"invalid GitHub user name {handle[:40]!r}")
+    url = f"{base_url.rstrip('/')}/{handle}.keys"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked by config
+            text = response.read(1_000_000).decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        raise UsageError(
+            f"fetching keys for GitHub user {handle} failed (HTTP {exc.code}); check the name"
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise UsageError(
+            f"cannot reach {base_url} to fetch keys for {handle}; check the network or "
+            "auth.github_url, or pass --key instead"
+        ) from exc
+    keys = parse_key_text(text, source=f"GitHub keys of {handle}")
+    if not keys:
+        raise UsageError(f"GitHub user {handle} has no public SSH keys; pass --key instead")
+    return keys
+
+
+def collect_keys(
+    *,
+    keys: Sequence[str] = (),
+    key_files: Sequence[str] = (),
+    github: str | None = None,
+    github_url: str,
+) -> list[PublicKey]:
+    """Every key from every source, validated, merged and deduplicated.
+
+    Raises:
+        UsageError: no source was given, or a file cannot be read.
+        InvalidKey: a key line is wrong (the message names its source and line).
+    """
+    if not keys and not key_files and not github:
+        raise UsageError("give at least one key: --key 'ssh-ed25519 ...', --key-file PATH "
+                         "or --github HANDLE")
+    groups: list[list[PublicKey]] = []
+    for index, text in enumerate(keys, start=1):
+        groups.append([parse_key(text, where=f"--key #{index}")])
+    for path in key_files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                content = fh.read(1_000_000)
+        except OSError as exc:
+            raise UsageError(f"cannot read key file {path}: {exc.strerror}") from exc
+        found = parse_key_text(content, source=path)
+        if not found:
+            raise InvalidKey(f"{path} holds no public key")
+        groups.append(found)
+    if github:
+        groups.append(fetch_github_keys(github, base_url=github_url))
+    return merge_keys(*groups)
+
+
+def key_path(config: ServerConfig, name: str) -> str:
+    return os.path.join(config.auth.key_dir, validate_user(name))
+
+
+def read_stored_keys(config: ServerConfig, name: str) -> list[PublicKey]:
+    try:
+        with open(key_path(config, name), encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return []
+    return parse_key_text(text, source=key_path(config, name))
+
+
+def add_user(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    name: str,
+    new_keys: list[PublicKey],
+    adopt: bool = False,
+    ttl_seconds: float | None = None,
+) -> AddedUser:
+    """Store ``new_keys`` for ``name`` and make sure the host account exists.
+
+    Raises:
+        InvalidName: the name is not a plain login name.
+        Conflict: the name is a system account, or someone's account and ``adopt`` is off.
+    """
+    validate_user(name)
+    if name in RESERVED_USERS:
+        raise Conflict(f"{name} is reserved; choose another user name")
+    registered = get_user(conn, name)
+    existing = accounts.check_adoptable(name, adopt=adopt)
+    stored = read_stored_keys(config, name)
+    merged = merge_keys(stored, new_keys)
+    created = False
+    if existing is None:
+        accounts.create_account(name)
+        created = True
+    elif registered is None and not accounts.is_podspawn_made(existing):
+        accounts.adopt_account(name)
+    owned = created or (existing is not None and accounts.is_podspawn_made(existing))
+    try:
+        _write_keys(config, name, merged)
+        upsert_user(
+            conn,
+            UserRow(
+                name=name,
+                account_created=owned,
+                created_at=time.time(),
+                expires_at=time.time() + ttl_seconds if ttl_seconds else None,
+            ),
+        )
+    except BaseException:
+        if created:
+            accounts.release_account(name, created=True)
+        raise
+    log.info("user added", user=name, keys_added=len(merged) - len(stored), keys=len(merged))
+    return AddedUser(
+        name=name, added=len(merged) - len(stored), total=len(merged), account_created=created
+    )
+
+
+def _write_keys(config: ServerConfig, name: str, keys: list[PublicKey]) -> None:
+    try:
+        gid = grp.getgrnam(accounts.AUTH_USER).gr_gid
+    except KeyError:
+        gid = 0
+    os.makedirs(config.auth.key_dir, mode=0o750, exist_ok=True)
+    atomic_write(key_path(config, name), render_key_file(keys).encode(), mode=0o640, uid=0,
+                 gid=gid)
+
+
+def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSummary]:
+    rows = {u.name: u for u in list_users(conn)}
+    names = set(rows)
+    try:
+        names |= {n for n in os.listdir(config.auth.key_dir) if not n.startswith(".")}
+    except OSError:
+        pass
+    summaries = []
+    for name in sorted(names):
+        try:
+            count = len(read_stored_keys(config, name))
+        except (InvalidKey, UsageError, ValueError):
+            count = 0
+        summaries.append(
+            UserSummary(
+                name=name,
+                keys=count,
+                sessions=len(list_sessions(conn, name)),
+                expires_at=rows[name].expires_at if name in rows else None,
+            )
+        )
+    return summaries
+
+
+def remove_user(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    name: str,
+    force: bool,
+    runtime: Runtime | None = None,
+) -> RemovedUser:
+    """Revoke ``name``: destroy sessions (with ``force``), delete keys and the account.
+
+    Raises:
+        UserNotFound: podspawn has no such user (nothing is changed).
+        Conflict: the user has sessions and ``force`` is off.
+    """
+    validate_user(name)
+    registered = get_user(conn, name)
+    has_keys = os.path.exists(key_path(config, name))
+    if name in RESERVED_USERS or (registered is None and not has_keys):
+        raise UserNotFound(f"{name} is not a podspawn user; 'podspawn list-users' shows them")
+    destroyed = 0
+    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(name))):
+        sessions = list_sessions(conn, name)
+        if sessions and not force:
+            raise Conflict(
+                f"{name} has {len(sessions)} running session(s); pass --force to destroy them"
+            )
+        for row in sessions:
+            destroy_session(conn=conn, row=row, reason="user removed", runtime=runtime)
+            destroyed += 1
+        try:
+            os.unlink(key_path(config, name))
+        except FileNotFoundError:
+            pass
+        accounts.release_account(name, created=bool(registered and registered.account_created))
+        delete_user(conn, name)
+    log.info("user removed", user=name, sessions_destroyed=destroyed)
+    return RemovedUser(name=name, sessions_destroyed=destroyed)

@@ -1,0 +1,115 @@
+"""Open the database with the settings every process must share, and migrate its schema.
+
+Many short-lived ``spawn`` processes write at once, so the database runs in WAL mode with a
+busy timeout, and each write is one short transaction (``BEGIN IMMEDIATE``). The schema
+version lives in ``PRAGMA user_version``; migrations only go forward.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+
+from podspawn.errors import StateError
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: sessions (the Go implementation's columns, times as epoch seconds), connections, users
+    """
+    CREATE TABLE sessions(
+        user TEXT NOT NULL,
+        project TEXT NOT NULL DEFAULT '',
+        id TEXT,
+        container_id TEXT NOT NULL,
+        container_name TEXT NOT NULL,
+        image TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        connections INTEGER NOT NULL DEFAULT 0 CHECK(connections >= 0),
+        grace_expiry REAL,
+        created_at REAL NOT NULL,
+        last_activity REAL NOT NULL,
+        max_lifetime REAL NOT NULL,
+        network_id TEXT NOT NULL DEFAULT '',
+        service_ids TEXT NOT NULL DEFAULT '',
+        mode TEXT NOT NULL DEFAULT 'grace-period',
+        lifetime_warned INTEGER NOT NULL DEFAULT 0,
+        runtime_state TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (user, project)
+    );
+    CREATE TABLE connections(
+        pid INTEGER NOT NULL,
+        pid_start INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        project TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        PRIMARY KEY (pid, pid_start)
+    );
+    CREATE INDEX connections_session ON connections(user, project);
+    CREATE TABLE users(
+        name TEXT PRIMARY KEY,
+        account_created INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL
+    );
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+
+def open_db(path: str, *, create: bool = False) -> sqlite3.Connection:
+    """A connection to the state database, migrated to the current schema.
+
+    Raises:
+        StateError: the database does not exist (and ``create`` is false) or cannot be opened.
+    """
+    if not create and not os.path.exists(path):
+        raise StateError(
+            "podspawn is not set up on this server; an administrator must run "
+            "'podspawn server-setup'",
+            detail=f"state database {path} does not exist",
+        )
+    try:
+        if create:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=30000")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        _migrate(conn)
+    except sqlite3.Error as exc:
+        raise StateError(
+            "the podspawn state database is unusable; ask an administrator to check it",
+            detail=f"{path}: {exc}",
+        ) from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version >= len(_MIGRATIONS):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for index in range(version, len(_MIGRATIONS)):
+            for statement in _MIGRATIONS[index].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        if version == 0:
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('install_id', ?)",
+                (uuid.uuid4().hex[:12],),
+            )
+        conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def install_id(conn: sqlite3.Connection) -> str:
+    """This installation's id; every container it creates carries it as a label."""
+    row = conn.execute("SELECT value FROM meta WHERE key='install_id'").fetchone()
+    return str(row[0])

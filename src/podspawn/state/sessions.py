@@ -1,0 +1,192 @@
+"""Session and connection rows.
+
+A session's connection count is the number of its ``connections`` rows whose serving process
+still lives; ``prune_dead`` drops the rest, so a ``spawn`` killed with SIGKILL, or a client that
+vanished, can never keep a container alive forever. The ``connections`` column mirrors that
+count for ``list`` and for readers of the Go schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from podspawn.state.records import Connection, SessionRow
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One short write transaction; concurrent writers wait on the busy timeout."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def get_session(conn: sqlite3.Connection, user: str, project: str) -> SessionRow | None:
+    row = conn.execute(
+        "SELECT * FROM sessions WHERE user=? AND project=?", (user, project)
+    ).fetchone()
+    return SessionRow.from_row(row) if row else None
+
+
+def list_sessions(conn: sqlite3.Connection, user: str | None = None) -> list[SessionRow]:
+    if user is None:
+        rows = conn.execute("SELECT * FROM sessions ORDER BY user, project").fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT * FROM sessions WHERE user=? ORDER BY project", (user,)
+        ).fetchall()
+    return [SessionRow.from_row(r) for r in rows]
+
+
+def insert_session(conn: sqlite3.Connection, session: SessionRow) -> None:
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO sessions(user, project, id, container_id, container_name, image,
+                   status, connections, grace_expiry, created_at, last_activity, max_lifetime,
+                   network_id, service_ids, mode, lifetime_warned, runtime_state)
+               VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                session.user,
+                session.project,
+                session.id or uuid.uuid4().hex,
+                session.container_id,
+                session.container_name,
+                session.image,
+                session.status,
+                session.connections,
+                session.grace_expiry,
+                session.created_at,
+                session.last_activity,
+                session.max_lifetime,
+                session.network_id,
+                session.service_ids,
+                session.mode,
+                int(session.lifetime_warned),
+                json.dumps(session.runtime_state, sort_keys=True),
+            ),
+        )
+
+
+def delete_session(conn: sqlite3.Connection, user: str, project: str) -> None:
+    """Drop the row and its connections; deleting what is gone is success."""
+    with transaction(conn):
+        conn.execute("DELETE FROM connections WHERE user=? AND project=?", (user, project))
+        conn.execute("DELETE FROM sessions WHERE user=? AND project=?", (user, project))
+
+
+def add_connection(conn: sqlite3.Connection, connection: Connection) -> int:
+    """Record a live connection, leave any grace period, and return the new count."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO connections(pid, pid_start, user, project, started_at) "
+            "VALUES(?,?,?,?,?)",
+            (
+                connection.pid,
+                connection.pid_start,
+                connection.user,
+                connection.project,
+                connection.started_at,
+            ),
+        )
+        return _sync_count(conn, connection.user, connection.project, running=True)
+
+
+def remove_connection(conn: sqlite3.Connection, connection: Connection) -> int:
+    """Forget a finished connection and return how many remain."""
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM connections WHERE pid=? AND pid_start=?",
+            (connection.pid, connection.pid_start),
+        )
+        return _sync_count(conn, connection.user, connection.project)
+
+
+def list_connections(
+    conn: sqlite3.Connection, user: str | None = None, project: str | None = None
+) -> list[Connection]:
+    query, args = "SELECT * FROM connections", []
+    if user is not None and project is not None:
+        query, args = query + " WHERE user=? AND project=?", [user, project]
+    rows = conn.execute(query + " ORDER BY started_at", args).fetchall()
+    return [
+        Connection(
+            user=r["user"],
+            project=r["project"],
+            pid=r["pid"],
+            pid_start=r["pid_start"],
+            started_at=r["started_at"],
+        )
+        for r in rows
+    ]
+
+
+def prune_dead(conn: sqlite3.Connection, is_alive: Callable[[int, int], bool]) -> int:
+    """Drop connections whose process is gone; recount every session. Returns rows dropped."""
+    dead = [c for c in list_connections(conn) if not is_alive(c.pid, c.pid_start)]
+    if not dead:
+        return 0
+    with transaction(conn):
+        for c in dead:
+            conn.execute(
+                "DELETE FROM connections WHERE pid=? AND pid_start=?", (c.pid, c.pid_start)
+            )
+        for user, project in {(c.user, c.project) for c in dead}:
+            _sync_count(conn, user, project)
+    return len(dead)
+
+
+def set_grace(conn: sqlite3.Connection, user: str, project: str, expiry: float) -> None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE sessions SET status='grace_period', grace_expiry=? "
+            "WHERE user=? AND project=? AND connections=0",
+            (expiry, user, project),
+        )
+
+
+def update_session(conn: sqlite3.Connection, user: str, project: str, **values: Any) -> None:
+    """Set named columns of one row; the column names come from code, never from users."""
+    allowed = {"container_id", "status", "grace_expiry", "lifetime_warned", "runtime_state"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    if "runtime_state" in values:
+        values["runtime_state"] = json.dumps(values["runtime_state"], sort_keys=True)
+    assignments = ", ".join(f"{name}=?" for name in values)
+    with transaction(conn):
+        conn.execute(
+            f"UPDATE sessions SET {assignments} WHERE user=? AND project=?",  # noqa: S608
+            (*values.values(), user, project),
+        )
+
+
+def _sync_count(
+    conn: sqlite3.Connection, user: str, project: str, *, running: bool = False
+) -> int:
+    count = int(
+        conn.execute(
+            "SELECT COUNT(*) FROM connections WHERE user=? AND project=?", (user, project)
+        ).fetchone()[0]
+    )
+    if running:
+        conn.execute(
+            "UPDATE sessions SET connections=?, last_activity=?, status='running', "
+            "grace_expiry=NULL WHERE user=? AND project=?",
+            (count, time.time(), user, project),
+        )
+    else:
+        conn.execute(
+            "UPDATE sessions SET connections=?, last_activity=? WHERE user=? AND project=?",
+            (count, time.time(), user, project),
+        )
+    return count
