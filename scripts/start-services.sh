@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Start dockerd and sshd if they are not running, with systemd where it is PID 1 and
+# directly where it is not (containers, CI machines). Idempotent.
+set -euo pipefail
+has_systemd() { [ -d /run/systemd/system ]; }
+
+if ! docker info >/dev/null 2>&1; then
+  if has_systemd; then
+    systemctl enable --now docker >/dev/null
+  else
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+
+ssh-keygen -A >/dev/null
+if ! pgrep -x sshd >/dev/null 2>&1; then
+  if has_systemd; then
+    systemctl enable --now ssh >/dev/null
+  else
+    mkdir -p /run/sshd
+    /usr/sbin/sshd
+  fi
+fi
