@@ -10,8 +10,9 @@ Deliberate differences from the Go defaults, each for a documented fault:
 
 * ``security.no_new_privileges`` defaults to false: with it set, the container user's
   passwordless ``sudo`` cannot work (sudo is setuid), yet the docs promise it.
-* ``security.cap_add`` adds ``AUDIT_WRITE`` and ``KILL`` so that ``sudo`` can log and root in the
-  container can signal the user's own processes.
+* ``security.cap_add`` adds ``AUDIT_WRITE``, ``KILL`` and ``SYS_CHROOT`` so that ``sudo`` can
+  log, root in the container can signal the user's processes, and the in-container sshd of
+  ``.pod`` connections can run its privilege-separated child.
 * ``log.file`` defaults to ``/var/log/podspawn/podspawn.log``: log lines never go to the SSH
   client's stream.
 """
@@ -171,6 +172,7 @@ class SecurityConfig:
         "NET_BIND_SERVICE",
         "AUDIT_WRITE",
         "KILL",
+        "SYS_CHROOT",
     )
     no_new_privileges: bool = False
     """True blocks setuid programs, including the container user's sudo."""
@@ -181,9 +183,10 @@ class SecurityConfig:
     """OCI runtime, for instance ``runsc`` for gVisor; empty is Docker's default."""
 
     def __post_init__(self) -> None:
-        for cap in (*self.cap_drop, *self.cap_add):
-            if not re.fullmatch(r"[A-Z_]+", cap):
-                raise ValueError(f"capability {cap!r} must be an upper-case name such as CHOWN")
+        for key, caps in (("security.cap_drop", self.cap_drop), ("security.cap_add", self.cap_add)):
+            for cap in caps:
+                if not re.fullmatch(r"[A-Z_]+", cap):
+                    raise ValueError(f"{key}: {cap!r} must be an upper-case name such as CHOWN")
         if self.pids_limit < 0:
             raise ValueError("security.pids_limit must be 0 (no limit) or more")
         for path in self.tmpfs:
@@ -225,7 +228,8 @@ class ServerConfig:
 
     @property
     def log_file(self) -> str:
-        return self.log.file or LogConfig.file
+        # not LogConfig.file: on a slotted dataclass that is the slot descriptor, not "..."
+        return self.log.file or LogConfig().file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

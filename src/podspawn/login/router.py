@@ -13,13 +13,17 @@ from typing import Literal
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
-Kind = Literal["shell", "command", "sftp"]
+Kind = Literal["shell", "command", "sftp", "tunnel", "hostkey"]
+
+#: What ``podspawn connect`` asks the outer connection for (see ``login.inner_sshd``).
+TUNNEL_VERB = "podspawn-tunnel"
+HOSTKEY_VERB = "podspawn-hostkey"
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     kind: Kind
-    command: str = ""
+    command: str = ""  # the command line; for a tunnel, the project asked for
     tty: bool = False
 
 
@@ -27,7 +31,12 @@ def classify(original: str, *, tty: bool) -> Request:
     text = original.strip()
     if not text:
         return Request(kind="shell", tty=tty)
-    first = text.split(None, 1)[0]
+    words = text.split()
+    first = words[0]
+    if first == TUNNEL_VERB and len(words) <= 2:
+        return Request(kind="tunnel", command=words[1] if len(words) == 2 else "")
+    if first == HOSTKEY_VERB and len(words) == 1:
+        return Request(kind="hostkey")
     if first == "internal-sftp" or first.rsplit("/", 1)[-1] == "sftp-server":
         return Request(kind="sftp", command=text)
     return Request(kind="command", command=original, tty=tty)

@@ -18,7 +18,9 @@ from podspawn.config.schema import ServerConfig
 from podspawn.errors import UsageError
 from podspawn.lifecycle import on_last_disconnect, reusable
 from podspawn.locks import file_lock
+from podspawn.login import inner_sshd
 from podspawn.login.handoff import run_attached
+from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv
 from podspawn.names import lock_file_name, project_from_host
@@ -54,9 +56,13 @@ def main(args: list[str], *, config_path: str | None) -> int:
     config = load_fast(config_path)
     log.configure(config.log_file, role="spawn")
     user = current_user(claimed_user)
-    raw_project = claimed_project or os.environ.get("PODSPAWN_PROJECT", "")
-    project = project_from_host(raw_project) if raw_project else ""
     request = classify(os.environ.get("SSH_ORIGINAL_COMMAND", ""), tty=os.isatty(0))
+    if request.kind == "hostkey":
+        return _print_host_key(config, user)
+    raw_project = claimed_project or os.environ.get("PODSPAWN_PROJECT", "")
+    if request.kind == "tunnel":
+        raw_project = request.command
+    project = project_from_host(raw_project) if raw_project else ""
 
     conn = open_db(config.state.db_path)
     me = os.getpid()
@@ -71,7 +77,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
     log.info("session attach", user=user, project=project or None, kind=request.kind,
              container=row.container_name)
     try:
-        code = run_attached(_handoff_argv(row, request, user=user, project=project))
+        code = run_attached(_handoff_argv(config, row, request, user=user, project=project))
     finally:
         _leave(conn, config, connection)
     return code
@@ -118,7 +124,37 @@ def _leave(conn: sqlite3.Connection, config: ServerConfig, connection: Connectio
             destroy_session(conn=conn, row=row, reason="disconnect")
 
 
-def _handoff_argv(row: SessionRow, request: Request, *, user: str, project: str) -> list[str]:
+def _print_host_key(config: ServerConfig, user: str) -> int:
+    with file_lock(_lock_path(config, user)):
+        _, public = ensure_host_key(os.path.dirname(config.state.db_path), user)
+    sys.stdout.write(public + "\n")
+    return 0
+
+
+def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str) -> list[str]:
+    """``docker exec`` of the in-container sshd speaking SSH on this channel."""
+    with file_lock(_lock_path(config, user)):
+        private, _ = ensure_host_key(os.path.dirname(config.state.db_path), user)
+    try:
+        with open(os.path.join(config.auth.key_dir, user), encoding="utf-8") as fh:
+            keys = fh.read()
+    except OSError:
+        keys = ""
+    return exec_argv(
+        row.container_name,
+        inner_sshd.start_command(),
+        user="root",
+        workdir="/",
+        env=inner_sshd.start_env(user=user, authorized_keys=keys, host_key=private),
+        tty=False,
+    )
+
+
+def _handoff_argv(
+    config: ServerConfig, row: SessionRow, request: Request, *, user: str, project: str
+) -> list[str]:
+    if request.kind == "tunnel":
+        return _tunnel_argv(config, row, user)
     shell = str(row.runtime_state.get("shell", "/bin/sh"))
     home = str(row.runtime_state.get("home", "/"))
     env = {"USER": user, "LOGNAME": user, "HOME": home, "SHELL": shell,

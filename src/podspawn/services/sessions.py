@@ -47,6 +47,7 @@ if ! getent passwd "$u" >/dev/null 2>&1; then
   groupadd -g 1000 "$u"
   useradd -u 1000 -g 1000 -m -s "$shell" "$u"
 fi
+usermod -p '*' "$u"
 mkdir -p /etc/sudoers.d
 printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" > "/etc/sudoers.d/podspawn-$u"
 chmod 0440 "/etc/sudoers.d/podspawn-$u"

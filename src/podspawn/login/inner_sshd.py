@@ -1,0 +1,90 @@
+"""The SSH server that ``.pod`` connections end in, inside the user's container.
+
+Host sshd cannot forward into a container (it serves forwards in the host's namespaces), so
+for ``ssh sarah@api.pod`` the client's real SSH session is carried, through an outer
+connection whose forced command asks for a tunnel, to ``sshd -i`` running in the container.
+Every channel type (forwards, agent, X11, VS Code's exec and sftp) then works natively there.
+
+All the inner server needs is written by the same ``docker exec`` that starts it: its config,
+the user's authorized keys (the key file ``auth-keys`` serves; readable, since sshd reads
+them with the user's privileges) and the per-user pod
+host key, passed as environment variables so no extra round trip is paid per connection.
+The session wrapper keeps ``~/.ssh/agent.sock`` pointing at the newest forwarded agent, so a
+long-lived process keeps a working agent after the connection that started it has closed.
+"""
+
+from __future__ import annotations
+
+CONFIG_DIR = "/etc/podspawn"
+
+SESSION_WRAPPER = """#!/bin/sh
+if [ -n "$SSH_AUTH_SOCK" ] && [ -n "$HOME" ]; then
+  mkdir -p "$HOME/.ssh" 2>/dev/null && chmod 700 "$HOME/.ssh" 2>/dev/null
+  if ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock" 2>/dev/null; then
+    SSH_AUTH_SOCK="$HOME/.ssh/agent.sock"; export SSH_AUTH_SOCK
+  fi
+fi
+[ -x "$SHELL" ] || SHELL=/bin/sh
+if [ -z "$SSH_ORIGINAL_COMMAND" ]; then
+  cd "$HOME" 2>/dev/null
+  exec "$SHELL" -l
+fi
+exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
+"""
+
+_START = r"""set -e
+umask 077
+mkdir -p /etc/podspawn /run/sshd
+printf '%s\n' "$PODSPAWN_SSHD_CONFIG" > /etc/podspawn/sshd_config
+printf '%s\n' "$PODSPAWN_AUTHORIZED_KEYS" > /etc/podspawn/authorized_keys
+printf '%s\n' "$PODSPAWN_HOST_KEY" > /etc/podspawn/ssh_host_ed25519_key
+printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session
+chmod 0755 /etc/podspawn /etc/podspawn/session
+chmod 0644 /etc/podspawn/authorized_keys
+unset PODSPAWN_SSHD_CONFIG PODSPAWN_AUTHORIZED_KEYS PODSPAWN_HOST_KEY PODSPAWN_SESSION
+exec /usr/sbin/sshd -i -f /etc/podspawn/sshd_config
+"""
+
+
+def render_config(user: str) -> str:
+    """sshd_config for the in-container server: one user, keys only, forwarding on."""
+    return "\n".join(
+        [
+            f"HostKey {CONFIG_DIR}/ssh_host_ed25519_key",
+            f"AuthorizedKeysFile {CONFIG_DIR}/authorized_keys",
+            f"AllowUsers {user}",
+            "PermitRootLogin no",
+            "UsePAM no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "AllowTcpForwarding yes",
+            "AllowStreamLocalForwarding yes",
+            "AllowAgentForwarding yes",
+            "X11Forwarding yes",
+            "X11UseLocalhost yes",
+            "PermitTunnel no",
+            "GatewayPorts no",
+            "PermitUserRC no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "PidFile none",
+            "LogLevel ERROR",
+            "AcceptEnv LANG LC_* TERM COLORTERM",
+            f"ForceCommand {CONFIG_DIR}/session",
+            "Subsystem sftp /usr/lib/openssh/sftp-server",
+        ]
+    )
+
+
+def start_command() -> list[str]:
+    return ["sh", "-c", _START]
+
+
+def start_env(*, user: str, authorized_keys: str, host_key: str) -> dict[str, str]:
+    return {
+        "PODSPAWN_SSHD_CONFIG": render_config(user),
+        "PODSPAWN_AUTHORIZED_KEYS": authorized_keys.strip(),
+        "PODSPAWN_HOST_KEY": host_key.strip(),
+        "PODSPAWN_SESSION": SESSION_WRAPPER,
+    }
