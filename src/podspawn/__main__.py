@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except PodspawnError as exc:
+        log.stop_echo()  # the message is printed once below, not also as a log line
         log.error(exc.message, detail=exc.detail)
         _say(f"podspawn: {exc.message}", remote)
         return exc.exit_code
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         trace = traceback.format_exc()
+        log.stop_echo()  # the log line carries the traceback: never on the terminal
         log.error(f"internal error {type(exc).__name__}", traceback=trace)
         where = "the administrator's log" if remote else "the podspawn log"
         _say(f"podspawn: internal error ({type(exc).__name__}); details are in {where}", remote)

@@ -23,6 +23,8 @@ def find_block(text: str) -> tuple[int, int] | None:
     end = text.find(END, start)
     if end < 0:
         return None
+    # the BEGIN nearest the END: a BEGIN whose END an admin deleted stays theirs, untouched
+    start = text.rfind(BEGIN, start, end)
     end = text.find("\n", end)
     return start, (len(text) if end < 0 else end + 1)
 

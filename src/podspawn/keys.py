@@ -56,7 +56,12 @@ def parse_key(line: str, *, where: str = "key") -> PublicKey:
     if not parts:
         raise InvalidKey(f"{where} is empty; paste a line such as 'ssh-ed25519 AAAA... you@host'")
     if parts[0] not in KEY_TYPES:
-        if "=" in parts[0] or parts[0] in ("restrict", "no-pty", "no-port-forwarding"):
+        # options without quotes are one word (restrict,pty; no-agent-forwarding) before a type
+        if (
+            "=" in parts[0]
+            or parts[0] in ("restrict", "no-pty", "no-port-forwarding")
+            or (len(parts) > 1 and parts[1] in KEY_TYPES)
+        ):
             raise InvalidKey(
                 f"{where} starts with authorized_keys options; give only the key itself"
             )

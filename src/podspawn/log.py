@@ -53,6 +53,11 @@ def write(level: str, message: str, **fields: object) -> None:
             pass
 
 
+def stop_echo() -> None:
+    """Stop mirroring lines to stderr: the caller prints the final message itself, once."""
+    _state["echo"] = False
+
+
 def info(message: str, **fields: object) -> None:
     write("INFO", message, **fields)
 

@@ -104,7 +104,9 @@ def session_base(user: str, project: str = "") -> str:
     name = "-".join(parts)
     if "-" in user or len(name) > _MAX_CONTAINER_NAME - 12:
         digest = hashlib.sha256(f"{user}\0{project}".encode()).hexdigest()[:8]
-        name = f"{name[: _MAX_CONTAINER_NAME - 10]}-h{digest}"
+        # "_" never follows the user/project split in a plain name, so no project a client
+        # sends can spell a hashed name (user "a" + project "b-h<digest>" spelt user "a-b")
+        name = f"{name[: _MAX_CONTAINER_NAME - 10]}_h{digest}"
     return name
 
 

@@ -21,6 +21,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Revoke a user: sessions, keys and login."),
     "list-users": ("Server administration", "podspawn.cli.users:list_users",
                    "List registered users."),
+    "setup": ("Client", "podspawn.cli.client:setup",
+              "Add the Host *.pod block to ~/.ssh/config (idempotent)."),
+    "connect": ("Client", "podspawn.cli.client:connect",
+                "ProxyCommand for *.pod names (written by setup)."),
+    "config": ("Client", "podspawn.cli.client:config",
+               "Show the client config; `config set KEY VALUE` edits it."),
+    "servers": ("Client", "podspawn.cli.client:servers",
+                "List configured servers and whether they answer."),
+    "ssh": ("Client", "podspawn.cli.client:ssh",
+            "SSH to USER@NAME.pod, with or without setup."),
+    "open": ("Client", "podspawn.cli.client:open_editor",
+             "Open USER@NAME.pod in VS Code or Cursor."),
+    "list": ("Server administration", "podspawn.cli.admin:list_sessions",
+             "Show sessions: who is connected, age, lifetime left."),
+    "cleanup": ("Server administration", "podspawn.cli.admin:cleanup",
+                "Expire grace periods and lifetimes, remove orphans (--daemon to loop)."),
     "images": ("Server administration", "podspawn.cli.images:images",
                "Build and inspect base images (debootstrap for air-gapped servers)."),
     "auth-keys": ("Called by sshd", "podspawn.cli.login:auth_keys",
@@ -49,6 +65,21 @@ class App:
         from podspawn.config.loader import load_config
 
         return load_config(self.config_path)
+
+    def admin_context(self, action: str, *, echo: bool = True) -> tuple[Any, Any]:
+        """Config and state database for an admin command run as root, with logs set up.
+
+        ``echo`` mirrors log lines to the admin's terminal, as the Go implementation does.
+        """
+        from podspawn import audit, log
+        from podspawn.services.privileges import require_root
+        from podspawn.state.db import open_db
+
+        require_root(action)
+        config = self.config()
+        log.configure(config.log_file, echo=echo and not self.quiet, role="admin")
+        audit.configure(config.log.audit_log)
+        return config, open_db(config.state.db_path)
 
     def resolved_config_path(self) -> str:
         from podspawn.config.cached import config_path

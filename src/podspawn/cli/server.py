@@ -30,11 +30,12 @@ def own_binary() -> str:
 @click.pass_obj
 def server_setup(app: App, sshd_config: str, dry_run: bool) -> None:
     """Wire podspawn into sshd: validated, backed up, reloaded (never restarted)."""
-    from podspawn import log
+    from podspawn import audit, log
     from podspawn.services.server_setup import server_setup as run_setup
 
     config = app.config()
     log.configure(config.log_file, role="setup")
+    audit.configure(config.log.audit_log)
     report = run_setup(
         config=config,
         config_path=app.resolved_config_path(),

@@ -9,17 +9,6 @@ import click
 from podspawn.cli.app import App
 
 
-def _open(app: App, action: str):  # type: ignore[no-untyped-def]
-    from podspawn import log
-    from podspawn.services.privileges import require_root
-    from podspawn.state.db import open_db
-
-    require_root(action)
-    config = app.config()
-    log.configure(config.log_file, role="admin")
-    return config, open_db(config.state.db_path)
-
-
 @click.command("add-user")
 @click.argument("name")
 @click.option("--key", "keys", multiple=True, metavar="KEY", help="A public key line (repeatable).")
@@ -28,18 +17,41 @@ def _open(app: App, action: str):  # type: ignore[no-untyped-def]
 @click.option("--github", metavar="HANDLE", help="Import the keys GitHub publishes (one fetch).")
 @click.option("--adopt-account", is_flag=True,
               help="Use an existing host account of that name (it becomes podspawn-only).")
+@click.option("--ttl", metavar="DURATION",
+              help="A disposable user, removed by cleanup after this long (such as 2h).")
+@click.option("--mode", type=click.Choice(["grace-period", "destroy-on-disconnect",
+                                           "persistent"]),
+              help="Session mode for this user (written to the user's override file).")
 @click.pass_obj
 def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, ...],
-             github: str | None, adopt_account: bool) -> None:
+             github: str | None, adopt_account: bool, ttl: str | None,
+             mode: str | None) -> None:
     """Register NAME's SSH keys and create their podspawn login."""
     from podspawn.names import validate_user
-    from podspawn.services.users import add_user as add, collect_keys
+    from podspawn.services.users import add_user as add
+    from podspawn.services.users import collect_keys
 
     validate_user(name)
-    config, conn = _open(app, "add-user")
+    config, conn = app.admin_context("add-user", echo=False)
     new_keys = collect_keys(keys=keys, key_files=key_files, github=github,
                             github_url=config.auth.github_url)
-    result = add(config=config, conn=conn, name=name, new_keys=new_keys, adopt=adopt_account)
+    ttl_seconds = None
+    if ttl is not None:
+        from podspawn.config.schema import parse_duration
+        from podspawn.errors import UsageError
+
+        try:
+            ttl_seconds = parse_duration(ttl)
+        except ValueError as exc:
+            raise UsageError(f"--ttl: {exc}") from None
+        if ttl_seconds <= 0:
+            raise UsageError("--ttl must be more than 0, such as 30m or 2h")
+    result = add(config=config, conn=conn, name=name, new_keys=new_keys, adopt=adopt_account,
+                 ttl_seconds=ttl_seconds)
+    if mode:
+        from podspawn.services.overrides import set_mode
+
+        set_mode(config, name, mode)
     app.output.line(f"added {result.added} key(s) for {result.name}")
 
 
@@ -53,7 +65,7 @@ def remove_user(app: App, name: str, force: bool) -> None:
     from podspawn.services.users import remove_user as remove
 
     validate_user(name)
-    config, conn = _open(app, "remove-user")
+    config, conn = app.admin_context("remove-user")
     result = remove(config=config, conn=conn, name=name, force=force)
     app.output.line(
         f"removed user {result.name} ({result.sessions_destroyed} session(s) destroyed)"
@@ -66,7 +78,7 @@ def list_users(app: App) -> None:
     """List registered users with their key and session counts."""
     from podspawn.services.users import list_all
 
-    config, conn = _open(app, "list-users")
+    config, conn = app.admin_context("list-users", echo=False)
     users = list_all(config=config, conn=conn)
     out = app.output
     if app.json_mode:

@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 import os
 
-from podspawn.config.schema import DEFAULT_CONFIG_PATH, ServerConfig
+TYPE_CHECKING = False  # not typing's: importing typing costs auth-keys about 3 ms
+if TYPE_CHECKING:
+    from podspawn.config.schema import ServerConfig
+
+#: ``podspawn.config.schema.DEFAULT_CONFIG_PATH``, repeated so that ``auth-keys`` (run twice
+#: per login) never imports the schema: its dataclasses cost about 20 ms. A unit test keeps
+#: the two equal.
+DEFAULT_CONFIG_PATH = "/etc/podspawn/config.yaml"
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -33,6 +40,8 @@ def load_fast(path: str | None = None) -> ServerConfig:
     Raises:
         ConfigError: (from the full loader) the file is unreadable or invalid.
     """
+    from podspawn.config.schema import ServerConfig
+
     path = config_path(path)
     try:
         st = os.stat(path)
@@ -46,8 +55,31 @@ def load_fast(path: str | None = None) -> ServerConfig:
                 snapshot = json.load(fh)
             if snapshot.get("source") == fingerprint(st):
                 return ServerConfig.from_trusted_dict(snapshot["config"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     from podspawn.config.loader import load_config  # cold: yaml + pydantic
 
     return load_config(path)
+
+
+def load_key_dir(path: str | None = None) -> str:
+    """``auth.key_dir`` of the config at ``path``: all that ``auth-keys`` needs.
+
+    Read straight from a fresh snapshot, without building the config (the snapshot was
+    validated when it was written); otherwise as ``load_fast(path).auth.key_dir``.
+
+    Raises:
+        ConfigError: (from the full loader) the file is unreadable or invalid.
+    """
+    path = config_path(path)
+    try:
+        st = os.stat(path)
+        with open(cache_path(path), encoding="utf-8") as fh:
+            snapshot = json.load(fh)
+        if snapshot.get("source") == fingerprint(st):
+            key_dir = snapshot["config"]["auth"]["key_dir"]
+            if isinstance(key_dir, str) and key_dir.startswith("/"):
+                return key_dir
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return load_fast(path).auth.key_dir

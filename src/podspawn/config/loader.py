@@ -66,7 +66,12 @@ def validate_config(data: dict[str, Any], *, source: str = "config") -> ServerCo
     try:
         return TypeAdapter(ServerConfig).validate_python(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: " + "; ".join(_describe(err) for err in exc.errors())) from exc
+        raise ConfigError(f"{source}: {describe_errors(exc)}") from exc
+
+
+def describe_errors(exc: Any) -> str:
+    """A pydantic ValidationError as ``key.path: problem; ...``, never pydantic's repr."""
+    return "; ".join(_describe(err) for err in exc.errors())
 
 
 def dump_config_yaml(config: ServerConfig) -> str:

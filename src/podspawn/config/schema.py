@@ -223,6 +223,8 @@ class ServerConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     projects_file: str = "/etc/podspawn/projects.yaml"
+    users_dir: str = "/etc/podspawn/users"
+    """Per-user override files, ``<users_dir>/<user>.yaml``."""
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Registered projects (``add-project``), by name."""
 
@@ -250,6 +252,7 @@ class ServerConfig:
             resources=ResourcesConfig(**data["resources"]),
             images=ImagesConfig(**data["images"]),
             projects_file=data["projects_file"],
+            users_dir=data.get("users_dir", "/etc/podspawn/users"),
             projects=data["projects"],
         )
 

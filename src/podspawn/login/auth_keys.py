@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
-from podspawn.config.cached import load_fast
+from podspawn.config.cached import load_key_dir
 from podspawn.names import is_valid_user
 
 SUDO = "/usr/bin/sudo"
+#: First line of a disposable user's key file; past that time no key is served.
+EXPIRES_PREFIX = "# podspawn-expires: "
 
 
 def forced_command(binary: str, config_path: str | None) -> str:
@@ -42,6 +45,13 @@ def key_lines(user: str, *, key_dir: str, command: str) -> list[str]:
     lines = []
     for raw in text.splitlines():
         line = raw.strip()
+        if line.startswith(EXPIRES_PREFIX):
+            try:
+                if time.time() >= float(line[len(EXPIRES_PREFIX) :]):
+                    return []
+            except ValueError:
+                return []
+            continue
         if not line or line.startswith("#"):
             continue
         first = line.split(None, 1)[0]
@@ -56,12 +66,12 @@ def run(args: list[str], *, config_path: str | None, binary: str) -> int:
     try:
         if not args or not is_valid_user(args[0]):
             return 0
-        config = load_fast(config_path)
+        key_dir = load_key_dir(config_path)
         command = forced_command(binary, config_path)
-        lines = key_lines(args[0], key_dir=config.auth.key_dir, command=command)
+        lines = key_lines(args[0], key_dir=key_dir, command=command)
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
-    except Exception:  # noqa: BLE001 - sshd must get exit 0 and no keys, never a traceback
+    except Exception:
         return 0
     return 0

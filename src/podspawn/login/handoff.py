@@ -3,33 +3,95 @@
 ``spawn`` forks: the child becomes ``docker exec`` on the same stdin, stdout and stderr (so no
 byte is relayed through Python), and the parent waits, immune to the hangup and interrupt
 signals that a dropped client sends, so that it always records the disconnect.
+
+A client that vanishes (``kill -9``, a dropped network) makes sshd close its end of our
+stdout; with no terminal, nothing signals the child, which could then wait forever on a
+command in the container. The parent therefore watches stdout for a hang-up and ends the
+child when it sees one.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 
 _SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE)
+_HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
-def run_attached(argv: list[str]) -> int:
+def run_attached(argv: list[str], *, watch_fd: int = 1) -> int:
     """Exec ``argv`` in a child and return its exit status (128+N if killed by signal N)."""
     pid = os.fork()
     if pid == 0:  # child
         try:
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
-            os.execv(argv[0], argv)
+            _hang_up_with_parent()
+            os.execv(argv[0], argv)  # noqa: S606 - argv is built by runtime.engine
         finally:
             os._exit(127)
     for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    poller: select.poll | None = select.poll()
+    try:
+        poller.register(watch_fd, 0)  # type: ignore[union-attr]  # no events asked: only hang-up and error are reported
+    except (OSError, ValueError):
+        poller = None
+    child_fd = _exit_fd(poller, pid)
+    hung_up = False
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            break
+            done, status = os.waitpid(pid, os.WNOHANG)
         except InterruptedError:
             continue
+        if done:
+            break
+        if poller is None or hung_up:
+            _, status = os.waitpid(pid, 0)
+            break
+        if any(fd == watch_fd and mask & _HANGUP for fd, mask in poller.poll(1000)):
+            hung_up = True
+            _end(pid)
+    _close(child_fd)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def _exit_fd(poller: select.poll | None, pid: int) -> int:
+    """A pidfd for ``pid`` in ``poller``, or -1: it is readable once the child has exited, so
+    the wait above ends then and not at the poll timeout (which would add up to a second to
+    every session)."""
+    if poller is None:
+        return -1
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    poller.register(fd, select.POLLIN)
+    return fd
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)
+
+
+def _hang_up_with_parent() -> None:
+    """Ask the kernel to SIGHUP this process when ``spawn`` dies (even by SIGKILL), so a
+    killed ``spawn`` never leaves an unaccounted ``docker exec`` holding the session open."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGHUP), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _end(pid: int) -> None:
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return

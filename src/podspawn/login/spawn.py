@@ -12,10 +12,10 @@ import sqlite3
 import sys
 import time
 
-from podspawn import log
+from podspawn import audit, log
 from podspawn.config.cached import load_fast
 from podspawn.config.schema import ServerConfig
-from podspawn.errors import UsageError
+from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import on_last_disconnect, reusable
 from podspawn.locks import file_lock
 from podspawn.login import inner_sshd
@@ -29,6 +29,7 @@ from podspawn.runtime.engine import exec_argv, quick_inspect
 from podspawn.state.db import open_db
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
+from podspawn.state.users import get_user
 
 _PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "SSH_CONNECTION", "SSH_CLIENT")
 
@@ -55,6 +56,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
     claimed_user, claimed_project = _parse(args)
     config = load_fast(config_path)
     log.configure(config.log_file, role="spawn")
+    audit.configure(config.log.audit_log)
     user = current_user(claimed_user)
     request = classify(os.environ.get("SSH_ORIGINAL_COMMAND", ""), tty=os.isatty(0))
     if request.kind == "hostkey":
@@ -65,6 +67,10 @@ def main(args: list[str], *, config_path: str | None) -> int:
     project = project_from_host(raw_project) if raw_project else ""
 
     conn = open_db(config.state.db_path)
+    registered = get_user(conn, user)
+    if registered is not None and registered.expires_at is not None \
+            and time.time() >= registered.expires_at:
+        raise PermissionDenied("your access to this server has expired")
     me = os.getpid()
     connection = Connection(
         user=user, project=project, pid=me, pid_start=start_time(me) or 0, started_at=time.time()
@@ -76,10 +82,15 @@ def main(args: list[str], *, config_path: str | None) -> int:
         row = open_session(config=config, conn=conn, connection=connection)
     log.info("session attach", user=user, project=project or None, kind=request.kind,
              container=row.container_name)
+    audit.record("session.connect", user=user, project=project, container=row.container_name,
+                 kind=request.kind, command=request.command or None,
+                 client=os.environ.get("SSH_CLIENT"))
     try:
         code = run_attached(_handoff_argv(config, row, request, user=user, project=project))
     finally:
         _leave(conn, config, connection)
+    audit.record("session.disconnect", user=user, project=project,
+                 container=row.container_name, exit_code=code)
     return code
 
 

@@ -106,7 +106,7 @@ class Runtime(Protocol):
     def remove(self, name_or_id: str) -> None:
         """Force-remove a container and its anonymous volumes; a missing one is success."""
 
-    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of ``labels``."""
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:

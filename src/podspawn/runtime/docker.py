@@ -107,13 +107,8 @@ class DockerRuntime:
         )
         networking = None
         if spec.network:
-            networking = api.create_networking_config(
-                {
-                    spec.network: api.create_endpoint_config(
-                        aliases=list(spec.aliases) or None
-                    )
-                }
-            )
+            endpoint = api.create_endpoint_config(aliases=list(spec.aliases) or None)
+            networking = api.create_networking_config({spec.network: endpoint})  # type: ignore[arg-type]
         with _mapped(f"create container {spec.name}"):
             created = api.create_container(
                 image=spec.image,
@@ -175,7 +170,7 @@ class DockerRuntime:
                 return
             raise
 
-    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with _mapped("list containers"):
             rows = self._api.containers(all=True, filters=filters)
@@ -219,14 +214,14 @@ class DockerRuntime:
     def image_id(self, ref: str) -> str | None:
         try:
             with _mapped(f"inspect image {ref}"):
-                return str(self._api.inspect_image(ref)["Id"])
+                return str(self._api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
         except (ImageUnavailable, RuntimeFailure) as exc:
             if isinstance(exc, ImageUnavailable) or _is_not_found(exc):
                 return None
             raise
 
     def pull(self, ref: str) -> str:
-        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        repo, tag = split_ref(ref)
         try:
             with _mapped(f"pull image {ref}"):
                 self._api.pull(repo, tag=tag)
@@ -286,13 +281,21 @@ class DockerRuntime:
         return found
 
     def import_rootfs(self, tar_path: str, tag: str) -> str:
-        repo, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        repo, version = split_ref(tag)
         with _mapped(f"import image {tag}"):
             self._api.import_image_from_file(tar_path, repository=repo, tag=version)
         found = self.image_id(tag)
         if found is None:
             raise RuntimeFailure(f"importing {tag} produced no image")
         return found
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``repo:tag`` into its parts; no tag means ``latest`` (a registry port is not a tag)."""
+    if ":" in ref.rsplit("/", maxsplit=1)[-1]:
+        repo, _, tag = ref.rpartition(":")
+        return repo, tag
+    return ref, "latest"
 
 
 def _is_not_found(exc: RuntimeFailure) -> bool:
@@ -327,7 +330,7 @@ def _exec_with_stdin(api: Any, exec_id: str, data: bytes) -> bytes:
         raw.shutdown(socket.SHUT_WR)
     except OSError:
         pass
-    frames = frames_iter(sock, tty=False)
+    frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
     demuxed = (demux_adaptor(*frame) for frame in frames)
     out, err = consume_socket_output(demuxed, demux=True)
     sock.close()

@@ -21,7 +21,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 
-from podspawn import log
+from podspawn import audit, log
 from podspawn.config.schema import DEFAULT_CONFIG_PATH, ServerConfig
 from podspawn.errors import SetupError, UsageError
 from podspawn.files import BEGIN, END, atomic_write, find_block, with_block
@@ -119,6 +119,17 @@ def render_block(*, binary: str, config_path: str | None) -> str:
     )
 
 
+def _block_command(text: str, span: tuple[int, int] | None) -> str | None:
+    """The AuthorizedKeysCommand value inside podspawn's existing block, if any."""
+    if span is None:
+        return None
+    for line in text[span[0] : span[1]].splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key.lower() == "authorizedkeyscommand":
+            return " ".join(value.split())
+    return None
+
+
 def sudoers_name(config_path: str | None) -> tuple[str, str]:
     """(file name, Cmnd_Alias) for this installation's sudoers drop-in."""
     if not config_path:
@@ -176,13 +187,14 @@ def server_setup(
     block = render_block(binary=binary, config_path=explicit)
     updated = with_block(original, block, before_match=True)
     ours = find_block(original)
-    if ours is None:
-        current = sshd_effective(sshd_config).get("authorizedkeyscommand", "none")
-        if current not in ("none", ""):
-            raise SetupError(
-                f"sshd already uses another AuthorizedKeysCommand ({current}); podspawn cannot "
-                "share it: remove it (check Include files too) and run server-setup again"
-            )
+    # sshd keeps the first value it reads, so a line before our block (or in an Include
+    # read earlier) silently wins over ours: refuse that too, not only a missing block.
+    current = " ".join(sshd_effective(sshd_config).get("authorizedkeyscommand", "none").split())
+    if current not in ("none", "") and current != _block_command(original, ours):
+        raise SetupError(
+            f"sshd already uses another AuthorizedKeysCommand ({current}); podspawn cannot "
+            "share it: remove it (check Include files too) and run server-setup again"
+        )
 
     if dry_run:
         report.say(f"[dry-run] would back up {sshd_config} to {sshd_config}.podspawn.bak"
@@ -202,6 +214,7 @@ def server_setup(
     if report.changed:
         report.say(_reload_sshd(sshd_config))
     report.say("server-setup complete")
+    audit.record("server.setup", sshd_config=sshd_config, changed=report.changed)
     return report
 
 

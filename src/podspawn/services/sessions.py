@@ -11,18 +11,19 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from podspawn import log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn import audit, log
+from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
 from podspawn.errors import Conflict, LimitReached, PodspawnError, RuntimeFailure
 from podspawn.lifecycle import lifetime_expired
 from podspawn.locks import file_lock
-from podspawn.names import container_name, lock_file_name, network_name
+from podspawn.names import container_name, lock_file_name, network_name, validate_user
 from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
-from podspawn.runtime.base import ContainerSpec, Runtime
+from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.images import ensure_layer
+from podspawn.services.overrides import Effective, effective
 from podspawn.state.db import install_id
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import (
@@ -35,6 +36,7 @@ from podspawn.state.sessions import (
 )
 
 Progress = Callable[[str], None]
+CONTAINER_UID = 1000
 
 #: Runs as root in a new container: the login-named user with uid 1000 and passwordless sudo.
 USER_SETUP = r"""set -e
@@ -43,7 +45,8 @@ u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"
 if ! getent passwd "$u" >/dev/null 2>&1; then
   other=$(getent passwd 1000 | cut -d: -f1 || true)
   if [ -n "$other" ]; then userdel -r "$other" >/dev/null 2>&1 || userdel "$other"; fi
-  if getent group 1000 >/dev/null 2>&1; then groupdel "$(getent group 1000 | cut -d: -f1)" || true; fi
+  group=$(getent group 1000 | cut -d: -f1 || true)
+  if [ -n "$group" ]; then groupdel "$group" || true; fi
   groupadd -g 1000 "$u"
   useradd -u 1000 -g 1000 -m -s "$shell" "$u"
 fi
@@ -90,8 +93,10 @@ def open_session(
     """
     runtime = runtime or get_runtime()
     user, project = connection.user, connection.project
+    project_mode = str(config.projects.get(project, {}).get("mode", "")) if project else ""
+    settings = effective(config, user, project_mode=project_mode)
     image = ensure_layer(
-        runtime, config.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
     )
     with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
         prune_dead(conn, is_alive)
@@ -115,7 +120,8 @@ def open_session(
             destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
         _check_quota(conn, config, user)
         row = create_session(
-            config=config, conn=conn, runtime=runtime, user=user, project=project, image=image
+            config=config, conn=conn, runtime=runtime, user=user, project=project, image=image,
+            settings=settings, progress=progress,
         )
         add_connection(conn, connection)
         return row
@@ -140,11 +146,14 @@ def create_session(
     user: str,
     project: str,
     image: str,
+    settings: Effective | None = None,
+    progress: Progress | None = None,
 ) -> SessionRow:
     """Create network and container, set up the user, and insert the row (0 connections).
 
     On any failure everything created here is removed again before the error propagates.
     """
+    settings = settings or effective(config, user)
     iid = install_id(conn)
     labels = labels_for(iid, user, project)
     name = container_name(user, project)
@@ -152,14 +161,18 @@ def create_session(
     network = runtime.create_network(network_name(user, project), labels)
     container_id = ""
     try:
-        spec = build_spec(config, name=name, image=image, labels=labels, network=network.name)
+        mounts: tuple[Mount, ...] = ()
+        if settings.mode == "persistent":
+            mounts = (Mount(target=f"/home/{user}", source=persistent_home(config, user)),)
+        spec = build_spec(config, name=name, image=image, labels=labels, network=network.name,
+                          defaults=settings.defaults, env=settings.env, mounts=mounts)
         info = runtime.create(spec)
         container_id = info.id
         runtime.start(container_id)
         setup = runtime.exec(
             container_id,
             ["sh", "-c", USER_SETUP],
-            env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": config.defaults.shell},
+            env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": settings.defaults.shell},
         )
         if setup.exit_code != 0:
             raise RuntimeFailure(
@@ -180,7 +193,7 @@ def create_session(
             created_at=now,
             last_activity=now,
             max_lifetime=now + config.session.lifetime_seconds,
-            mode=config.session.mode,
+            mode=settings.mode,
             network_id=network.id,
             runtime_state={
                 "version": 1,
@@ -190,6 +203,8 @@ def create_session(
                 "home": home,
             },
         )
+        if settings.dotfiles.repo:
+            _install_dotfiles(runtime, container_id, user, settings, progress)
         insert_session(conn, row)
     except BaseException:
         if container_id:
@@ -198,14 +213,25 @@ def create_session(
         raise
     log.info("created session", user=user, project=project or None, container=name,
              image=image)
+    audit.record("container.create", user=user, project=project, container=name, image=image,
+                 mode=row.mode)
     return row
 
 
 def build_spec(
-    config: ServerConfig, *, name: str, image: str, labels: dict[str, str], network: str
+    config: ServerConfig,
+    *,
+    name: str,
+    image: str,
+    labels: dict[str, str],
+    network: str,
+    defaults: DefaultsConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    mounts: tuple[Mount, ...] = (),
 ) -> ContainerSpec:
     """The container for a session, as plain data (tested without an engine)."""
     sec = config.security
+    defaults = defaults or config.defaults
     return ContainerSpec(
         name=name,
         image=image,
@@ -213,8 +239,10 @@ def build_spec(
         labels=labels,
         network=network,
         aliases=(name,),
-        nano_cpus=int(config.defaults.cpus * 1e9),
-        memory=parse_memory(config.defaults.memory),
+        nano_cpus=round(defaults.cpus * 1e9),  # int() would make 2.01 into 2009999999
+        memory=parse_memory(defaults.memory),
+        env=dict(env or {}),
+        mounts=mounts,
         cap_drop=sec.cap_drop,
         cap_add=sec.cap_add,
         security_opt=("no-new-privileges:true",) if sec.no_new_privileges else (),
@@ -223,6 +251,37 @@ def build_spec(
         tmpfs=sec.tmpfs,
         runtime=sec.runtime,
     )
+
+
+def persistent_home(config: ServerConfig, user: str) -> str:
+    """``homes_dir/<user>``, made on first use and owned by the container user (uid 1000)."""
+    path = os.path.join(config.state.homes_dir, validate_user(user))
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+    return path
+
+
+def _install_dotfiles(
+    runtime: Runtime, container_id: str, user: str, settings: Effective,
+    progress: Progress | None,
+) -> None:
+    """Clone and install the user's dotfiles; a failure only warns."""
+    script = (
+        'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
+        'git clone --depth 1 -q "$DOTFILES_REPO" "$HOME/dotfiles" && cd "$HOME/dotfiles" '
+        '&& if [ -n "$DOTFILES_INSTALL" ]; then sh -c "$DOTFILES_INSTALL"; fi\n'
+    )
+    result = runtime.exec(
+        container_id, ["sh", "-c", script], user=user,
+        env={"HOME": f"/home/{user}", "DOTFILES_REPO": settings.dotfiles.repo,
+             "DOTFILES_INSTALL": settings.dotfiles.install},
+    )
+    if result.exit_code != 0:
+        tail = result.output.decode(errors="replace").strip().splitlines()[-3:]
+        log.warning("dotfiles failed", user=user, output=" | ".join(tail))
+        if progress:
+            progress("warning: installing your dotfiles failed: " + " ".join(tail)[:200])
 
 
 def destroy_session(
@@ -254,6 +313,8 @@ def destroy_session(
         log.error("destroy incomplete, will retry", user=row.user, failures="; ".join(failures))
         return
     delete_session(conn, row.user, row.project)
+    audit.record("container.destroy", user=row.user, project=row.project,
+                 container=row.container_name, reason=reason)
 
 
 def _clear_leftover(runtime: Runtime, name: str, iid: str) -> None:

@@ -17,12 +17,13 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from podspawn import log
+from podspawn import audit, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import Conflict, InvalidKey, UsageError, UserNotFound
 from podspawn.files import atomic_write
 from podspawn.keys import PublicKey, merge_keys, parse_key, parse_key_text, render_key_file
 from podspawn.locks import file_lock
+from podspawn.login.auth_keys import EXPIRES_PREFIX
 from podspawn.names import RESERVED_USERS, lock_file_name, validate_user
 from podspawn.runtime.base import Runtime
 from podspawn.services import accounts
@@ -160,15 +161,16 @@ def add_user(
     elif registered is None and not accounts.is_podspawn_made(existing):
         accounts.adopt_account(name)
     owned = created or (existing is not None and accounts.is_podspawn_made(existing))
+    expires_at = time.time() + ttl_seconds if ttl_seconds else None
     try:
-        _write_keys(config, name, merged)
+        _write_keys(config, name, merged, expires_at)
         upsert_user(
             conn,
             UserRow(
                 name=name,
                 account_created=owned,
                 created_at=time.time(),
-                expires_at=time.time() + ttl_seconds if ttl_seconds else None,
+                expires_at=expires_at,
             ),
         )
     except BaseException:
@@ -176,19 +178,24 @@ def add_user(
             accounts.release_account(name, created=True)
         raise
     log.info("user added", user=name, keys_added=len(merged) - len(stored), keys=len(merged))
+    audit.record("user.add", user=name, keys=len(merged), account_created=created,
+                 expires_at=expires_at)
     return AddedUser(
         name=name, added=len(merged) - len(stored), total=len(merged), account_created=created
     )
 
 
-def _write_keys(config: ServerConfig, name: str, keys: list[PublicKey]) -> None:
+def _write_keys(
+    config: ServerConfig, name: str, keys: list[PublicKey], expires_at: float | None = None
+) -> None:
     try:
         gid = grp.getgrnam(accounts.AUTH_USER).gr_gid
     except KeyError:
         gid = 0
     os.makedirs(config.auth.key_dir, mode=0o750, exist_ok=True)
-    atomic_write(key_path(config, name), render_key_file(keys).encode(), mode=0o640, uid=0,
-                 gid=gid)
+    header = f"{EXPIRES_PREFIX}{expires_at:.0f}\n" if expires_at else ""
+    atomic_write(key_path(config, name), (header + render_key_file(keys)).encode(), mode=0o640,
+                 uid=0, gid=gid)
 
 
 def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSummary]:
@@ -251,4 +258,5 @@ def remove_user(
         accounts.release_account(name, created=bool(registered and registered.account_created))
         delete_user(conn, name)
     log.info("user removed", user=name, sessions_destroyed=destroyed)
+    audit.record("user.remove", user=name, sessions_destroyed=destroyed)
     return RemovedUser(name=name, sessions_destroyed=destroyed)

@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""The login-path benchmark: podspawn's per-connection costs against their floors, side by side.
+
+Run as root from a checkout (dockerd running, the image debian:bookworm present):
+
+    /tmp/devenv/bin/python bench/login_bench.py [--runs 30] [--rounds 5] [--warmup 2]
+
+It installs this checkout with ``install.sh`` into ``/opt/podspawn-e2e-d`` (the e2e harness,
+``tests/e2e/harness.py``, with ``PODSPAWN_E2E_ID=d``; set ``PODSPAWN_BENCH_ID`` to use another
+id), starts a private sshd on loopback, runs ``server-setup``, adds one podspawn user and one
+ordinary host account, and times, in the same run:
+
+1. ``podspawn auth-keys USER TYPE KEY`` (sshd's AuthorizedKeysCommand line) against
+   ``/usr/bin/python3 -c pass``, both as root and as ``podspawn-auth`` (hyperfine itself runs
+   as that user, so no ``runuser`` is inside the timing);
+2. a warm ``ssh USER@127.0.0.1 true`` through podspawn against plain ``ssh`` to the ordinary
+   account plus ``docker exec <running container> true``;
+3. the pieces in between (``sudo -n true``, the forced command run by the user without sshd,
+   a warm ``spawn`` without sudo) and ``python -X importtime`` of the two login verbs.
+
+Each round runs every command ``runs / rounds`` times (after ``warmup`` untimed runs), and the
+rounds alternate between groups, so that load from other work on the machine falls on the
+commands compared alike. Times are whole-process wall times; figures are medians. Everything
+created is removed at the end (``--keep`` leaves the installation running to poke at).
+Results go to ``bench/results/login-<UTC time>.json``; ``docs/performance.md`` explains them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import pwd
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ["PODSPAWN_E2E_ID"] = os.environ.get("PODSPAWN_BENCH_ID", "d")
+sys.path.insert(0, str(REPO))
+
+from tests.e2e import harness  # noqa: E402 - reads PODSPAWN_E2E_ID when imported
+
+RESULTS = REPO / "bench" / "results"
+SYS_PYTHON = "/usr/bin/python3"
+VENV_PYTHON = str(harness.PREFIX / "venv" / "bin" / "python3")
+AUTH_USER = "podspawn-auth"
+HEAVY = ("click", "rich", "pydantic", "yaml", "docker", "requests")
+TARGET = 1.5
+#: ENVIRONMENT.md, "Timings seen here" (whole-process medians, loopback), in ms.
+DOC_FLOORS = {"python3 -c pass": 90.0, "docker exec <ctr> true": 60.0,
+              "ssh plain host account": 220.0}
+
+
+def log(text: str) -> None:
+    print(f"[bench] {text}", flush=True)
+
+
+def run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return harness.run(argv, **kwargs)
+
+
+def as_user(user: str) -> dict[str, object]:
+    """subprocess arguments that run a child as ``user`` with its groups, as sshd would."""
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid,
+            "extra_groups": os.getgrouplist(user, entry.pw_gid)}
+
+
+# -- timing ------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    key: str
+    argv: list[str]
+
+
+@dataclass
+class Timer:
+    """Collects whole-process wall times (seconds) per job key over several rounds."""
+
+    runs: int
+    rounds: int
+    warmup: int
+    use_hyperfine: bool
+    times: dict[str, list[float]] = field(default_factory=dict)
+    #: user + system CPU seconds of each run (hyperfine gives a mean per batch)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def per_round(self) -> int:
+        return max(1, math.ceil(self.runs / self.rounds))
+
+    def batch(self, jobs: Sequence[Job], *, user: str | None = None,
+              env: dict[str, str] | None = None) -> None:
+        """One round of ``jobs``, run as ``user`` (root if None) with ``env`` added."""
+        full_env = {**os.environ, **(env or {})}
+        if self.use_hyperfine:
+            self._hyperfine(jobs, user, full_env)
+        else:
+            self._loop(jobs, user, full_env)
+
+    def _hyperfine(self, jobs: Sequence[Job], user: str | None, env: dict[str, str]) -> None:
+        out_dir = Path(tempfile.mkdtemp(prefix="podspawn-bench-"))
+        try:
+            out = out_dir / "hf.json"
+            argv = ["hyperfine", "-N", "--style", "none", "--warmup", str(self.warmup),
+                    "--runs", str(self.per_round), "--export-json", str(out)]
+            for job in jobs:
+                argv += ["--command-name", job.key, shlex.join(job.argv)]
+            if user:
+                entry = pwd.getpwnam(user)
+                os.chown(out_dir, entry.pw_uid, entry.pw_gid)
+                argv = ["runuser", "-u", user, "--", *argv]
+            result = run(argv, env=env, cwd="/")
+            if result.returncode != 0:
+                raise RuntimeError(f"hyperfine failed:\n{result.stdout}\n{result.stderr}")
+            for item in json.loads(out.read_text())["results"]:
+                self.times.setdefault(item["command"], []).extend(item["times"])
+                self.cpu.setdefault(item["command"], []).extend(
+                    [item["user"] + item["system"]] * len(item["times"]))
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _loop(self, jobs: Sequence[Job], user: str | None, env: dict[str, str]) -> None:
+        ids = as_user(user) if user else {}
+        for job in jobs:
+            for i in range(self.warmup + self.per_round):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                result = subprocess.run(job.argv, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        env=env, cwd="/", check=False, **ids)
+                elapsed = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if result.returncode != 0:
+                    raise RuntimeError(f"{job.key}: exit status {result.returncode}")
+                if i >= self.warmup:
+                    self.times.setdefault(job.key, []).append(elapsed)
+                    self.cpu.setdefault(job.key, []).append(
+                        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for key, values in self.times.items():
+            ms = sorted(v * 1000 for v in values)
+            out[key] = {
+                "median_ms": round(statistics.median(ms), 1),
+                "mean_ms": round(statistics.fmean(ms), 1),
+                "stdev_ms": round(statistics.stdev(ms), 1) if len(ms) > 1 else 0.0,
+                "min_ms": round(ms[0], 1),
+                "p90_ms": round(ms[min(len(ms) - 1, int(0.9 * len(ms)))], 1),
+                "cpu_ms": round(statistics.fmean(self.cpu.get(key) or [0.0]) * 1000, 1),
+                "n": len(ms),
+            }
+        return out
+
+
+# -- import cost -------------------------------------------------------------------------------
+def importtime(argv: list[str], env: dict[str, str], repeats: int) -> dict[str, object]:
+    """``python -X importtime`` of ``argv``: per-module medians over ``repeats`` runs."""
+    cumulative: dict[str, list[int]] = {}
+    self_us: dict[str, list[int]] = {}
+    depth: dict[str, int] = {}
+    totals: list[int] = []
+    for _ in range(repeats):
+        result = run(argv, env={**os.environ, **env}, cwd="/")
+        total = 0
+        for line in result.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            own, cum, name = line[len("import time:"):].split("|")
+            label = name.rstrip()
+            module = label.strip()
+            depth[module] = (len(label) - len(module) - 1) // 2
+            self_us.setdefault(module, []).append(int(own))
+            cumulative.setdefault(module, []).append(int(cum))
+            total += int(own)
+        totals.append(total)
+    cum_ms = {m: statistics.median(v) / 1000 for m, v in cumulative.items()}
+    top = sorted(cum_ms.items(), key=lambda item: item[1], reverse=True)[:15]
+    top_level = sorted(((m, c) for m, c in cum_ms.items() if depth[m] == 0),
+                       key=lambda item: item[1], reverse=True)
+    heavy = sorted(m for m in cumulative if m.split(".")[0] in HEAVY)
+    return {
+        "argv": argv,
+        "modules": len(cumulative),
+        "total_import_ms": round(statistics.median(totals) / 1000, 1),
+        "top_cumulative_ms": [[m, round(c, 1)] for m, c in top],
+        "top_level_ms": [[m, round(c, 1)] for m, c in top_level[:10]],
+        "podspawn_modules": sorted(m for m in cumulative if m.startswith("podspawn")),
+        "heavy_modules_present": heavy,
+    }
+
+
+# -- setup and teardown ------------------------------------------------------------------------
+@dataclass
+class Bench:
+    server: harness.Server
+    user: str
+    plain: str
+    container: str
+    client_dir: Path
+
+
+def make_plain_account(server: harness.Server, name: str) -> None:
+    """An ordinary host account (keys only, ``/bin/sh``) that logs in with its own key."""
+    remove_plain_account(name)
+    made = run(["useradd", "--create-home", "--password", "*", "--shell", "/bin/sh", name])
+    harness.require(made.returncode == 0, made.stderr)
+    entry = pwd.getpwnam(name)
+    ssh_dir = Path(entry.pw_dir) / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(Path(f"{server.key_for(name)}.pub").read_text())
+    for path in (ssh_dir, keys):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    keys.chmod(0o600)
+
+
+def remove_plain_account(name: str) -> None:
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam(name)
+        run(["userdel", "--remove", name])
+
+
+def session_container(server: harness.Server) -> str:
+    listed = run(["docker", "ps", "-q", "--no-trunc", "--filter",
+                  f"label=podspawn-instance={server.install_id()}"])
+    ids = listed.stdout.split()
+    harness.require(len(ids) == 1, f"expected one running session container, found {ids}")
+    return ids[0]
+
+
+def setup(client_dir: Path) -> Bench:
+    harness.ensure_docker()
+    log(f"installing this checkout into {harness.PREFIX} with install.sh")
+    harness.install()
+    log(f"starting a private sshd and running server-setup under {harness.ROOT}")
+    server = harness.start_server(client_dir)
+    user = harness.uname("bench")
+    plain = harness.uname("benchplain")
+    server.add_user(user)
+    make_plain_account(server, plain)
+    for who in (user, plain):
+        first = server.ssh(who, "true", timeout=300)
+        harness.require(first.returncode == 0,
+                        f"first login of {who} failed: {first.stderr.decode(errors='replace')}")
+    return Bench(server=server, user=user, plain=plain,
+                 container=session_container(server), client_dir=client_dir)
+
+
+def sudoers_file(config_path: str) -> Path:
+    """server-setup's drop-in for this installation (``services.server_setup.sudoers_name``)."""
+    digest = hashlib.sha256(config_path.encode()).hexdigest()[:8]
+    return Path("/etc/sudoers.d") / f"podspawn-{digest}"
+
+
+def teardown(plain: str, client_dir: Path) -> None:
+    """Remove the users, containers, sshd, sudoers drop-in and files this run created."""
+    root = harness.ROOT
+    if (root / "sshd_config").exists():
+        server = harness.Server(port=0, root=root, config=root / "config.yaml",
+                                sshd_config=root / "sshd_config", known_hosts=root / "kh",
+                                client_dir=client_dir)
+        with contextlib.suppress(Exception):
+            harness.stop_server(server)
+    remove_plain_account(plain)
+    drop_in = sudoers_file(str(harness.ROOT / "config.yaml"))
+    with contextlib.suppress(OSError):
+        if str(harness.BIN) in drop_in.read_text():
+            drop_in.unlink()
+    shutil.rmtree(harness.ROOT, ignore_errors=True)
+    shutil.rmtree(harness.PREFIX, ignore_errors=True)
+    shutil.rmtree(client_dir, ignore_errors=True)
+
+
+# -- measurements ------------------------------------------------------------------------------
+def cache_is_fresh(config: Path) -> bool:
+    """Whether the login-path config snapshot matches the config file (else auth-keys is slow)."""
+    cache = config.parent / f".{config.name}.cache.json"
+    try:
+        snapshot = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return False
+    st = config.stat()
+    return bool(snapshot.get("source") == [st.st_ino, st.st_size, st.st_mtime_ns])
+
+
+def auth_keys_per_login(bench: Bench) -> int | None:
+    """How often sshd runs auth-keys for one login (strace on the listener); None without strace."""
+    if not shutil.which("strace"):
+        return None
+    trace = bench.client_dir / "execve.trace"
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace),
+                               "-p", str(bench.server.sshd_pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        bench.server.ssh(bench.user, "true")
+        time.sleep(0.5)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=10)
+    text = trace.read_text() if trace.exists() else ""
+    return sum(1 for line in text.splitlines()
+               if "execve(" in line and '"auth-keys"' in line and "ENOENT" not in line)
+
+
+def measure(bench: Bench, timer: Timer, *, imports_repeats: int) -> dict[str, object]:
+    srv = bench.server
+    binary, config = str(harness.BIN), str(srv.config)
+    key_type, key_b64 = Path(f"{srv.key_for(bench.user)}.pub").read_text().split()[:2]
+    base64.b64decode(key_b64)  # a real key, as sshd passes it
+    auth_keys = [binary, "--config", config, "auth-keys", bench.user, key_type, key_b64]
+    printed = run(auth_keys, cwd="/", **as_user(AUTH_USER))
+    harness.require("restrict" in printed.stdout, f"auth-keys printed no key: {printed.stderr}")
+    docker = shutil.which("docker", path="/usr/local/bin:/usr/bin:/bin") or "docker"
+    uid = str(pwd.getpwnam(bench.user).pw_uid)
+    forced = f"/usr/bin/sudo -n {binary} --config {config} spawn"
+    spawn_env = {"SUDO_USER": bench.user, "SUDO_UID": uid, "SSH_ORIGINAL_COMMAND": "true"}
+    python_pass = [SYS_PYTHON, "-c", "pass"]
+
+    root_jobs = [
+        Job("python3 -c pass", python_pass),
+        Job("python3 -I -S -c pass", [SYS_PYTHON, "-I", "-S", "-c", "pass"]),
+        Job("venv python3 -c pass", [VENV_PYTHON, "-c", "pass"]),
+        Job("auth-keys (root)", auth_keys),
+        Job("sudo -n true (root)", ["/usr/bin/sudo", "-n", "true"]),
+        Job("docker exec <ctr> true", [docker, "exec", bench.container, "true"]),
+        Job("spawn, warm, no sudo (root)", [binary, "--config", config, "spawn"]),
+    ]
+    auth_jobs = [
+        Job("python3 -c pass (podspawn-auth)", python_pass),
+        Job("auth-keys (podspawn-auth)", auth_keys),
+    ]
+    user_jobs = [Job("forced command: sh -c 'sudo -n podspawn spawn' (user)",
+                     ["/bin/sh", "-c", forced])]
+    ssh_jobs = [
+        Job("ssh plain host account", [*srv.ssh_argv(bench.plain), "true"]),
+        Job("ssh podspawn warm", [*srv.ssh_argv(bench.user), "true"]),
+    ]
+
+    container_before = bench.container
+    load_before = os.getloadavg()
+    for number in range(timer.rounds):
+        log(f"round {number + 1}/{timer.rounds}")
+        timer.batch(ssh_jobs)
+        timer.batch(root_jobs, env=spawn_env)
+        timer.batch(auth_jobs, user=AUTH_USER)
+        timer.batch(user_jobs, user=bench.user, env={"SSH_ORIGINAL_COMMAND": "true"})
+    load_after = os.getloadavg()
+    reused = session_container(srv) == container_before
+
+    log("python -X importtime, auth-keys and spawn")
+    imports = {
+        "auth-keys": importtime([VENV_PYTHON, "-X", "importtime", "-m", "podspawn", "--config",
+                                 config, "auth-keys", "nobody"], {}, imports_repeats),
+        "spawn (warm)": importtime([VENV_PYTHON, "-X", "importtime", "-m", "podspawn",
+                                    "--config", config, "spawn"], spawn_env, imports_repeats),
+    }
+    return {
+        "timings": timer.summary(),
+        "importtime": imports,
+        "auth_keys_per_login": auth_keys_per_login(bench),
+        "container_reused_throughout": reused,
+        "config_cache_fresh": cache_is_fresh(srv.config),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after],
+        "docker_cli": docker,
+    }
+
+
+def analyse(data: dict[str, object]) -> dict[str, object]:
+    t = {k: v["median_ms"] for k, v in data["timings"].items()}
+    floor = t["ssh plain host account"] + t["docker exec <ctr> true"]
+    doc_floor = DOC_FLOORS["ssh plain host account"] + DOC_FLOORS["docker exec <ctr> true"]
+    per_login = data["auth_keys_per_login"] or 2
+    spawn_python = t["spawn, warm, no sudo (root)"] - t["docker exec <ctr> true"]
+    return {
+        "auth_keys_ratio_root": round(t["auth-keys (root)"] / t["python3 -c pass"], 2),
+        "auth_keys_ratio_podspawn_auth": round(
+            t["auth-keys (podspawn-auth)"] / t["python3 -c pass (podspawn-auth)"], 2),
+        "auth_keys_ratio_vs_doc_floor": round(
+            t["auth-keys (podspawn-auth)"] / DOC_FLOORS["python3 -c pass"], 2),
+        "login_floor_ms": round(floor, 1),
+        "login_ratio": round(t["ssh podspawn warm"] / floor, 2),
+        "login_ratio_vs_doc_floor": round(t["ssh podspawn warm"] / doc_floor, 2),
+        "target": TARGET,
+        "breakdown_ms": {
+            "login over plain ssh": round(t["ssh podspawn warm"] - t["ssh plain host account"], 1),
+            f"auth-keys x{per_login} (as podspawn-auth)":
+                round(per_login * t["auth-keys (podspawn-auth)"], 1),
+            "forced command (sh + sudo + spawn + docker exec)":
+                round(t["forced command: sh -c 'sudo -n podspawn spawn' (user)"], 1),
+            "  of which sh + sudo": round(
+                t["forced command: sh -c 'sudo -n podspawn spawn' (user)"]
+                - t["spawn, warm, no sudo (root)"], 1),
+            "  of which spawn's own process (spawn minus docker exec)": round(spawn_python, 1),
+            "  of which docker exec": t["docker exec <ctr> true"],
+        },
+    }
+
+
+def report(result: dict[str, object]) -> None:
+    print()
+    print(f"{'command (ms)':58} {'median':>8} {'min':>7} {'p90':>7} {'cpu':>6}  n")
+    for key, s in result["timings"].items():
+        print(f"{key:58} {s['median_ms']:8.1f} {s['min_ms']:7.1f} {s['p90_ms']:7.1f} "
+              f"{s['cpu_ms']:6.1f}  {s['n']}")
+    ratios = result["ratios"]
+    print()
+    for key, value in ratios.items():
+        if key != "breakdown_ms":
+            print(f"{key:40} {value}")
+    print("breakdown (ms):")
+    for key, value in ratios["breakdown_ms"].items():
+        print(f"  {key:62} {value}")
+    for verb, info in result["importtime"].items():
+        print(f"\nimporttime {verb}: {info['modules']} modules, {info['total_import_ms']} ms; "
+              f"heavy present: {info['heavy_modules_present'] or 'none'}")
+        for module, ms in info["top_cumulative_ms"][:10]:
+            print(f"  {ms:7.1f}  {module}")
+    print(f"\nauth-keys runs per login: {result['auth_keys_per_login']}; "
+          f"container reused: {result['container_reused_throughout']}; "
+          f"config cache fresh: {result['config_cache_fresh']}; "
+          f"load {result['loadavg_before']} -> {result['loadavg_after']}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per command (30)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds the runs are split into, alternating commands (5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per round (2)")
+    parser.add_argument("--imports-repeats", type=int, default=5,
+                        help="python -X importtime runs per verb (5)")
+    parser.add_argument("--timer", choices=("auto", "hyperfine", "python"), default="auto")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the installation, sshd, users and container in place")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("run it as root: it installs podspawn, starts sshd and adds accounts")
+    use_hyperfine = args.timer == "hyperfine" or (
+        args.timer == "auto" and shutil.which("hyperfine") is not None)
+    timer = Timer(runs=args.runs, rounds=args.rounds, warmup=args.warmup,
+                  use_hyperfine=use_hyperfine)
+    client_dir = Path(tempfile.mkdtemp(prefix="podspawn-bench-client-"))
+    bench: Bench | None = None
+    plain = harness.uname("benchplain")
+    try:
+        bench = setup(client_dir)
+        log(f"timing with {'hyperfine' if use_hyperfine else 'a Python loop'}: {args.runs} runs "
+            f"per command in {args.rounds} rounds, {args.warmup} warmups per round")
+        data = measure(bench, timer, imports_repeats=args.imports_repeats)
+        commit = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = bool(run(["git", "-C", str(REPO), "status", "--porcelain", "src",
+                          "install.sh"]).stdout.strip())
+        result = {
+            "meta": {
+                "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "host": platform.node(), "cpus": os.cpu_count(),
+                "kernel": platform.release(), "commit": commit, "src_modified": dirty,
+                "timer": "hyperfine" if use_hyperfine else "python",
+                "runs": args.runs, "rounds": args.rounds, "warmup": args.warmup,
+                "python": SYS_PYTHON, "install_prefix": str(harness.PREFIX),
+            },
+            **data,
+            "doc_floors_ms": DOC_FLOORS,
+        }
+        result["ratios"] = analyse(result)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"login-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        report(result)
+        print(f"\nresults: {out}")
+    finally:
+        if args.keep and bench is not None:
+            log(f"kept: ssh -p {bench.server.port} -i {client_dir}/id_{bench.user} "
+                f"{bench.user}@127.0.0.1 (sshd pid {bench.server.sshd_pid})")
+        else:
+            log("cleaning up")
+            teardown(plain, client_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``podspawn list`` and ``podspawn cleanup``."""
+
+from __future__ import annotations
+
+import click
+
+from podspawn.cli.app import App
+
+
+@click.command("list")
+@click.pass_obj
+def list_sessions(app: App) -> None:
+    """Show every session: who is connected, for how long, and what is left."""
+    from podspawn.services.status import format_duration, list_session_views
+
+    _, conn = app.admin_context("list", echo=False)
+    views = list_session_views(conn)
+    out = app.output
+    if app.json_mode:
+        out.data([
+            {"user": v.user, "project": v.project, "container": v.container,
+             "status": v.status, "connections": v.connections,
+             "age_seconds": round(v.age_seconds), "mode": v.mode,
+             "lifetime_left_seconds": None if v.lifetime_left_seconds is None
+             else round(v.lifetime_left_seconds),
+             "grace_left_seconds": None if v.grace_left_seconds is None
+             else round(v.grace_left_seconds)}
+            for v in views
+        ])
+        return
+    rows = []
+    for v in views:
+        if v.lifetime_left_seconds is None:
+            left = "-"
+        elif v.lifetime_left_seconds <= 0:
+            left = "expired"
+        else:
+            left = format_duration(v.lifetime_left_seconds)
+        rows.append((v.user, v.project or "(default)", v.container, v.status,
+                     str(v.connections), format_duration(v.age_seconds), left))
+    out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT"), rows,
+              empty="No sessions.")
+
+
+@click.command("cleanup")
+@click.option("--daemon", is_flag=True, help="Keep running, one pass per interval.")
+@click.option("--interval", default="1m", show_default=True, metavar="DURATION",
+              help="Time between passes with --daemon (such as 30s, 1m).")
+@click.pass_obj
+def cleanup(app: App, daemon: bool, interval: str) -> None:
+    """Expire grace periods and lifetimes, repair counts, remove orphans."""
+    from podspawn.config.schema import parse_duration
+    from podspawn.errors import UsageError
+    from podspawn.runtime import get_runtime
+    from podspawn.services.cleanup import run_daemon, run_pass
+
+    try:
+        seconds = parse_duration(interval)
+    except ValueError as exc:
+        raise UsageError(f"--interval: {exc}") from None
+    if seconds <= 0:
+        raise UsageError("--interval must be more than 0, such as 30s or 1m")
+    config, conn = app.admin_context("cleanup", echo=True)
+    runtime = get_runtime()
+    if daemon:
+        run_daemon(config=config, conn=conn, runtime=runtime, interval=seconds)
+        return
+    run_pass(config=config, conn=conn, runtime=runtime)
+    app.output.line("Cleanup pass complete.")

@@ -1,0 +1,265 @@
+"""Reconcile state with reality: expire sessions, repair counts, remove orphans.
+
+One pass, in order: drop connections whose process died and start the grace period of
+sessions left with none; warn users whose session nears its max lifetime; destroy sessions
+whose grace period or lifetime is over; drop rows whose container vanished; remove
+containers and networks that carry this installation's id but belong to no row; remove
+disposable users whose time is up. Each item runs under its user's lock and in its own
+``try``, so one failure is logged and the pass goes on.
+
+Only resources labelled with this installation's id are ever removed: local-mode containers
+and other installations on the same Docker host are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from podspawn import audit, log
+from podspawn.config.schema import ServerConfig
+from podspawn.errors import PodspawnError
+from podspawn.lifecycle import lifetime_expired, on_last_disconnect
+from podspawn.locks import file_lock
+from podspawn.names import is_valid_user, lock_file_name
+from podspawn.procs import is_alive
+from podspawn.runtime.base import Runtime
+from podspawn.services.sessions import destroy_session
+from podspawn.state.db import install_id
+from podspawn.state.records import SessionRow
+from podspawn.state.sessions import (
+    get_session,
+    list_connections,
+    list_sessions,
+    prune_dead,
+    set_grace,
+    update_session,
+)
+from podspawn.state.users import list_users
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupResult:
+    grace_expired: int = 0
+    lifetime_expired: int = 0
+    orphans_removed: int = 0
+    rows_dropped: int = 0
+    users_expired: int = 0
+    warned: int = 0
+
+
+def warn_window(lifetime_seconds: float) -> float:
+    """How long before the max lifetime connected users are warned: 10 min, or half of it."""
+    return min(600.0, lifetime_seconds / 2)
+
+
+def tell_connected(conn: sqlite3.Connection, row: SessionRow, message: str) -> int:
+    """Write ``message`` to the terminal (or stderr) of each live connection of ``row``.
+
+    The serving ``spawn`` process holds the SSH channel as its stderr, so writing to its
+    ``/proc/<pid>/fd/2`` reaches the user and nobody else.
+    """
+    told = 0
+    for c in list_connections(conn, row.user, row.project):
+        if not is_alive(c.pid, c.pid_start):
+            continue
+        try:
+            fd = os.open(f"/proc/{c.pid}/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        except OSError:
+            continue
+        try:
+            os.write(fd, f"\r\npodspawn: {message}\r\n".encode())
+            told += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return told
+
+
+def run_pass(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    now: Callable[[], float] = time.time,
+) -> CleanupResult:
+    """One reconciliation pass; see the module docstring for the order."""
+    counts = {"grace": 0, "lifetime": 0, "orphans": 0, "rows": 0, "users": 0, "warned": 0}
+    prune_dead(conn, is_alive)
+    for row in list_sessions(conn):
+        try:
+            with _user_lock(config, row.user):
+                current = get_session(conn, row.user, row.project)
+                if current is not None:
+                    _reconcile_row(config, conn, runtime, current, now(), counts)
+        except PodspawnError as exc:
+            log.error("cleanup of a session failed", user=row.user, project=row.project or None,
+                      error=exc.detail or exc.message)
+    _remove_orphans(config, conn, runtime, counts)
+    _expire_users(config, conn, runtime, now(), counts)
+    result = CleanupResult(
+        grace_expired=counts["grace"],
+        lifetime_expired=counts["lifetime"],
+        orphans_removed=counts["orphans"],
+        rows_dropped=counts["rows"],
+        users_expired=counts["users"],
+        warned=counts["warned"],
+    )
+    log.info(
+        "cleanup pass complete",
+        grace_expired=result.grace_expired,
+        lifetime_expired=result.lifetime_expired,
+        orphans_removed=result.orphans_removed,
+    )
+    audit.record("cleanup.run", grace_expired=result.grace_expired,
+                 lifetime_expired=result.lifetime_expired,
+                 orphans_removed=result.orphans_removed, users_expired=result.users_expired)
+    return result
+
+
+def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
+    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)), timeout=60)
+
+
+def _reconcile_row(
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    row: SessionRow,
+    at: float,
+    counts: dict[str, int],
+) -> None:
+    where = {"user": row.user, "project": row.project or None, "container": row.container_name}
+    if lifetime_expired(row, at):
+        log.info("max lifetime reached, destroying", **where)
+        tell_connected(conn, row, "this session reached its maximum lifetime "
+                       f"({config.session.max_lifetime}) and is being ended")
+        destroy_session(conn=conn, row=row, reason="lifetime_expired", runtime=runtime)
+        counts["lifetime"] += 1
+        return
+    if row.status == "grace_period" and row.grace_expiry is not None and at >= row.grace_expiry:
+        log.info("grace period expired, destroying", **where)
+        destroy_session(conn=conn, row=row, reason="grace_expired", runtime=runtime)
+        counts["grace"] += 1
+        return
+    info = runtime.inspect(row.container_name)
+    if info is None or info.id != row.container_id:
+        log.info("container gone, dropping session", **where)
+        destroy_session(conn=conn, row=row, reason="container_gone", runtime=runtime)
+        counts["rows"] += 1
+        return
+    if row.connections == 0 and row.status == "running":
+        action = on_last_disconnect(row.mode, config.session.grace_seconds)
+        if action == "grace":
+            set_grace(conn, row.user, row.project, at + config.session.grace_seconds)
+            log.info("no live connection, grace period started", **where)
+        elif action == "destroy":
+            destroy_session(conn=conn, row=row, reason="disconnect", runtime=runtime)
+            return
+    left = row.max_lifetime - at
+    if (row.mode != "persistent" and not row.lifetime_warned and row.connections > 0
+            and left <= warn_window(config.session.lifetime_seconds)):
+        minutes = max(1, round(left / 60))
+        told = tell_connected(
+            conn, row, f"this session reaches its maximum lifetime in about {minutes} "
+            "minute(s) and will then be ended; save your work")
+        update_session(conn, row.user, row.project, lifetime_warned=1)
+        counts["warned"] += told
+
+
+def _remove_orphans(
+    config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, counts: dict[str, int]
+) -> None:
+    ours = {"managed-by": "podspawn", "podspawn-instance": install_id(conn)}
+    for info in runtime.list_containers(ours):
+        user = info.labels.get("podspawn-user", "")
+        project = info.labels.get("podspawn-project", "")
+        try:
+            if not is_valid_user(user):
+                raise PodspawnError("label without a valid user")
+            with _user_lock(config, user):
+                row = get_session(conn, user, project)
+                tracked = row is not None and (
+                    info.id == row.container_id or info.id in row.service_ids.split(",")
+                )
+                if tracked:
+                    continue
+                log.info("removing orphaned container", name=info.name, id=info.id[:12])
+                runtime.remove(info.id)
+                counts["orphans"] += 1
+        except PodspawnError as exc:
+            log.error("could not remove orphan", name=info.name, error=exc.detail or exc.message)
+    for net in runtime.list_networks(ours):
+        user = net.labels.get("podspawn-user", "")
+        project = net.labels.get("podspawn-project", "")
+        if is_valid_user(user) and get_session(conn, user, project) is not None:
+            continue
+        try:
+            runtime.remove_network(net.id)
+            log.info("removed orphaned network", name=net.name)
+        except PodspawnError as exc:
+            log.error("could not remove network", name=net.name, error=exc.detail or exc.message)
+
+
+def _expire_users(
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    at: float,
+    counts: dict[str, int],
+) -> None:
+    from podspawn.services.users import remove_user
+
+    for user in list_users(conn):
+        if user.expires_at is None or user.expires_at > at:
+            continue
+        try:
+            remove_user(config=config, conn=conn, name=user.name, force=True, runtime=runtime)
+            log.info("disposable user expired, removed", user=user.name)
+            counts["users"] += 1
+        except PodspawnError as exc:
+            log.error("could not remove expired user", user=user.name,
+                      error=exc.detail or exc.message)
+
+
+def run_daemon(
+    *,
+    config: ServerConfig,
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    interval: float,
+) -> None:
+    """Run passes every ``interval`` seconds until SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("cleanup daemon started", interval=format_interval(interval))
+    while not stop.is_set():
+        try:
+            run_pass(config=config, conn=conn, runtime=runtime)
+        except PodspawnError as exc:
+            log.error("cleanup pass failed", error=exc.detail or exc.message)
+        stop.wait(interval)
+    log.info("cleanup daemon stopped")
+
+
+def format_interval(seconds: float) -> str:
+    """Go-style duration text, as the Go implementation logs it (``1m0s``)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{seconds:g}s"

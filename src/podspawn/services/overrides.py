@@ -1,0 +1,134 @@
+"""Per-user overrides, ``<users_dir>/<user>.yaml``: image, cpus, memory, shell, mode, env,
+dotfiles. An empty or zero value means "use the server default". They apply when a session is
+created, and the result (mode included) is stored with the session, so a reattach keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from podspawn.config.schema import (
+    SESSION_MODES,
+    DefaultsConfig,
+    ServerConfig,
+    parse_memory,
+)
+from podspawn.errors import ConfigError
+from podspawn.files import atomic_write
+from podspawn.names import validate_user
+
+_FORBID: dict[str, Any] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Dotfiles:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _FORBID
+    repo: str = ""
+    """A git URL cloned into ``~/dotfiles`` as the user when the session is created."""
+    install: str = ""
+    """A shell command run in ``~/dotfiles`` afterwards; failure only warns."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserOverride:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _FORBID
+    image: str = ""
+    cpus: float = 0.0
+    memory: str = ""
+    shell: str = ""
+    mode: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    dotfiles: Dotfiles = field(default_factory=Dotfiles)
+
+    def __post_init__(self) -> None:
+        if self.mode and self.mode not in SESSION_MODES:
+            raise ValueError(f"mode: {self.mode!r} is not allowed; use one of "
+                             + ", ".join(SESSION_MODES))
+        if self.memory:
+            parse_memory(self.memory)
+        if self.shell and not self.shell.startswith("/"):
+            raise ValueError("shell must be an absolute path such as /bin/bash")
+        if self.cpus < 0:
+            raise ValueError("cpus must be 0 (server default) or more")
+
+
+@dataclass(frozen=True, slots=True)
+class Effective:
+    """What a new session of one user gets after the overrides are applied."""
+
+    defaults: DefaultsConfig
+    mode: str
+    env: dict[str, str]
+    dotfiles: Dotfiles
+
+
+def override_path(config: ServerConfig, user: str) -> str:
+    return os.path.join(config.users_dir, f"{validate_user(user)}.yaml")
+
+
+def load_override(config: ServerConfig, user: str) -> UserOverride:
+    """The user's override file, or no overrides when there is none.
+
+    Raises:
+        ConfigError: the file is not valid YAML or has a wrong key or value.
+    """
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    path = override_path(config, user)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        return UserOverride()
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path} cannot be read as YAML; fix or remove it") from exc
+    try:
+        return TypeAdapter(UserOverride).validate_python(data)
+    except ValidationError as exc:
+        from podspawn.config.loader import describe_errors
+
+        raise ConfigError(f"{path}: {describe_errors(exc)}") from exc
+
+
+def effective(config: ServerConfig, user: str, *, project_mode: str = "") -> Effective:
+    """Server defaults, then the user's file, then the project's mode (highest)."""
+    over = load_override(config, user)
+    base = config.defaults
+    defaults = replace(
+        base,
+        image=over.image or base.image,
+        cpus=over.cpus or base.cpus,
+        memory=over.memory or base.memory,
+        shell=over.shell or base.shell,
+    )
+    return Effective(
+        defaults=defaults,
+        mode=project_mode or over.mode or config.session.mode,
+        env=dict(over.env),
+        dotfiles=over.dotfiles,
+    )
+
+
+def set_mode(config: ServerConfig, user: str, mode: str) -> None:
+    """Write ``mode`` into the user's override file, keeping its other keys.
+
+    Raises:
+        ConfigError: ``mode`` is not a session mode, or the existing file is invalid.
+    """
+    import yaml
+
+    if mode not in SESSION_MODES:
+        raise ConfigError(f"--mode {mode!r} is not allowed; use one of " + ", ".join(SESSION_MODES))
+    load_override(config, user)  # refuse to rewrite a file that is already broken
+    path = override_path(config, user)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        data = {}
+    data["mode"] = mode
+    os.makedirs(config.users_dir, mode=0o755, exist_ok=True)
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode(), mode=0o644)

@@ -1,0 +1,58 @@
+"""What ``podspawn list`` shows: every session with live connection counts."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from podspawn.procs import is_alive
+from podspawn.state.sessions import list_sessions, prune_dead
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    user: str
+    project: str
+    container: str
+    status: str
+    connections: int
+    age_seconds: float
+    lifetime_left_seconds: float | None  # None for persistent sessions
+    mode: str
+    grace_left_seconds: float | None
+
+
+def list_session_views(conn: sqlite3.Connection, *, now: float | None = None) -> list[SessionView]:
+    """Sessions after dropping connections whose process is gone, so counts are true."""
+    prune_dead(conn, is_alive)
+    at = time.time() if now is None else now
+    views = []
+    for row in list_sessions(conn):
+        views.append(
+            SessionView(
+                user=row.user,
+                project=row.project,
+                container=row.container_name,
+                status=row.status,
+                connections=row.connections,
+                age_seconds=max(0.0, at - row.created_at),
+                lifetime_left_seconds=None if row.mode == "persistent"
+                else row.max_lifetime - at,
+                mode=row.mode,
+                grace_left_seconds=(row.grace_expiry - at)
+                if row.status == "grace_period" and row.grace_expiry is not None else None,
+            )
+        )
+    return views
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``10m``, ``7h50m``: the Go implementation's short form."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m"
+    hours, minutes = divmod(whole // 60, 60)
+    return f"{hours}h{minutes}m" if minutes else f"{hours}h"

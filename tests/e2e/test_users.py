@@ -1,0 +1,354 @@
+"""``add-user``, ``list-users`` and ``remove-user`` end to end: every key source gives a working
+login, bad input changes nothing, and accounts podspawn did not make are never taken or
+deleted (invariants 2 and 5)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import pwd
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, Server, uname
+
+SYSTEM_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=60)
+
+
+def new_key(directory: Path, name: str) -> Path:
+    key = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@e2e", "-f",
+                    str(key)], check=True)
+    return key
+
+
+def pub(key: Path) -> str:
+    return Path(f"{key}.pub").read_text().strip()
+
+
+def logs_in_as(server: Server, user: str, key: Path) -> bool:
+    result = server.ssh(user, "id -un", key=key)
+    return result.returncode == 0 and result.stdout.decode().strip() == user
+
+
+def key_file(user: str) -> Path:
+    return ROOT / "keys" / user
+
+
+def listed_keys(server: Server, user: str) -> int:
+    result = server.podspawn("--json", "list-users")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    return int(rows[user]["keys"])
+
+
+def refused(result: subprocess.CompletedProcess[str]) -> str:
+    """The refusal: non-zero, one line, no traceback."""
+    text = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0, text
+    assert text, "refused without saying why"
+    assert "Traceback" not in text, text
+    assert "internal error" not in text, text
+    assert len(text.splitlines()) == 1, text
+    return text
+
+
+def host_snapshot() -> dict[str, object]:
+    """The account databases byte for byte, and every home directory's listing."""
+    snap: dict[str, object] = {path: Path(path).read_bytes() for path in SYSTEM_FILES
+                               if Path(path).exists()}
+    homes = [Path("/root"), *sorted(p for p in Path("/home").iterdir() if p.is_dir())]
+    snap["/home"] = sorted(os.listdir("/home"))
+    for home in homes:
+        st = home.stat()
+        snap[str(home)] = (st.st_mode, st.st_uid, st.st_gid, sorted(os.listdir(home)))
+    return snap
+
+
+@contextlib.contextmanager
+def key_server(files: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """An http.server on 127.0.0.1 serving ``files``; yields its URL and the paths asked for."""
+    requested: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=functools.partial(httpd.serve_forever, 0.1), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", requested
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def github_url(server: Server, url: str) -> Iterator[None]:
+    """Point auth.github_url at ``url`` for the duration; the session's config is restored."""
+    text = server.config.read_text()
+    assert text.count("auth:\n") == 1
+    server.config.write_text(text.replace("auth:\n", f"auth:\n  github_url: {url}\n"))
+    try:
+        yield
+    finally:
+        server.write_config()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    return directory
+
+
+# -- key sources --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["key", "key_file", "github"])
+def test_each_key_source_gives_a_working_login(server, keys, source):
+    user = uname(f"via{source.replace('_', '')}")
+    key = new_key(keys, user)
+    if source == "key":
+        result = server.podspawn("add-user", user, "--key", pub(key))
+    elif source == "key_file":
+        result = server.podspawn("add-user", user, "--key-file", f"{key}.pub")
+    else:
+        handle = f"gh-{user}"
+        with key_server({f"{handle}.keys": pub(key) + "\n"}) as (url, requested), \
+                github_url(server, url):
+            result = server.podspawn("add-user", user, "--github", handle)
+        assert requested == [f"/{handle}.keys"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "added 1 key(s)" in result.stdout
+    assert logs_in_as(server, user, key)
+    assert key_file(user).read_text().split()[:2] == pub(key).split()[:2]
+    entry = pwd.getpwnam(user)
+    assert entry.pw_gecos == "podspawn user"
+    assert "docker" not in run("id", "-nG", user).stdout.split()
+
+
+def test_github_failures_are_one_clear_line(server, keys):
+    user = uname("ghmissing")
+    with key_server({}) as (url, _), github_url(server, url):
+        message = refused(server.podspawn("add-user", user, "--github", "nobody-here"))
+    assert "nobody-here" in message
+    assert not key_file(user).exists()
+    assert run("id", user).returncode != 0
+
+
+def test_keys_from_repeated_sources_are_merged_and_deduplicated(server, keys):
+    user = uname("merger")
+    k1, k2, k3 = (new_key(keys, f"k{n}") for n in (1, 2, 3))
+    both = keys / "both.pub"
+    both.write_text(f"{pub(k1)}\n# a comment\n\n{pub(k2)}\n{pub(k1)}\n")
+    first = server.podspawn("add-user", user, "--key", pub(k1), "--key", pub(k1),
+                           "--key-file", str(both), "--key-file", str(both))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "added 2 key(s)" in first.stdout
+    assert listed_keys(server, user) == 2
+
+    second = server.podspawn("add-user", user, "--key", pub(k2), "--key", pub(k3),
+                            "--key-file", f"{k1}.pub")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "added 1 key(s)" in second.stdout
+    assert listed_keys(server, user) == 3
+    stored = [line.split()[:2] for line in key_file(user).read_text().splitlines()]
+    assert stored == [pub(k).split()[:2] for k in (k1, k2, k3)]
+
+    again = server.podspawn("add-user", user, "--key", pub(k3))
+    assert again.returncode == 0
+    assert "added 0 key(s)" in again.stdout
+    assert listed_keys(server, user) == 3
+    for key in (k1, k2, k3):
+        assert logs_in_as(server, user, key)
+
+
+BAD_LINES = {
+    "junk": "this is not a key",
+    "private": "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "options": 'command="x" {valid}',
+    "restrict": "restrict {valid}",
+    "bad-base64": "ssh-ed25519 AAAA!!notbase64 x@y",
+    "wrong-type": "ssh-rsa {blob} x@y",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_LINES))
+def test_a_bad_key_line_is_refused_and_changes_nothing(server, keys, kind):
+    user = uname("badkeys")
+    good = new_key(keys, "good")
+    if not key_file(user).exists():
+        assert server.podspawn("add-user", user, "--key-file", f"{good}.pub").returncode == 0
+    stored = key_file(user).read_bytes()
+    count = listed_keys(server, user)
+
+    other = new_key(keys, "other")
+    line = BAD_LINES[kind].format(valid=pub(other), blob=pub(other).split()[1])
+    if kind == "private":
+        bad_text = f"{pub(other)}\n\n" + Path(other).read_text()
+    else:
+        bad_text = f"{pub(other)}\n# comment\n{line}\n"
+    bad = keys / "bad.pub"
+    bad.write_text(bad_text)
+    message = refused(server.podspawn("add-user", user, "--key-file", str(bad)))
+    assert "line 3" in message
+    assert key_file(user).read_bytes() == stored
+    assert listed_keys(server, user) == count
+
+    message = refused(server.podspawn("add-user", user, "--key", pub(other), "--key", line))
+    assert "--key #2" in message
+    assert key_file(user).read_bytes() == stored
+    assert not logs_in_as(server, user, other)
+
+
+def test_a_bad_key_for_a_new_user_creates_nothing(server, keys):
+    user = uname("neverborn")
+    bad = keys / "bad.pub"
+    bad.write_text('command="/bin/sh" ' + pub(new_key(keys, "k")) + "\n")
+    before = host_snapshot()
+    message = refused(server.podspawn("add-user", user, "--key-file", str(bad)))
+    assert "line 1" in message
+    assert run("id", user).returncode != 0
+    assert not key_file(user).exists()
+    assert host_snapshot() == before
+
+
+# -- accounts podspawn must not take --------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("add-user", "root"),
+        ("add-user", "daemon"),
+        ("add-user", "nobody"),
+        ("remove-user", "root", "--force"),
+        ("remove-user", "daemon", "--force"),
+        ("remove-user", "nobody", "--force"),
+    ],
+)
+def test_system_accounts_are_refused_and_untouched(server, keys, argv):
+    name = argv[1]
+    if argv[0] == "add-user":
+        argv = (*argv, "--key", pub(new_key(keys, "k")))
+    keys_before = sorted(os.listdir(ROOT / "keys"))
+    before = host_snapshot()
+    message = refused(server.podspawn(*argv))
+    assert name in message
+    assert host_snapshot() == before
+    assert sorted(os.listdir(ROOT / "keys")) == keys_before
+    # and with --adopt-account too
+    if argv[0] == "add-user":
+        refused(server.podspawn(*argv, "--adopt-account"))
+        assert host_snapshot() == before
+
+
+def test_existing_host_account_is_only_adopted_and_never_deleted(server, keys):
+    user = uname("alice")
+    created = run("useradd", "--create-home", "--shell", "/bin/bash", "--comment", "Alice",
+                  user)
+    assert created.returncode == 0, created.stderr
+    try:
+        home = Path(pwd.getpwnam(user).pw_dir)
+        (home / "notes.txt").write_text("mine\n")
+        key = new_key(keys, user)
+        entry = pwd.getpwnam(user)
+        before = host_snapshot()
+
+        message = refused(server.podspawn("add-user", user, "--key-file", f"{key}.pub"))
+        assert "--adopt-account" in message
+        assert host_snapshot() == before
+        assert not key_file(user).exists()
+        assert server.ssh(user, "true", key=key).returncode == 255
+
+        refused(server.podspawn("remove-user", user, "--force"))
+        assert host_snapshot() == before
+
+        adopted = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                  "--adopt-account")
+        assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+        assert "podspawn" in run("id", "-nG", user).stdout.split()
+        assert "docker" not in run("id", "-nG", user).stdout.split()
+        result = server.ssh(user, "hostname; id -un", key=key)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().split() == [f"podspawn-{user}", user]
+
+        removed = server.podspawn("remove-user", user, "--force")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        after = pwd.getpwnam(user)
+        assert (after.pw_uid, after.pw_gid, after.pw_gecos, after.pw_dir, after.pw_shell) == (
+            entry.pw_uid, entry.pw_gid, entry.pw_gecos, entry.pw_dir, entry.pw_shell)
+        assert (home / "notes.txt").read_text() == "mine\n"
+        assert "podspawn" not in run("id", "-nG", user).stdout.split()
+        assert not key_file(user).exists()
+        assert server.ssh(user, "true", key=key).returncode == 255
+    finally:
+        server.podspawn("remove-user", user, "--force")
+        run("userdel", "--remove", user)
+
+
+# -- remove-user ----------------------------------------------------------------------------
+
+def test_remove_user_with_a_running_session(server):
+    user = uname("busy")
+    server.add_user(user)
+    container = f"podspawn-{user}"
+    proc = subprocess.Popen([*server.ssh_argv(user), "echo started; sleep 300"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"started\n"
+        assert run("docker", "inspect", container).returncode == 0
+
+        message = refused(server.podspawn("remove-user", user))
+        assert "1 running session(s)" in message
+        assert "--force" in message
+        assert key_file(user).exists()
+        assert run("docker", "inspect", container).returncode == 0
+
+        forced = server.podspawn("remove-user", user, "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert forced.stdout.strip() == f"removed user {user} (1 session(s) destroyed)"
+        assert run("docker", "inspect", container).returncode != 0
+        assert run("docker", "network", "inspect", f"{container}-net").returncode != 0
+        assert run("id", user).returncode != 0
+        assert not key_file(user).exists()
+        proc.wait(timeout=30)  # the session ends with its container
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    # the session's own spawn process ends late, and must not recreate anything
+    deadline = time.monotonic() + 10
+    while run("docker", "inspect", container).returncode == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)

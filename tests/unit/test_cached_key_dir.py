@@ -1,0 +1,73 @@
+"""``auth-keys``' config read: the key directory from the snapshot, without the schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podspawn.config import cached, loader, schema
+
+
+def _with_snapshot(path: Path, text: str) -> None:
+    path.write_text(text)
+    config = loader.load_config(str(path), write_cache=False)
+    loader._write_cache(str(path), os.stat(path), config)
+
+
+def test_default_config_path_matches_the_schema() -> None:
+    assert cached.DEFAULT_CONFIG_PATH == schema.DEFAULT_CONFIG_PATH
+
+
+def test_key_dir_comes_from_a_fresh_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    _with_snapshot(path, "auth:\n  key_dir: /srv/keys\n")
+    snap_path = Path(cached.cache_path(str(path)))
+    snap = json.loads(snap_path.read_text())
+    snap["config"]["auth"]["key_dir"] = "/from/snapshot"
+    snap_path.write_text(json.dumps(snap))
+    assert cached.load_key_dir(str(path)) == "/from/snapshot"
+
+
+def test_key_dir_rereads_a_changed_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    _with_snapshot(path, "auth:\n  key_dir: /srv/keys\n")
+    path.write_text("auth:\n  key_dir: /srv/other-keys\n")
+    assert cached.load_key_dir(str(path)) == "/srv/other-keys"
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    ["not json", "[]", '{"source": SOURCE}', '{"source": SOURCE, "config": []}',
+     '{"source": SOURCE, "config": {"auth": {"key_dir": 7}}}',
+     '{"source": SOURCE, "config": {"auth": {"key_dir": "relative"}}}'],
+)
+def test_key_dir_falls_back_on_a_broken_snapshot(tmp_path: Path, snapshot: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("auth:\n  key_dir: /srv/keys\n")
+    source = json.dumps(cached.fingerprint(os.stat(path)))
+    Path(cached.cache_path(str(path))).write_text(snapshot.replace("SOURCE", source))
+    assert cached.load_key_dir(str(path)) == "/srv/keys"
+
+
+def test_key_dir_of_a_missing_file_is_the_default(tmp_path: Path) -> None:
+    assert cached.load_key_dir(str(tmp_path / "absent.yaml")) == schema.AuthConfig().key_dir
+
+
+def test_key_dir_from_a_snapshot_imports_no_schema(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    _with_snapshot(path, "auth:\n  key_dir: /srv/keys\n")
+    code = (
+        "import sys\n"
+        "from podspawn.config.cached import load_key_dir\n"
+        f"print(load_key_dir({str(path)!r}))\n"
+        "print(sorted(m for m in ('podspawn.config.schema', 'dataclasses', 'typing', 'yaml',\n"
+        "                         'pydantic') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.splitlines() == ["/srv/keys", "[]"]
