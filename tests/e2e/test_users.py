@@ -67,16 +67,59 @@ def refused(result: subprocess.CompletedProcess[str]) -> str:
     return text
 
 
+def _regular_names() -> set[str]:
+    """Regular (uid/gid 1000-65533) accounts and groups: what other e2e runs sharing this
+    machine create and delete while a test runs, so they are compared separately."""
+    names = set()
+    for path in ("/etc/passwd", "/etc/group"):
+        for line in Path(path).read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit() and 1000 <= int(fields[2]) < 65534:
+                names.add(fields[0])
+    return names
+
+
 def host_snapshot() -> dict[str, object]:
-    """The account databases byte for byte, and every home directory's listing."""
-    snap: dict[str, object] = {path: Path(path).read_bytes() for path in SYSTEM_FILES
-                               if Path(path).exists()}
-    homes = [Path("/root"), *sorted(p for p in Path("/home").iterdir() if p.is_dir())]
-    snap["/home"] = sorted(os.listdir("/home"))
-    for home in homes:
-        st = home.stat()
-        snap[str(home)] = (st.st_mode, st.st_uid, st.st_gid, sorted(os.listdir(home)))
+    """The account databases line for line and byte for byte, and every home directory's
+    listing; regular accounts (see ``_regular_names``) are left out, and ``account_lines``
+    covers the one a test cares about."""
+    regular = _regular_names()
+    snap: dict[str, object] = {}
+    for path in SYSTEM_FILES:
+        if not Path(path).exists():
+            continue
+        kept = []
+        for line in Path(path).read_bytes().splitlines():
+            fields = line.split(b":")
+            if fields[0].decode() in regular:
+                continue
+            if path in ("/etc/group", "/etc/gshadow"):
+                members = [m for m in fields[-1].split(b",") if m.decode() not in regular]
+                fields[-1] = b",".join(members)
+            kept.append(b":".join(fields))
+        snap[path] = kept
+    snap["/root"] = sorted(os.listdir("/root"))
+    for home in sorted(Path("/home").iterdir()):
+        st = home.lstat()
+        if home.name in regular or 1000 <= st.st_uid < 65534:
+            continue
+        snap[str(home)] = (st.st_mode, st.st_uid, st.st_gid,
+                           sorted(os.listdir(home)) if home.is_dir() else None)
     return snap
+
+
+def account_lines(name: str) -> dict[str, list[bytes]]:
+    """Every line of the account databases that names ``name``, as an account or a member."""
+    found: dict[str, list[bytes]] = {}
+    for path in SYSTEM_FILES:
+        if Path(path).exists():
+            found[path] = [
+                line for line in Path(path).read_bytes().splitlines()
+                if line.split(b":")[0] == name.encode()
+                or (path in ("/etc/group", "/etc/gshadow")
+                    and name.encode() in line.split(b":")[-1].split(b","))
+            ]
+    return found
 
 
 @contextlib.contextmanager
@@ -115,9 +158,7 @@ def key_server(files: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
 @contextlib.contextmanager
 def github_url(server: Server, url: str) -> Iterator[None]:
     """Point auth.github_url at ``url`` for the duration; the session's config is restored."""
-    text = server.config.read_text()
-    assert text.count("auth:\n") == 1
-    server.config.write_text(text.replace("auth:\n", f"auth:\n  github_url: {url}\n"))
+    server.set_config({"auth": {"github_url": url}})
     try:
         yield
     finally:
@@ -281,16 +322,17 @@ def test_existing_host_account_is_only_adopted_and_never_deleted(server, keys):
         (home / "notes.txt").write_text("mine\n")
         key = new_key(keys, user)
         entry = pwd.getpwnam(user)
-        before = host_snapshot()
+        before, own_before = host_snapshot(), account_lines(user)
+        assert own_before["/etc/passwd"]
 
         message = refused(server.podspawn("add-user", user, "--key-file", f"{key}.pub"))
         assert "--adopt-account" in message
-        assert host_snapshot() == before
+        assert (host_snapshot(), account_lines(user)) == (before, own_before)
         assert not key_file(user).exists()
         assert server.ssh(user, "true", key=key).returncode == 255
 
         refused(server.podspawn("remove-user", user, "--force"))
-        assert host_snapshot() == before
+        assert (host_snapshot(), account_lines(user)) == (before, own_before)
 
         adopted = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
                                   "--adopt-account")

@@ -9,7 +9,6 @@ outer connection, which is verified against the real server's host key.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from podspawn.errors import StateError
 from podspawn.names import validate_user
@@ -28,6 +27,8 @@ def ensure_host_key(state_dir: str, user: str) -> tuple[str, str]:
     """
     private, public = key_paths(state_dir, user)
     if not os.path.exists(private):
+        import subprocess  # first .pod login only; a warm spawn must not pay ~5 ms for it
+
         os.makedirs(os.path.dirname(private), mode=0o700, exist_ok=True)
         tmp = f"{private}.{os.getpid()}"
         result = subprocess.run(

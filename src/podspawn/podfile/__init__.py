@@ -10,6 +10,38 @@ beyond reading the project's files and the bundled bases. The layers, each in it
 * :mod:`~podspawn.podfile.devcontainer`: devcontainer.json conversion;
 * :mod:`~podspawn.podfile.bundled`: shipped bases and ``init`` templates, and detection.
 
+Decisions where the Go implementation's docs contradict each other or its code is broken
+(each is explained in the module named):
+
+* Location (docs 2.Z #2): ``podfile.yaml``, then ``.podspawn/podfile.yaml`` (a warning when
+  both exist), then devcontainer.json; no per-user fallback Podfile. [load]
+* Validation: always, once, after ``extends`` is merged (Go validated only in add-project);
+  unknown keys are errors (Go ignored them); ``"!item"`` without ``extends`` is an error; a
+  service volume without ``:`` is an error (docs: skipped with a warning). [load, model]
+* ``extends`` in add-project and the tag hash (bug #6): every caller loads through
+  :func:`load_podfile`, and the hash is over the resolved Podfile, never raw bytes (the docs
+  said raw bytes; the Go code used raw bytes without ``extends`` and merged YAML with it), so
+  add-project, login and prebuild compute the same tag. [load, recipe]
+* ``shell`` (bug #16): defaults are applied after merging, so a base's shell is inherited. [model]
+* Service host paths (bug #23): refused unless under an admin-allowed root. [load, model]
+* Templates and home paths (bug #15): nothing hard-codes ``/home/user``; runtimes install
+  under ``/usr/local``; ``${PODSPAWN_HOME}`` joins ``${PODSPAWN_USER}`` and
+  ``${PODSPAWN_PROJECT}`` for per-session env values. [bundled, recipe, model]
+* Template versions (docs 2.Z #13): ``rust@stable`` with ``rustup component add``, and
+  ``go@1.25.0`` (the newer of the two documented). [bundled]
+* ``repos[].branch`` default (docs 2.Z #8): the repository's default branch, not ``main``. [model]
+* Hook failure (docs 2.Z #10): ``on_create`` fatal, ``on_start`` a warning, in every mode. [model]
+* Mode precedence (docs 2.Z #3): Podfile ``mode`` sits above the server default and below the
+  admin's project and user settings. [model]
+* Named volumes at session end (docs 2.Z #9): kept until the project is cleaned explicitly.
+  [model]
+* Dockerfile order (docs vs code): runtimes before the apt batch, as the docs say; no
+  ``sudo`` in the Podfile's apt list (the podspawn image layer provides it). [recipe]
+* Runtime versions: any ``nodejs@N`` and ``python@3.N`` of the right shape, not a fixed list;
+  ``python@`` installs ``software-properties-common`` before using the PPA. [packages, recipe]
+* devcontainer command forms: arrays run without a shell and objects in parallel, as the
+  spec says (the Go tool joined both with ``&&``). [devcontainer]
+
 Typical use, the same in ``add-project``, at login and in ``prebuild``::
 
     loaded = load_podfile(checkout, fetch=fetcher, allowed_bind_roots=roots)

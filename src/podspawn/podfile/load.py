@@ -147,6 +147,7 @@ def load_podfile(
             "create one with: podspawn init"
         )
     display = _relative(found, root)
+    _require_inside(found, root)
     data, dc_warnings = load_devcontainer(found, display=display)
     podfile = validate(data, sources=(display,))
     check_policy(podfile, allowed_bind_roots=allowed_bind_roots, sources=(display,))
@@ -173,6 +174,7 @@ def load_file(
     """
     file = Path(path)
     base = Path(root) if root is not None else file.parent
+    _require_inside(file, base)
     resolver = _Resolver(root=base, fetch=fetch, remote_base_url=remote_base_url)
     top = _Source(kind="file", key=str(file.resolve()), display=_relative(file, base), path=file)
     return resolver.load(top, allowed_bind_roots)
@@ -601,6 +603,17 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _require_inside(path: Path, root: Path) -> None:
+    """Refuse a project file that is a symlink out of the project (say, to a server config),
+    whose keys and values would otherwise be echoed in error messages."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise PodfileError(
+            f"{Path(os.path.relpath(path.absolute(), root.absolute())).as_posix()} points "
+            "outside the project "
+            "directory; a Podfile must be a file in the project"
+        )
 
 
 def _relative(path: Path, root: Path) -> str:

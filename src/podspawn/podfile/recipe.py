@@ -7,7 +7,7 @@ The recipe is deterministic text, in this order, each block after a blank line:
 2. ``SHELL ["/bin/bash", "-euo", "pipefail", "-c"]`` when the base has bash: a Debian or
    Ubuntu base, or any base with ``packages`` (which need apt, so Debian-like). Without it,
    ``extra_commands`` run with Docker's default ``/bin/sh -c``;
-3. the special runtimes, in the order listed: first one apt step with what their installers
+3. the special runtimes, in the order listed: first one apt step with what their downloads
    need (curl, ca-certificates; gcc and libc6-dev for rust), then one ``RUN`` per runtime.
    They install system-wide under ``/usr/local``, never into a home directory, so every
    container user has them on ``PATH``:
@@ -131,8 +131,10 @@ def render_recipe(podfile: Podfile, settings: RecipeSettings | None = None) -> s
         blocks[0] += "\nARG DEBIAN_FRONTEND=noninteractive"
     if (family == "debian" or packages) and (packages or podfile.extra_commands):
         blocks.append(_STRICT_BASH)
+    prerequisites = _prerequisites(runtimes)
+    if prerequisites:
+        blocks.append(_apt_step(prerequisites))
     if runtimes:
-        blocks.append(_apt_step(_prerequisites(runtimes)))
         blocks.extend(_runtime_step(package, settings) for package in runtimes)
     if apt:
         blocks.append(_apt_step(apt))
@@ -195,7 +197,7 @@ def _prerequisites(runtimes: Iterable[Package]) -> list[str]:
             needed |= {"ca-certificates", "curl"}
         if package.runtime == "rust":
             needed |= {"gcc", "libc6-dev"}  # cargo links with the system C toolchain
-    return sorted(needed) or ["ca-certificates"]
+    return sorted(needed)
 
 
 def _apt_step(names: Iterable[str]) -> str:

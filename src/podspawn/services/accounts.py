@@ -10,9 +10,13 @@ create is never modified or deleted unless the admin adopted it.
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import os
 import pwd
+import signal
 import subprocess
+import time
 
 from podspawn.errors import Conflict, SetupError
 from podspawn.names import RESERVED_USERS
@@ -96,8 +100,69 @@ def create_account(name: str) -> None:
 
 
 def adopt_account(name: str) -> None:
+    """Add ``name`` to the podspawn group, and let sshd accept it for key logins.
+
+    ``useradd`` leaves a bare ``!`` (no password, locked), and sshd without PAM refuses a
+    locked account even for keys; ``*`` means the same "no password" without the lock. A
+    password hash, locked or not, is left as it is.
+    """
     ensure_group()
     _run(["usermod", "--append", "--groups", GROUP, name])
+    current = _shadow_password(name)
+    if current and current != "*" and set(current) <= {"!", "*"}:
+        _run(["usermod", "--password", "*", name])
+
+
+def _shadow_password(name: str) -> str | None:
+    try:
+        with open("/etc/shadow", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.rstrip("\n").split(":")
+                if fields[0] == name and len(fields) > 1:
+                    return fields[1]
+    except OSError:
+        return None
+    return None
+
+
+def _processes_of(uid: int) -> list[int]:
+    """Processes whose real, effective or saved uid is ``uid`` (what userdel looks at)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        if str(uid) in line.split()[1:4]:
+                            found.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return found
+
+
+def end_processes(uid: int, *, grace: float = 3.0) -> None:
+    """End what still runs as a podspawn login that is being deleted.
+
+    That is sshd's per-connection process and the forced command's parents. With the user's
+    containers gone they normally exit within a moment; a connection without a session
+    (``ssh -N``) would stay forever. userdel refuses while any is alive, and a revoked user
+    must not keep a connection, so after ``grace`` seconds they get SIGTERM, then SIGKILL.
+    """
+    deadline = time.monotonic() + grace
+    signals = [signal.SIGTERM, signal.SIGKILL]
+    while pids := _processes_of(uid):
+        if time.monotonic() >= deadline:
+            if not signals:
+                return
+            sig = signals.pop(0)
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 2.0
+        time.sleep(0.05)
 
 
 def release_account(name: str, *, created: bool) -> bool:
@@ -109,6 +174,7 @@ def release_account(name: str, *, created: bool) -> bool:
     if entry is None:
         return False
     if created and is_podspawn_made(entry) and entry.pw_uid >= FIRST_REGULAR_UID:
+        end_processes(entry.pw_uid)
         _run(["userdel", name])
         return True
     try:

@@ -255,8 +255,10 @@ def remove_user(
             os.unlink(key_path(config, name))
         except FileNotFoundError:
             pass
-        accounts.release_account(name, created=bool(registered and registered.account_created))
-        delete_user(conn, name)
+    # outside the lock: the ending sessions' spawn processes take it to record their exit,
+    # and userdel waits for those processes
+    accounts.release_account(name, created=bool(registered and registered.account_created))
+    delete_user(conn, name)
     log.info("user removed", user=name, sessions_destroyed=destroyed)
     audit.record("user.remove", user=name, sessions_destroyed=destroyed)
     return RemovedUser(name=name, sessions_destroyed=destroyed)
