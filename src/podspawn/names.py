@@ -122,6 +122,18 @@ def service_container_name(user: str, project: str, service: str) -> str:
     return f"{session_base(user, project)}-{validate_service(service)}"
 
 
+def volume_name(user: str, project: str, volume: str) -> str:
+    """A Podfile service's named volume, private to one user's session of one project."""
+    if not _SERVICE_RE.fullmatch(volume):
+        raise InvalidName(f"invalid volume name {_show(volume)}")
+    return f"{session_base(user, project)}-vol-{volume}"
+
+
+def workspace_volume(user: str, project: str) -> str:
+    """The volume holding a user's checkout of a project; it outlives the container."""
+    return f"{session_base(user, validate_project(project))}-workspace"
+
+
 def lock_file_name(user: str) -> str:
     return f"{validate_user(user)}.lock"
 

@@ -122,6 +122,9 @@ class Server:
         import yaml
 
         data = yaml.safe_load(self.config_text_base())
+        current = yaml.safe_load(self.config.read_text()) if self.config.exists() else None
+        if isinstance(current, dict) and current.get("projects"):
+            data["projects"] = current["projects"]  # registered by add-project: keep them
         for section, values in (overrides or {}).items():
             if isinstance(values, dict):
                 data.setdefault(section, {}).update(values)

@@ -366,10 +366,18 @@ def test_remove_user_with_a_running_session(server):
     proc = subprocess.Popen([*server.ssh_argv(user), "echo started; sleep 300"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    # a connection without a session: no container ends it, remove-user must
+    idle = subprocess.Popen(server.ssh_argv(user, opts=["-N"]), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"started\n"
         assert run("docker", "inspect", container).returncode == 0
+        deadline = time.monotonic() + 20
+        while run("ps", "-u", user, "-o", "args=").stdout.count(f"sshd: {user}") < 2:
+            assert idle.poll() is None, idle.communicate()
+            assert time.monotonic() < deadline, "the idle connection did not log in"
+            time.sleep(0.2)
 
         message = refused(server.podspawn("remove-user", user))
         assert "1 running session(s)" in message
@@ -385,10 +393,12 @@ def test_remove_user_with_a_running_session(server):
         assert run("id", user).returncode != 0
         assert not key_file(user).exists()
         proc.wait(timeout=30)  # the session ends with its container
+        idle.wait(timeout=30)  # and a revoked user keeps no connection
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        for p in (proc, idle):
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
     # the session's own spawn process ends late, and must not recreate anything
     deadline = time.monotonic() + 10
     while run("docker", "inspect", container).returncode == 0:

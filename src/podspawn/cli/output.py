@@ -27,7 +27,8 @@ class Output:
 
         if err:
             if self._err is None:
-                self._err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+                self._err = Console(stderr=True, markup=False, emoji=False, highlight=False,
+                                    soft_wrap=True)
             return self._err
         if self._out is None:
             self._out = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)

@@ -22,6 +22,8 @@ class Mount:
     source: str
     type: Literal["bind", "volume", "tmpfs"] = "bind"
     read_only: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of a named volume Docker creates on first use (``type="volume"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class ContainerSpec:
     labels: Mapping[str, str]
     hostname: str = ""
     command: tuple[str, ...] = ("sleep", "infinity")
+    """Empty means the image's own command."""
     env: Mapping[str, str] = field(default_factory=dict)
     network: str = ""
     aliases: tuple[str, ...] = ()
@@ -131,13 +134,26 @@ class Runtime(Protocol):
         *,
         labels: Mapping[str, str] | None = None,
         files: Mapping[str, bytes] | None = None,
+        context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
     ) -> str:
         """Build an image from a Dockerfile text (plus context files) and return its id.
 
+        ``context_dirs`` maps a name in the build context to a host directory copied there
+        with its file modes, for ``COPY`` steps.
+
         Raises:
             RuntimeFailure: a step failed; the message names the step and its last lines.
         """
+
+    def address(self, name_or_id: str) -> str:
+        """The container's IP address on its (first) network, or "" when it has none."""
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+        """Names of the volumes carrying all of ``labels``."""
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; a missing one is success. Raises RuntimeFailure in use."""
 
     def import_rootfs(self, tar_path: str, tag: str) -> str:
         """Import a root filesystem tarball as image ``tag`` and return its id."""

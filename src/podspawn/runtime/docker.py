@@ -100,6 +100,7 @@ class DockerRuntime:
                     source=m.source,
                     type=m.type,
                     read_only=m.read_only,
+                    labels=dict(m.labels) or None,
                 )
                 for m in spec.mounts
             ]
@@ -112,7 +113,7 @@ class DockerRuntime:
         with _mapped(f"create container {spec.name}"):
             created = api.create_container(
                 image=spec.image,
-                command=list(spec.command),
+                command=list(spec.command) or None,
                 name=spec.name,
                 hostname=spec.hostname or None,
                 labels=dict(spec.labels),
@@ -244,9 +245,10 @@ class DockerRuntime:
         *,
         labels: Mapping[str, str] | None = None,
         files: Mapping[str, bytes] | None = None,
+        context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
     ) -> str:
-        context = _tar_context(dockerfile, files or {})
+        context = _tar_context(dockerfile, files or {}, context_dirs or {})
         tail: list[str] = []
         step = ""
         with _mapped(f"build image {tag}"):
@@ -280,6 +282,30 @@ class DockerRuntime:
             raise RuntimeFailure(f"building {tag} produced no image")
         return found
 
+    def address(self, name_or_id: str) -> str:
+        with _mapped(f"inspect container {name_or_id}"):
+            attrs = self._api.inspect_container(name_or_id)
+        networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        for net in networks.values():
+            if net.get("IPAddress"):
+                return str(net["IPAddress"])
+        return ""
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with _mapped("list volumes"):
+            answer = self._api.volumes(filters=filters)
+        return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []]
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            with _mapped(f"remove volume {name}"):
+                self._api.remove_volume(name, force=True)
+        except RuntimeFailure as exc:
+            if _is_not_found(exc):
+                return
+            raise
+
     def import_rootfs(self, tar_path: str, tag: str) -> str:
         repo, version = split_ref(tag)
         with _mapped(f"import image {tag}"):
@@ -305,7 +331,9 @@ def _is_not_found(exc: RuntimeFailure) -> bool:
     )
 
 
-def _tar_context(dockerfile: str, files: Mapping[str, bytes]) -> io.BytesIO:
+def _tar_context(
+    dockerfile: str, files: Mapping[str, bytes], dirs: Mapping[str, str]
+) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in {"Dockerfile": dockerfile.encode(), **files}.items():
@@ -313,6 +341,8 @@ def _tar_context(dockerfile: str, files: Mapping[str, bytes]) -> io.BytesIO:
             member.size = len(data)
             member.mode = 0o644
             tar.addfile(member, io.BytesIO(data))
+        for name, directory in dirs.items():
+            tar.add(directory, arcname=name, recursive=True)
     buffer.seek(0)
     return buffer
 

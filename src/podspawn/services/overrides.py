@@ -93,10 +93,19 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
         raise ConfigError(f"{path}: {describe_errors(exc)}") from exc
 
 
-def effective(config: ServerConfig, user: str, *, project_mode: str = "") -> Effective:
-    """Server defaults, then the user's file, then the project's mode (highest)."""
+def effective(
+    config: ServerConfig,
+    user: str,
+    *,
+    project_mode: str = "",
+    podfile_mode: str = "",
+    base: DefaultsConfig | None = None,
+) -> Effective:
+    """Settings for a new session, lowest to highest: server defaults (or ``base``, the
+    defaults with a Podfile's resources and shell applied), the Podfile's mode, the user's
+    file, and the admin's mode for the project."""
     over = load_override(config, user)
-    base = config.defaults
+    base = base or config.defaults
     defaults = replace(
         base,
         image=over.image or base.image,
@@ -106,7 +115,7 @@ def effective(config: ServerConfig, user: str, *, project_mode: str = "") -> Eff
     )
     return Effective(
         defaults=defaults,
-        mode=project_mode or over.mode or config.session.mode,
+        mode=project_mode or over.mode or podfile_mode or config.session.mode,
         env=dict(over.env),
         dotfiles=over.dotfiles,
     )

@@ -12,16 +12,25 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from podspawn import audit, log
 from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
 from podspawn.errors import Conflict, LimitReached, PodspawnError, RuntimeFailure
 from podspawn.lifecycle import lifetime_expired
 from podspawn.locks import file_lock
-from podspawn.names import container_name, lock_file_name, network_name, validate_user
+from podspawn.names import (
+    container_name,
+    lock_file_name,
+    network_name,
+    validate_user,
+    workspace_volume,
+)
 from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
+from podspawn.services.companions import start_services
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
 from podspawn.state.db import install_id
@@ -35,6 +44,9 @@ from podspawn.state.sessions import (
     prune_dead,
 )
 
+if TYPE_CHECKING:
+    from podspawn.podfile import Podfile
+
 Progress = Callable[[str], None]
 CONTAINER_UID = 1000
 
@@ -44,11 +56,19 @@ u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"
 [ -x "$shell" ] || shell=/bin/sh
 if ! getent passwd "$u" >/dev/null 2>&1; then
   other=$(getent passwd 1000 | cut -d: -f1 || true)
-  if [ -n "$other" ]; then userdel -r "$other" >/dev/null 2>&1 || userdel "$other"; fi
-  group=$(getent group 1000 | cut -d: -f1 || true)
-  if [ -n "$group" ]; then groupdel "$group" || true; fi
-  groupadd -g 1000 "$u"
-  useradd -u 1000 -g 1000 -m -s "$shell" "$u"
+  if [ -n "$other" ]; then
+    # the image's uid-1000 user (a project's build user, ubuntu's "ubuntu") becomes $u,
+    # keeping what on_create left in its home
+    group=$(id -gn "$other")
+    usermod -l "$u" -d "/home/$u" -m "$other" 2>/dev/null || usermod -l "$u" -d "/home/$u" "$other"
+    if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
+    usermod -s "$shell" "$u"
+  else
+    group=$(getent group 1000 | cut -d: -f1 || true)
+    if [ -n "$group" ]; then groupmod -n "$u" "$group"; else groupadd -g 1000 "$u"; fi
+    useradd -u 1000 -g 1000 -m -s "$shell" "$u"
+  fi
+  mkdir -p "/home/$u" && chown 1000:1000 "/home/$u"
 fi
 usermod -p '*' "$u"
 mkdir -p /etc/sudoers.d
@@ -93,10 +113,8 @@ def open_session(
     """
     runtime = runtime or get_runtime()
     user, project = connection.user, connection.project
-    project_mode = str(config.projects.get(project, {}).get("mode", "")) if project else ""
-    settings = effective(config, user, project_mode=project_mode)
-    image = ensure_layer(
-        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+    image, settings, podfile = plan_session(
+        runtime=runtime, config=config, user=user, project=project, progress=progress
     )
     with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
         prune_dead(conn, is_alive)
@@ -121,10 +139,45 @@ def open_session(
         _check_quota(conn, config, user)
         row = create_session(
             config=config, conn=conn, runtime=runtime, user=user, project=project, image=image,
-            settings=settings, progress=progress,
+            settings=settings, podfile=podfile, progress=progress,
         )
         add_connection(conn, connection)
         return row
+
+
+def plan_session(
+    *, runtime: Runtime, config: ServerConfig, user: str, project: str,
+    progress: Progress | None,
+) -> tuple[str, Effective, Podfile | None]:
+    """The image, settings and Podfile of a new session, built before any lock is taken.
+
+    A registered project uses its Podfile's image (built once, shared by every user, and
+    without holding the user's lock, so it never blocks their other projects); anything
+    else uses the default image plus podspawn's layer.
+    """
+    if project and project in config.projects:
+        from podspawn.services.projects import ensure_project_image
+
+        image, loaded = ensure_project_image(
+            runtime=runtime, config=config, project=project, progress=progress
+        )
+        podfile = loaded.podfile
+        base = replace(
+            config.defaults,
+            shell=podfile.shell,
+            cpus=podfile.resources.cpus or config.defaults.cpus,
+            memory=podfile.resources.memory or config.defaults.memory,
+        )
+        settings = effective(
+            config, user, project_mode=str(config.projects[project].get("mode", "")),
+            podfile_mode=podfile.mode or "", base=base,
+        )
+        return image, settings, podfile
+    settings = effective(config, user)
+    image = ensure_layer(
+        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+    )
+    return image, settings, None
 
 
 def _check_quota(conn: sqlite3.Connection, config: ServerConfig, user: str) -> None:
@@ -147,6 +200,7 @@ def create_session(
     project: str,
     image: str,
     settings: Effective | None = None,
+    podfile: Podfile | None = None,
     progress: Progress | None = None,
 ) -> SessionRow:
     """Create network and container, set up the user, and insert the row (0 connections).
@@ -160,12 +214,27 @@ def create_session(
     _clear_leftover(runtime, name, iid)
     network = runtime.create_network(network_name(user, project), labels)
     container_id = ""
+    service_ids: list[str] = []
     try:
         mounts: tuple[Mount, ...] = ()
+        env = dict(settings.env)
+        workdir = ""
         if settings.mode == "persistent":
             mounts = (Mount(target=f"/home/{user}", source=persistent_home(config, user)),)
+        if podfile is not None:
+            from podspawn.podfile import default_workspace, session_env
+
+            workdir = podfile.workspace or default_workspace(project)
+            mounts += (Mount(target=workdir, source=workspace_volume(user, project),
+                             type="volume", labels=labels),)
+            env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
+                   **env}
+            service_ids = start_services(
+                runtime=runtime, services=podfile.services, user=user, project=project,
+                network=network.name, labels=labels, progress=progress,
+            )
         spec = build_spec(config, name=name, image=image, labels=labels, network=network.name,
-                          defaults=settings.defaults, env=settings.env, mounts=mounts)
+                          defaults=settings.defaults, env=env, mounts=mounts)
         info = runtime.create(spec)
         container_id = info.id
         runtime.start(container_id)
@@ -181,6 +250,9 @@ def create_session(
                 detail=setup.output.decode(errors="replace")[-2000:],
             )
         shell, home = setup.output.decode(errors="replace").strip().splitlines()[-2:]
+        if podfile is not None and podfile.on_start:
+            _run_on_start(runtime, container_id, user, home, workdir or home, podfile.on_start,
+                          progress)
         now = time.time()
         row = SessionRow(
             user=user,
@@ -195,20 +267,23 @@ def create_session(
             max_lifetime=now + config.session.lifetime_seconds,
             mode=settings.mode,
             network_id=network.id,
+            service_ids=",".join(service_ids),
             runtime_state={
                 "version": 1,
                 "backend": runtime.name,
                 "network": network.name,
                 "shell": shell,
                 "home": home,
+                "workdir": workdir or home,
             },
         )
         if settings.dotfiles.repo:
             _install_dotfiles(runtime, container_id, user, settings, progress)
         insert_session(conn, row)
     except BaseException:
-        if container_id:
-            _quietly(runtime.remove, container_id)
+        for target in [container_id, *service_ids]:
+            if target:
+                _quietly(runtime.remove, target)
         _quietly(runtime.remove_network, network.name)
         raise
     log.info("created session", user=user, project=project or None, container=name,
@@ -260,6 +335,23 @@ def persistent_home(config: ServerConfig, user: str) -> str:
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chown(path, CONTAINER_UID, CONTAINER_UID)
     return path
+
+
+def _run_on_start(
+    runtime: Runtime, container_id: str, user: str, home: str, workdir: str, script: str,
+    progress: Progress | None,
+) -> None:
+    """The Podfile's on_start, as the user in the workspace; output shown, failure a warning."""
+    result = runtime.exec(container_id, ["sh", "-c", script], user=user,
+                          env={"HOME": home, "USER": user}, workdir=workdir)
+    text = result.output.decode(errors="replace").rstrip()
+    if progress and text:
+        for line in text.splitlines()[-40:]:
+            progress(line)
+    if result.exit_code != 0:
+        log.warning("on_start failed", user=user, exit_code=result.exit_code)
+        if progress:
+            progress(f"warning: on_start exited with status {result.exit_code}")
 
 
 def _install_dotfiles(

@@ -222,6 +222,24 @@ def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSumm
     return summaries
 
 
+def _remove_volumes(conn: sqlite3.Connection, name: str, runtime: Runtime | None) -> None:
+    """Delete the user's workspaces and service data; they end with the user."""
+    from podspawn.errors import PodspawnError
+    from podspawn.runtime import get_runtime
+    from podspawn.state.db import install_id
+
+    labels = {"managed-by": "podspawn", "podspawn-instance": install_id(conn),
+              "podspawn-user": name}
+    try:
+        engine = runtime or get_runtime()
+        for volume in engine.list_volumes(labels):
+            engine.remove_volume(volume)
+            log.info("removed volume", user=name, volume=volume)
+    except PodspawnError as exc:
+        log.warning("could not remove the user's volumes", user=name,
+                    error=exc.detail or exc.message)
+
+
 def remove_user(
     *,
     config: ServerConfig,
@@ -251,6 +269,7 @@ def remove_user(
         for row in sessions:
             destroy_session(conn=conn, row=row, reason="user removed", runtime=runtime)
             destroyed += 1
+        _remove_volumes(conn, name, runtime)
         try:
             os.unlink(key_path(config, name))
         except FileNotFoundError:

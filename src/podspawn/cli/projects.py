@@ -1,0 +1,110 @@
+"""``add-project``, ``update-project``, ``remove-project``, ``list-projects``, ``init``,
+``podfile schema``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from podspawn.cli.app import App
+
+
+@click.command("add-project")
+@click.argument("name")
+@click.option("--repo", required=True, metavar="URL",
+              help="git URL (https, ssh, file://) or a local directory.")
+@click.option("--branch", default="", metavar="BRANCH", help="Branch or tag to check out.")
+@click.pass_obj
+def add_project(app: App, name: str, repo: str, branch: str) -> None:
+    """Register project NAME: clone it, build its Podfile's image once."""
+    from podspawn.names import validate_project
+    from podspawn.runtime import get_runtime
+    from podspawn.services.projects import add_project as add
+
+    validate_project(name)
+    config, _ = app.admin_context("add-project", echo=False)
+    out = app.output
+    info = add(runtime=get_runtime(), config=config, config_path=app.resolved_config_path(),
+               name=name, repo=repo, branch=branch, progress=out.info)
+    out.line(f"project {info.name} registered, image: {info.image_tag}")
+
+
+@click.command("update-project")
+@click.argument("name")
+@click.pass_obj
+def update_project(app: App, name: str) -> None:
+    """Fetch NAME's repository again; rebuild its image if the Podfile changed."""
+    from podspawn.runtime import get_runtime
+    from podspawn.services.projects import update_project as update
+
+    config, _ = app.admin_context("update-project", echo=False)
+    info, rebuilt = update(runtime=get_runtime(), config=config,
+                           config_path=app.resolved_config_path(), name=name,
+                           progress=app.output.info)
+    state = "rebuilt" if rebuilt else "unchanged"
+    app.output.line(f"project {info.name} updated, image {state}: {info.image_tag}")
+
+
+@click.command("remove-project")
+@click.argument("name")
+@click.pass_obj
+def remove_project(app: App, name: str) -> None:
+    """Forget project NAME and delete its checkout (the image stays)."""
+    from podspawn.services.projects import remove_project as remove
+
+    config, _ = app.admin_context("remove-project", echo=False)
+    info = remove(config=config, config_path=app.resolved_config_path(), name=name)
+    app.output.line(f"removed project {info.name}; free its image with: docker rmi "
+                    f"{info.image_tag}")
+
+
+@click.command("list-projects")
+@click.pass_obj
+def list_projects(app: App) -> None:
+    """List registered projects and their images."""
+    from podspawn.services.projects import list_projects as listing
+
+    projects = listing(app.config())
+    if app.json_mode:
+        app.output.data([{"name": p.name, "repo": p.repo, "branch": p.branch,
+                          "image_tag": p.image_tag} for p in projects])
+        return
+    app.output.table(("PROJECT", "REPO", "BRANCH", "IMAGE"),
+                     [(p.name, p.repo, p.branch or "-", p.image_tag) for p in projects],
+                     empty="No projects.")
+
+
+@click.command("init")
+@click.option("-t", "--template", metavar="NAME",
+              help="node, python, go, rust or generic (default: detected).")
+@click.option("--force", is_flag=True, help="Overwrite an existing podfile.yaml.")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.pass_obj
+def init(app: App, template: str | None, force: bool, directory: str) -> None:
+    """Write a podfile.yaml for the project in DIRECTORY, from a detected template."""
+    from podspawn.errors import Conflict, UsageError
+    from podspawn.podfile import TEMPLATE_NAMES, detect, template_text
+
+    name = template or detect(directory)
+    if name not in TEMPLATE_NAMES:
+        raise UsageError(f"unknown template {name!r}; use one of {', '.join(TEMPLATE_NAMES)}")
+    target = os.path.join(directory, "podfile.yaml")
+    if os.path.exists(target) and not force:
+        raise Conflict(f"{target} exists; pass --force to overwrite it")
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(template_text(name))
+    app.output.line(f"wrote {target} from the {name} template")
+
+
+@click.group("podfile")
+def podfile() -> None:
+    """Podfile tools."""
+
+
+@podfile.command("schema")
+def schema() -> None:
+    """Print the Podfile JSON Schema (for editors)."""
+    from podspawn.podfile import schema_text
+
+    click.echo(schema_text(), nl=False)

@@ -1,0 +1,136 @@
+"""Companion services (PostgreSQL, Redis, ...) beside a session's dev container.
+
+Each runs in its own container on the session's private network, reachable by its Podfile
+``name``; its named volumes are private to the (user, project). Services start in order and
+each is waited for (its ``ready`` command, else its declared ports accepting connections)
+before the next; if any fails, the ones already started are removed again.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from podspawn import log
+from podspawn.errors import PodspawnError, RuntimeFailure
+from podspawn.names import service_container_name, volume_name
+from podspawn.runtime.base import ContainerSpec, Mount, Runtime
+from podspawn.services.images import ensure_base
+
+if TYPE_CHECKING:
+    from podspawn.podfile import Service
+
+Progress = Callable[[str], None]
+
+
+def service_spec(
+    service: Service, *, user: str, project: str, network: str, labels: dict[str, str]
+) -> ContainerSpec:
+    """A companion container as plain data."""
+    mounts = []
+    for entry in service.volumes:
+        source, target, *rest = entry.split(":")
+        mounts.append(
+            Mount(
+                target=target,
+                source=volume_name(user, project, source) if not source.startswith("/")
+                else source,
+                type="volume" if not source.startswith("/") else "bind",
+                read_only=rest == ["ro"],
+                labels=labels,
+            )
+        )
+    return ContainerSpec(
+        name=service_container_name(user, project, service.name),
+        image=service.image,
+        labels={**labels, "podspawn-service": service.name},
+        network=network,
+        aliases=(service.name,),
+        command=tuple(service.command or ()),
+        env=dict(service.env),
+        mounts=tuple(mounts),
+        init=False,
+    )
+
+
+def start_services(
+    *,
+    runtime: Runtime,
+    services: tuple[Service, ...],
+    user: str,
+    project: str,
+    network: str,
+    labels: dict[str, str],
+    progress: Progress | None = None,
+) -> list[str]:
+    """Start every service and wait until each is ready; return their container ids.
+
+    Raises:
+        RuntimeFailure: a service did not start or become ready; none is left running.
+        ImageUnavailable: a service image is missing and cannot be pulled.
+    """
+    started: list[str] = []
+    try:
+        for service in services:
+            if progress:
+                progress(f"  Starting companion service: {service.name} ({service.image})...")
+            ensure_base(runtime, service.image)
+            spec = service_spec(service, user=user, project=project, network=network,
+                                labels=labels)
+            stale = runtime.inspect(spec.name)
+            if stale is not None:
+                runtime.remove(stale.id)
+            info = runtime.create(spec)
+            started.append(info.id)
+            runtime.start(info.id)
+            _wait_ready(runtime, info.id, service)
+            if progress:
+                progress(f"  Starting companion service: {service.name} ({service.image})... "
+                         "done")
+    except BaseException:
+        for container in reversed(started):
+            try:
+                runtime.remove(container)
+            except PodspawnError as exc:
+                log.error("rollback of a service failed", container=container,
+                          error=exc.detail or exc.message)
+        raise
+    return started
+
+
+def _wait_ready(runtime: Runtime, container: str, service: Service) -> None:
+    deadline = time.monotonic() + service.ready_timeout
+    while True:
+        info = runtime.inspect(container)
+        if info is None or info.state in ("exited", "dead"):
+            raise RuntimeFailure(
+                f"companion service {service.name} stopped right after starting; check its "
+                "image and env in the Podfile"
+            )
+        if _is_ready(runtime, container, service):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(
+                f"companion service {service.name} was not ready after "
+                f"{service.ready_timeout:g}s; check its 'ready' command or raise ready_timeout"
+            )
+        time.sleep(0.5)
+
+
+def _is_ready(runtime: Runtime, container: str, service: Service) -> bool:
+    if service.ready:
+        return runtime.exec(container, ["sh", "-c", service.ready]).exit_code == 0
+    if not service.ports:
+        return True
+    address = runtime.address(container)
+    if not address:
+        return False
+    for port in service.ports:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                pass
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,364 @@
+"""Projects: a repository with a Podfile, checked out on the server and built into an image.
+
+``add-project`` clones the repository, loads its Podfile (``extends`` resolved), builds the
+image and records the project in the ``projects`` section of the server config. The image
+is named by the hash of the resolved Podfile (``podspawn/<project>:podfile-<hash>``), so a
+login, ``update-project`` and ``add-project`` always agree on it, and a rebuild happens
+only when the resolved Podfile changes.
+
+The image holds, on top of the Podfile's recipe: podspawn's layer (sudo, sshd, sftp-server,
+rsync), a uid-1000 build user (renamed to the login name in each container), the checkout at
+the workspace path, and the result of ``on_create``, which therefore runs once per build,
+never per login. Each user's workspace is a named volume that Docker seeds from the image on
+first use, so their edits outlive the container.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from podspawn import log
+from podspawn.config.schema import ServerConfig
+from podspawn.errors import Conflict, ProjectNotFound, UsageError
+from podspawn.locks import file_lock
+from podspawn.names import validate_project
+from podspawn.runtime.base import Runtime
+from podspawn.services.images import LAYER_SCRIPT, ensure_base
+
+if TYPE_CHECKING:
+    from podspawn.podfile import LoadedPodfile, Podfile
+
+Progress = Callable[[str], None]
+BUILD_USER = "podspawn"
+_GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://|/)[^\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    name: str
+    repo: str
+    branch: str
+    image_tag: str
+    podfile_hash: str
+
+
+def projects_root(config: ServerConfig) -> str:
+    return os.path.join(os.path.dirname(config.state.db_path), "projects")
+
+
+def checkout_dir(config: ServerConfig, name: str) -> str:
+    return os.path.join(projects_root(config), validate_project(name))
+
+
+def get_project(config: ServerConfig, name: str) -> ProjectInfo:
+    """The registered project ``name``.
+
+    Raises:
+        ProjectNotFound: no project of that name is registered.
+    """
+    entry = config.projects.get(name)
+    if entry is None:
+        raise ProjectNotFound(
+            f"no project named {name}; 'podspawn list-projects' shows the registered ones"
+        )
+    return ProjectInfo(
+        name=name,
+        repo=str(entry.get("repo", "")),
+        branch=str(entry.get("branch", "")),
+        image_tag=str(entry.get("image_tag", "")),
+        podfile_hash=str(entry.get("podfile_hash", "")),
+    )
+
+
+def list_projects(config: ServerConfig) -> list[ProjectInfo]:
+    return [get_project(config, name) for name in sorted(config.projects)]
+
+
+def load_project_podfile(config: ServerConfig, name: str) -> LoadedPodfile:
+    """The resolved Podfile of a registered project's checkout."""
+    from podspawn.podfile import http_fetcher, load_podfile
+
+    return load_podfile(checkout_dir(config, name), fetch=http_fetcher())
+
+
+# -- image ------------------------------------------------------------------------------
+
+
+def project_dockerfile(podfile: Podfile, project: str) -> str:
+    """The recipe, then podspawn's layer, the build user, the checkout and on_create."""
+    from podspawn.podfile import default_workspace, render_recipe
+
+    workspace = podfile.workspace or default_workspace(project)
+    steps = [
+        render_recipe(podfile).rstrip(),
+        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh",
+        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh",
+        "RUN getent passwd 1000 >/dev/null || "
+        f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})",
+        f'COPY --chown=1000:1000 ["workspace/", "{workspace}/"]',
+    ]
+    if podfile.on_create:
+        steps += [
+            "COPY podspawn-on-create.sh /tmp/podspawn-on-create.sh",
+            "USER 1000",
+            f"WORKDIR {workspace}",
+            "RUN sh -e /tmp/podspawn-on-create.sh",
+            "USER root",
+            "WORKDIR /",
+        ]
+    steps.append(f"LABEL managed-by=podspawn podspawn-project={project}")
+    return "\n".join(steps) + "\n"
+
+
+class _BuildProgress:
+    """Turns the builder's ``Step N/M : ...`` lines into the tutorial's progress lines."""
+
+    def __init__(self, podfile: Podfile, progress: Progress | None) -> None:
+        self.podfile = podfile
+        self.progress = progress
+        self.phase = ""
+
+    def __call__(self, line: str) -> None:
+        if not line.startswith("Step ") or self.progress is None:
+            return
+        instruction = line.split(" : ", 1)[-1]
+        phase = ""
+        if instruction.startswith("FROM "):
+            phase = f"  Pulling base image {self.podfile.base}..."
+        elif self.podfile.packages and instruction.startswith("RUN") and (
+            "apt-get install" in instruction or "install" in instruction.lower()
+        ) and "podspawn" not in instruction:
+            phase = "  Installing packages: " + " ".join(self.podfile.packages) + "..."
+        elif "podspawn-on-create.sh" in instruction and instruction.startswith("RUN"):
+            first = (self.podfile.on_create or "").strip().splitlines()[0][:60]
+            phase = f"  Running on_create: {first}..."
+        if phase and phase != self.phase:
+            self.finish()
+            self.phase = phase
+            self.progress(phase)
+
+    def finish(self) -> None:
+        if self.phase and self.progress is not None:
+            self.progress(f"{self.phase} done")
+        self.phase = ""
+
+
+def build_project_image(
+    *,
+    runtime: Runtime,
+    config: ServerConfig,
+    project: str,
+    loaded: LoadedPodfile,
+    checkout: str,
+    progress: Progress | None = None,
+) -> str:
+    """Build (once) and return the image tag for ``loaded``; concurrent callers share it.
+
+    Raises:
+        ImageUnavailable: the base image is missing and cannot be pulled.
+        RuntimeFailure: a build step failed (the message has the step and its last lines).
+    """
+    tag = loaded.image_tag(project)
+    if runtime.image_id(tag):
+        return tag
+    podfile = loaded.podfile
+    lock = os.path.join(config.state.lock_dir, f"image-{loaded.content_hash}.lock")
+    with file_lock(lock, timeout=3600):
+        if runtime.image_id(tag):
+            return tag
+        if progress:
+            progress(f"Building environment from {loaded.sources[0]} "
+                     "(first time, this takes a minute)...")
+        ensure_base(runtime, podfile.base)
+        files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
+        if podfile.on_create:
+            files["podspawn-on-create.sh"] = podfile.on_create.encode()
+        reporter = _BuildProgress(podfile, progress)
+        with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
+            workspace = os.path.join(tmp, "workspace")
+            shutil.copytree(checkout, workspace, symlinks=True)
+            log.info("building project image", project=project, tag=tag)
+            runtime.build(
+                tag,
+                project_dockerfile(podfile, project),
+                labels={"managed-by": "podspawn", "podspawn-project": project},
+                files=files,
+                context_dirs={"workspace": workspace},
+                on_output=reporter,
+            )
+        reporter.finish()
+    return tag
+
+
+# -- registry ---------------------------------------------------------------------------
+
+
+def _clone(repo: str, branch: str, target: str) -> None:
+    if not _GIT_URL.match(repo) and not os.path.isdir(repo):
+        raise UsageError(
+            f"--repo {repo[:80]!r} is not a git URL (https://, ssh://, git@, file://) or a "
+            "local directory"
+        )
+    if branch.startswith("-"):
+        raise UsageError("--branch must not start with '-'")
+    argv = ["git", "clone", "--quiet", "--depth", "1"]
+    if branch:
+        argv += ["--branch", branch]
+    source = f"file://{os.path.abspath(repo)}" if os.path.isdir(repo) else repo
+    result = subprocess.run([*argv, "--", source, target], capture_output=True, text=True,
+                            check=False, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise UsageError(f"cloning {repo} failed: {last}")
+
+
+def add_project(
+    *,
+    runtime: Runtime,
+    config: ServerConfig,
+    config_path: str,
+    name: str,
+    repo: str,
+    branch: str = "",
+    progress: Progress | None = None,
+) -> ProjectInfo:
+    """Clone, load the Podfile, build the image and register the project.
+
+    Nothing is left behind on failure: the clone is removed and the config is unchanged.
+
+    Raises:
+        InvalidName, Conflict: a bad or already registered name.
+        UsageError: the clone failed. PodfileError: the Podfile is invalid.
+        RuntimeFailure: the image build failed.
+    """
+    from podspawn.podfile import http_fetcher, load_podfile
+    from podspawn.services.config_edit import update_config
+
+    validate_project(name)
+    if name in config.projects:
+        raise Conflict(f"project {name} is already registered; use update-project")
+    target = checkout_dir(config, name)
+    os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
+    try:
+        clone = os.path.join(staging, "repo")
+        _clone(repo, branch, clone)
+        loaded = load_podfile(clone, fetch=http_fetcher())
+        for warning in loaded.warnings:
+            log.warning(warning, project=name)
+        tag = build_project_image(runtime=runtime, config=config, project=name,
+                                  loaded=loaded, checkout=clone, progress=progress)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.replace(clone, target)
+        entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
+                                 "podfile_hash": loaded.content_hash}
+        if branch:
+            entry["branch"] = branch
+
+        def register(data: dict[str, Any]) -> None:
+            data.setdefault("projects", {})[name] = entry
+
+        try:
+            update_config(config_path, register)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("project registered", project=name, image=tag)
+    return get_project_from(entry, name)
+
+
+def get_project_from(entry: dict[str, Any], name: str) -> ProjectInfo:
+    return ProjectInfo(name=name, repo=str(entry["repo"]), branch=str(entry.get("branch", "")),
+                       image_tag=str(entry["image_tag"]),
+                       podfile_hash=str(entry["podfile_hash"]))
+
+
+def update_project(
+    *,
+    runtime: Runtime,
+    config: ServerConfig,
+    config_path: str,
+    name: str,
+    progress: Progress | None = None,
+) -> tuple[ProjectInfo, bool]:
+    """Fetch the repository; rebuild when the resolved Podfile changed. Returns (info, rebuilt).
+
+    Raises:
+        ProjectNotFound: no such project. UsageError: the fetch failed.
+        PodfileError, RuntimeFailure: the new Podfile is invalid or does not build (the
+            project keeps its previous image then).
+    """
+    from podspawn.podfile import http_fetcher, load_podfile
+    from podspawn.services.config_edit import update_config
+
+    current = get_project(config, name)
+    target = checkout_dir(config, name)
+    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
+    try:
+        clone = os.path.join(staging, "repo")
+        _clone(current.repo, current.branch, clone)
+        loaded = load_podfile(clone, fetch=http_fetcher())
+        rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
+            current.image_tag)
+        tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
+                                  checkout=clone, progress=progress)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(clone, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    entry: dict[str, Any] = {"repo": current.repo, "image_tag": tag,
+                             "podfile_hash": loaded.content_hash}
+    if current.branch:
+        entry["branch"] = current.branch
+
+    def record(data: dict[str, Any]) -> None:
+        data.setdefault("projects", {})[name] = entry
+
+    update_config(config_path, record)
+    return get_project_from(entry, name), rebuilt
+
+
+def remove_project(*, config: ServerConfig, config_path: str, name: str) -> ProjectInfo:
+    """Forget the project and delete its checkout; the image stays (``docker rmi`` frees it).
+
+    Raises:
+        ProjectNotFound: no such project.
+    """
+    from podspawn.services.config_edit import update_config
+
+    info = get_project(config, name)
+
+    def forget(data: dict[str, Any]) -> None:
+        data.get("projects", {}).pop(name, None)
+        if not data.get("projects"):
+            data.pop("projects", None)
+
+    update_config(config_path, forget)
+    shutil.rmtree(checkout_dir(config, name), ignore_errors=True)
+    log.info("project removed", project=name)
+    return info
+
+
+def ensure_project_image(
+    *, runtime: Runtime, config: ServerConfig, project: str, progress: Progress | None
+) -> tuple[str, LoadedPodfile]:
+    """The image and Podfile for a login to a registered project, rebuilding if the image
+    was deleted."""
+    info = get_project(config, project)
+    loaded = load_project_podfile(config, project)
+    if runtime.image_id(info.image_tag) and loaded.content_hash == info.podfile_hash:
+        return info.image_tag, loaded
+    tag = build_project_image(runtime=runtime, config=config, project=project, loaded=loaded,
+                              checkout=checkout_dir(config, project), progress=progress)
+    return tag, loaded
+
