@@ -57,10 +57,9 @@ def wait_for(predicate, timeout: float = 20.0, step: float = 0.2):
 
 def open_session(server, user, command="sleep 120", opts=()):
     """A long-running ssh session, returned once podspawn counts it."""
-    proc = subprocess.Popen(server.ssh_argv(user, opts=opts) + [command],
+    return subprocess.Popen([*server.ssh_argv(user, opts=opts), command],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    return proc
 
 
 def fresh_user(server, base, *, args=()):

@@ -26,7 +26,8 @@ POSTGRES_ENTRY = textwrap.dedent("""\
     chown -R postgres:postgres "$DATA" /run/postgresql
     if [ ! -s "$DATA/PG_VERSION" ]; then
       printf '%s\\n' "$POSTGRES_PASSWORD" > /tmp/pw && chown postgres /tmp/pw
-      su postgres -c "$BIN/initdb -D $DATA -U postgres --pwfile=/tmp/pw --auth-local=trust --auth-host=md5" >/dev/null
+      su postgres -c "$BIN/initdb -D $DATA -U postgres --pwfile=/tmp/pw \\
+        --auth-local=trust --auth-host=md5" >/dev/null
       echo "listen_addresses='*'" >> "$DATA/postgresql.conf"
       echo "host all all 0.0.0.0/0 md5" >> "$DATA/pg_hba.conf"
       su postgres -c "$BIN/pg_ctl -D $DATA -w -o '-c listen_addresses=' start" >/dev/null
