@@ -2,9 +2,10 @@
 # Install podspawn system-wide on a Debian or Ubuntu server and set it up for real:
 # system packages (Docker Engine if none, openssh-server, sudo, debootstrap), a root-owned
 # virtual environment, /usr/local/bin/podspawn, a base image, and `podspawn server-setup`.
+# With --client, only the command (for a laptop: podspawn setup, connect, ssh, open).
 #
 #   sudo ./install.sh [--prefix /opt/podspawn] [--bin-dir /usr/local/bin] [--image debian:bookworm]
-#                     [--no-system-packages] [--no-setup]
+#                     [--no-system-packages] [--no-setup] [--client]
 set -euo pipefail
 
 prefix=/opt/podspawn
@@ -12,6 +13,7 @@ bin_dir=/usr/local/bin
 image=debian:bookworm
 system=1
 setup=1
+client=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix=$2; shift 2 ;;
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
     --image) image=$2; shift 2 ;;
     --no-system-packages) system=0; shift ;;
     --no-setup) setup=0; shift ;;
+    --client) client=1; setup=0; shift ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -32,13 +35,17 @@ if [ "$system" -eq 1 ]; then
   say "installing system packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  pkgs="python3 python3-venv openssh-server openssh-client sudo debootstrap rsync git ca-certificates"
-  command -v dockerd >/dev/null 2>&1 || pkgs="$pkgs docker.io"
+  if [ "$client" -eq 1 ]; then
+    pkgs="python3 python3-venv openssh-client"
+  else
+    pkgs="python3 python3-venv openssh-server openssh-client sudo debootstrap rsync git ca-certificates"
+    command -v dockerd >/dev/null 2>&1 || pkgs="$pkgs docker.io"
+  fi
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $pkgs >/dev/null
 fi
 
-"$src/scripts/start-services.sh"
+[ "$client" -eq 1 ] || "$src/scripts/start-services.sh"
 
 say "installing podspawn into $prefix"
 install -d -m 0755 -o root -g root "$prefix"
@@ -52,6 +59,10 @@ install -d -m 0755 "$bin_dir"
 ln -sfn "$prefix/venv/bin/podspawn" "$bin_dir/podspawn"
 "$bin_dir/podspawn" version
 
+if [ "$client" -eq 1 ]; then
+  say "done: run  podspawn setup  and  podspawn config set servers.default YOUR-SERVER"
+  exit 0
+fi
 [ "$setup" -eq 1 ] || exit 0
 
 if [ ! -e /etc/podspawn/config.yaml ]; then

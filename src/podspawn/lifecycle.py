@@ -18,6 +18,20 @@ def lifetime_expired(row: SessionRow, now: float) -> bool:
     return row.mode != "persistent" and now >= row.max_lifetime
 
 
+def grace_expired(row: SessionRow, now: float) -> bool:
+    return (
+        row.status == "grace_period"
+        and row.grace_expiry is not None
+        and now >= row.grace_expiry
+    )
+
+
+def expired(row: SessionRow, now: float) -> bool:
+    """Over its lifetime, or left alone past its grace period: the next login starts afresh,
+    whether or not a cleanup pass has run in between."""
+    return lifetime_expired(row, now) or grace_expired(row, now)
+
+
 def reusable(row: SessionRow | None, info: ContainerInfo | None, now: float) -> bool:
     """Whether a login can join ``row``'s container as it is, with no engine work."""
     return (
@@ -25,7 +39,7 @@ def reusable(row: SessionRow | None, info: ContainerInfo | None, now: float) -> 
         and info is not None
         and info.running
         and info.id == row.container_id
-        and not lifetime_expired(row, now)
+        and not expired(row, now)
     )
 
 

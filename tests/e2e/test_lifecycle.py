@@ -268,3 +268,21 @@ def test_fifty_parallel_logins_leave_nothing_behind(server, config):
         assert labelled("container", f"podspawn-user={user}") == []
     log = (server.root / "log" / "podspawn.log").read_text()
     assert "database is locked" not in log
+
+
+def test_login_works_after_dockerd_restart(server):
+    """Docker restarted without systemd: the stopped container is started again."""
+    from tests.e2e.harness import REPO
+
+    user = fresh_user(server, "restart")
+    first = server.ssh(user, "echo survived > ~/mark; hostname")
+    assert first.returncode == 0, first.stderr.decode()
+    pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True,
+                         check=True).stdout.split()[0]
+    os.kill(int(pid), signal.SIGTERM)
+    assert wait_for(lambda: subprocess.run(["docker", "info"], capture_output=True,
+                                           check=False).returncode != 0, timeout=60)
+    subprocess.run([str(REPO / "scripts" / "start-services.sh")], check=True, timeout=120)
+    again = server.ssh(user, "cat ~/mark; hostname")
+    assert again.returncode == 0, again.stderr.decode()
+    assert again.stdout.decode().split() == ["survived", first.stdout.decode().strip()]

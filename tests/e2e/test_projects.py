@@ -233,3 +233,102 @@ def test_invalid_podfile_is_refused_cleanly(server, tmp_path, podfile, expected)
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=podspawn-project=bad"],
                                capture_output=True, text=True, check=True).stdout.split()
     assert leftovers == []
+
+
+def _containers(label: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_failed_build_names_the_step_and_leaves_nothing(server, tmp_path):
+    podfile = ("base: debian:bookworm\non_create: |\n  echo preparing the thing\n"
+               "  echo something broke >&2\n  exit 3\n")
+    repo = make_repo(tmp_path / "broken", podfile)
+    before = server.config.read_text()
+    result = server.podspawn("add-project", "broken", "--repo", str(repo))
+    assert result.returncode != 0
+    assert "on_create of project broken failed" in result.stderr  # the failing step
+    assert "something broke" in result.stderr  # its last output lines
+    assert "Traceback" not in result.stderr
+    assert server.config.read_text() == before
+    assert _containers("podspawn-project=broken") == []
+
+
+def test_partial_service_start_is_rolled_back(server, tmp_path):
+    podfile = (
+        "base: debian:bookworm\nservices:\n"
+        "  - name: first\n    image: debian:bookworm\n    command: [sleep, infinity]\n"
+        "  - name: second\n    image: podspawn-e2e/does-not-exist:1\n"
+    )
+    repo = make_repo(tmp_path / "twosvc", podfile)
+    added = server.podspawn("add-project", "twosvc", "--repo", str(repo))
+    assert added.returncode == 0, added.stderr
+    user = uname("svcuser")
+    server.podspawn("remove-user", user, "--force")
+    server.add_user(user)
+    try:
+        result = project_ssh(server, user, "true", project="twosvc")
+        assert result.returncode != 0
+        assert "podspawn-e2e/does-not-exist:1" in result.stderr.decode()
+        assert _containers(f"podspawn-user={user}") == []
+        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter",
+                               f"label=podspawn-user={user}"], capture_output=True, text=True,
+                              check=True).stdout.split()
+        assert nets == []
+    finally:
+        server.podspawn("remove-user", user, "--force")
+        server.podspawn("remove-project", "twosvc")
+
+
+def test_update_project_rebuilds_only_on_change(server, tmp_path):
+    repo = make_repo(tmp_path / "upd", "base: debian:bookworm\nenv:\n  STAGE: one\n")
+    added = server.podspawn("add-project", "upd", "--repo", str(repo))
+    assert added.returncode == 0, added.stderr
+    try:
+        same = server.podspawn("update-project", "upd")
+        assert same.returncode == 0, same.stderr
+        assert "image unchanged" in same.stdout
+        (repo / "podfile.yaml").write_text("base: debian:bookworm\nenv:\n  STAGE: two\n")
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-qam", "stage two"], check=True)
+        changed = server.podspawn("update-project", "upd")
+        assert changed.returncode == 0, changed.stderr
+        assert "image rebuilt" in changed.stdout
+        old_tag = added.stdout.strip().rsplit(" ", 1)[-1]
+        new_tag = changed.stdout.strip().rsplit(" ", 1)[-1]
+        assert old_tag != new_tag
+        user = uname("upduser")
+        server.podspawn("remove-user", user, "--force")
+        server.add_user(user)
+        seen = project_ssh(server, user, "echo $STAGE", project="upd")
+        assert seen.stdout.decode().strip() == "two"
+        server.podspawn("remove-user", user, "--force")
+    finally:
+        removed = server.podspawn("remove-project", "upd")
+        assert "docker rmi" in removed.stdout
+
+
+def test_devcontainer_json_is_used_without_a_podfile(server, tmp_path):
+    repo = tmp_path / "dc"
+    repo.mkdir()
+    (repo / ".devcontainer.json").write_text(
+        '{\n  // a comment\n  "image": "debian:bookworm",\n'
+        '  "containerEnv": {"FROM_DC": "yes"},\n  "postStartCommand": "echo dc-started",\n}\n')
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "commit", "-qm", "dc"], check=True)
+    added = server.podspawn("add-project", "dc", "--repo", str(repo))
+    assert added.returncode == 0, added.stderr
+    user = uname("dcuser")
+    server.podspawn("remove-user", user, "--force")
+    server.add_user(user)
+    try:
+        result = project_ssh(server, user, "echo $FROM_DC", project="dc")
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().strip() == "yes"
+        assert "dc-started" in result.stderr.decode()
+    finally:
+        server.podspawn("remove-user", user, "--force")
+        server.podspawn("remove-project", "dc")

@@ -69,6 +69,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.mirror": "",
     "projects": {},
     "users_dir": "/etc/podspawn/users",
+    "security.allowed_bind_roots": (),
 }
 
 

@@ -58,18 +58,22 @@ def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, .
 @click.command("remove-user")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Also destroy the user's running sessions.")
+@click.option("--purge", is_flag=True, help="Also delete the user's persistent home.")
 @click.pass_obj
-def remove_user(app: App, name: str, force: bool) -> None:
+def remove_user(app: App, name: str, force: bool, purge: bool) -> None:
     """Revoke NAME: destroy sessions (with --force), delete keys and login."""
     from podspawn.names import validate_user
     from podspawn.services.users import remove_user as remove
 
     validate_user(name)
     config, conn = app.admin_context("remove-user")
-    result = remove(config=config, conn=conn, name=name, force=force)
+    result = remove(config=config, conn=conn, name=name, force=force, purge=purge)
     app.output.line(
         f"removed user {result.name} ({result.sessions_destroyed} session(s) destroyed)"
     )
+    if result.kept_home:
+        app.output.info(f"NOTE: the persistent home {result.kept_home} was kept; "
+                        "remove-user --purge deletes it")
 
 
 @click.command("list-users")

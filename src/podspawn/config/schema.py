@@ -181,6 +181,9 @@ class SecurityConfig:
     tmpfs: dict[str, str] = field(default_factory=dict)
     runtime: str = ""
     """OCI runtime, for instance ``runsc`` for gVisor; empty is Docker's default."""
+    allowed_bind_roots: tuple[str, ...] = ()
+    """Host directories a Podfile's services may bind-mount. Empty: only named volumes, since
+    a Podfile comes from a repository and must not reach arbitrary host paths."""
 
     def __post_init__(self) -> None:
         for key, caps in (("security.cap_drop", self.cap_drop), ("security.cap_add", self.cap_add)):
@@ -191,6 +194,8 @@ class SecurityConfig:
             raise ValueError("security.pids_limit must be 0 (no limit) or more")
         for path in self.tmpfs:
             _require_absolute("security.tmpfs", path)
+        for path in self.allowed_bind_roots:
+            _require_absolute("security.allowed_bind_roots", path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +247,7 @@ class ServerConfig:
         sec = dict(data["security"])
         sec["cap_drop"] = tuple(sec["cap_drop"])
         sec["cap_add"] = tuple(sec["cap_add"])
+        sec["allowed_bind_roots"] = tuple(sec.get("allowed_bind_roots", ()))
         return cls(
             auth=AuthConfig(**data["auth"]),
             defaults=DefaultsConfig(**data["defaults"]),

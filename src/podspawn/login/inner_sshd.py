@@ -18,6 +18,8 @@ from __future__ import annotations
 CONFIG_DIR = "/etc/podspawn"
 
 SESSION_WRAPPER = """#!/bin/sh
+# the container's environment (Podfile env, PODSPAWN_*), which sshd -i does not pass on
+if [ -r /etc/podspawn/environment ]; then . /etc/podspawn/environment; fi
 if [ -n "$SSH_AUTH_SOCK" ] && [ -n "$HOME" ]; then
   mkdir -p "$HOME/.ssh" 2>/dev/null && chmod 700 "$HOME/.ssh" 2>/dev/null
   if ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock" 2>/dev/null; then
@@ -25,8 +27,8 @@ if [ -n "$SSH_AUTH_SOCK" ] && [ -n "$HOME" ]; then
   fi
 fi
 [ -x "$SHELL" ] || SHELL=/bin/sh
+cd "${PODSPAWN_WORKDIR:-$HOME}" 2>/dev/null || cd "$HOME" 2>/dev/null
 if [ -z "$SSH_ORIGINAL_COMMAND" ]; then
-  cd "$HOME" 2>/dev/null
   exec "$SHELL" -l
 fi
 exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
@@ -42,6 +44,10 @@ printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session
 chmod 0755 /etc/podspawn /etc/podspawn/session
 chmod 0644 /etc/podspawn/authorized_keys
 unset PODSPAWN_SSHD_CONFIG PODSPAWN_AUTHORIZED_KEYS PODSPAWN_HOST_KEY PODSPAWN_SESSION
+unset HOME HOSTNAME PWD OLDPWD SHLVL USER LOGNAME SHELL
+export -p > /etc/podspawn/environment.new
+chmod 0644 /etc/podspawn/environment.new
+mv /etc/podspawn/environment.new /etc/podspawn/environment
 exec /usr/sbin/sshd -i -f /etc/podspawn/sshd_config
 """
 
@@ -81,8 +87,15 @@ def start_command() -> list[str]:
     return ["sh", "-c", _START]
 
 
-def start_env(*, user: str, authorized_keys: str, host_key: str) -> dict[str, str]:
+def start_env(
+    *, user: str, authorized_keys: str, host_key: str, project: str = "", workdir: str = ""
+) -> dict[str, str]:
+    """What the start script writes; the ``PODSPAWN_USER``/``PROJECT``/``WORKDIR`` values
+    stay in the environment file that every in-container session reads."""
     return {
+        "PODSPAWN_USER": user,
+        "PODSPAWN_PROJECT": project,
+        "PODSPAWN_WORKDIR": workdir,
         "PODSPAWN_SSHD_CONFIG": render_config(user),
         "PODSPAWN_AUTHORIZED_KEYS": authorized_keys.strip(),
         "PODSPAWN_HOST_KEY": host_key.strip(),

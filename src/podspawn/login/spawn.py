@@ -142,7 +142,7 @@ def _print_host_key(config: ServerConfig, user: str) -> int:
     return 0
 
 
-def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str) -> list[str]:
+def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str, project: str) -> list[str]:
     """``docker exec`` of the in-container sshd speaking SSH on this channel."""
     with file_lock(_lock_path(config, user)):
         private, _ = ensure_host_key(os.path.dirname(config.state.db_path), user)
@@ -156,7 +156,10 @@ def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str) -> list[str]:
         inner_sshd.start_command(),
         user="root",
         workdir="/",
-        env=inner_sshd.start_env(user=user, authorized_keys=keys, host_key=private),
+        env=inner_sshd.start_env(
+            user=user, authorized_keys=keys, host_key=private, project=project,
+            workdir=str(row.runtime_state.get("workdir", "")),
+        ),
         tty=False,
     )
 
@@ -165,7 +168,7 @@ def _handoff_argv(
     config: ServerConfig, row: SessionRow, request: Request, *, user: str, project: str
 ) -> list[str]:
     if request.kind == "tunnel":
-        return _tunnel_argv(config, row, user)
+        return _tunnel_argv(config, row, user, project)
     shell = str(row.runtime_state.get("shell", "/bin/sh"))
     home = str(row.runtime_state.get("home", "/"))
     env = {"USER": user, "LOGNAME": user, "HOME": home, "SHELL": shell,

@@ -314,12 +314,14 @@ class Podfile(BaseModel):
     """Companion containers started before the dev container, in order, on the session's
     private network. Merged by name across ``extends``; ``name: "!redis"`` removes one."""
     on_create: str | None = None
-    """Shell script run once, as the user, in the workspace, after the container is
-    created, repos cloned and dotfiles installed. A failure is fatal: the session is
-    removed. Inherited scripts run first."""
+    """Shell script run once per image build, as the container user (uid 1000), in the
+    workspace, with the project's checkout in place; its result (``npm install``...) is
+    cached in the image, so logins never repeat it. A failure fails the build and shows its
+    last output. Inherited scripts run first."""
     on_start: str | None = None
-    """Shell script run as the user, in the workspace, each time a session starts or
-    reattaches. A failure is only a warning. Inherited scripts run first."""
+    """Shell script run as the user, in the workspace, each time a session's container
+    starts; its output is shown to the user. A failure is only a warning. Inherited scripts
+    run first."""
     ports: Ports = Field(default_factory=Ports)
     """Ports the project serves, and the local publishing strategy."""
     resources: Resources = Field(default_factory=Resources)

@@ -84,13 +84,18 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
     except FileNotFoundError:
         return UserOverride()
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path} cannot be read as YAML; fix or remove it") from exc
+        raise ConfigError(_BROKEN, detail=f"{path} cannot be read as YAML") from exc
     try:
         return TypeAdapter(UserOverride).validate_python(data)
     except ValidationError as exc:
         from podspawn.config.loader import describe_errors
 
-        raise ConfigError(f"{path}: {describe_errors(exc)}") from exc
+        raise ConfigError(_BROKEN, detail=f"{path}: {describe_errors(exc)}") from exc
+
+
+#: Shown to the SSH user; the operator's log gets the file and the problem.
+_BROKEN = ("the settings file for your account on this server is invalid; ask an "
+           "administrator to fix it (details are in the podspawn log)")
 
 
 def effective(
@@ -131,7 +136,10 @@ def set_mode(config: ServerConfig, user: str, mode: str) -> None:
 
     if mode not in SESSION_MODES:
         raise ConfigError(f"--mode {mode!r} is not allowed; use one of " + ", ".join(SESSION_MODES))
-    load_override(config, user)  # refuse to rewrite a file that is already broken
+    try:
+        load_override(config, user)  # refuse to rewrite a file that is already broken
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.detail}; fix or remove it first") from exc
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:

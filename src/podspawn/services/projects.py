@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from podspawn import log
 from podspawn.config.schema import ServerConfig
-from podspawn.errors import Conflict, ProjectNotFound, UsageError
+from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageError
 from podspawn.locks import file_lock
 from podspawn.names import validate_project
 from podspawn.runtime.base import Runtime
@@ -85,7 +85,8 @@ def load_project_podfile(config: ServerConfig, name: str) -> LoadedPodfile:
     """The resolved Podfile of a registered project's checkout."""
     from podspawn.podfile import http_fetcher, load_podfile
 
-    return load_podfile(checkout_dir(config, name), fetch=http_fetcher())
+    return load_podfile(checkout_dir(config, name), fetch=http_fetcher(),
+                        allowed_bind_roots=config.security.allowed_bind_roots)
 
 
 # -- image ------------------------------------------------------------------------------
@@ -185,14 +186,24 @@ def build_project_image(
             workspace = os.path.join(tmp, "workspace")
             shutil.copytree(checkout, workspace, symlinks=True)
             log.info("building project image", project=project, tag=tag)
-            runtime.build(
-                tag,
-                project_dockerfile(podfile, project),
-                labels={"managed-by": "podspawn", "podspawn-project": project},
-                files=files,
-                context_dirs={"workspace": workspace},
-                on_output=reporter,
-            )
+            try:
+                runtime.build(
+                    tag,
+                    project_dockerfile(podfile, project),
+                    labels={"managed-by": "podspawn", "podspawn-project": project},
+                    files=files,
+                    context_dirs={"workspace": workspace},
+                    on_output=reporter,
+                )
+            except RuntimeFailure as exc:
+                if "podspawn-on-create.sh" not in exc.message:
+                    raise
+                output = exc.message.split("\n", 1)[1] if "\n" in exc.message else ""
+                raise RuntimeFailure(
+                    f"on_create of project {project} failed; fix the Podfile's on_create. "
+                    f"Its last output:\n{output}",
+                    detail=exc.detail,
+                ) from exc
         reporter.finish()
     return tag
 
@@ -250,7 +261,8 @@ def add_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(repo, branch, clone)
-        loaded = load_podfile(clone, fetch=http_fetcher())
+        loaded = load_podfile(clone, fetch=http_fetcher(),
+                              allowed_bind_roots=config.security.allowed_bind_roots)
         for warning in loaded.warnings:
             log.warning(warning, project=name)
         tag = build_project_image(runtime=runtime, config=config, project=name,
@@ -307,7 +319,8 @@ def update_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(current.repo, current.branch, clone)
-        loaded = load_podfile(clone, fetch=http_fetcher())
+        loaded = load_podfile(clone, fetch=http_fetcher(),
+                              allowed_bind_roots=config.security.allowed_bind_roots)
         rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
             current.image_tag)
         tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
@@ -316,13 +329,11 @@ def update_project(
         os.replace(clone, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    entry: dict[str, Any] = {"repo": current.repo, "image_tag": tag,
+    entry: dict[str, Any] = {**config.projects[name], "image_tag": tag,
                              "podfile_hash": loaded.content_hash}
-    if current.branch:
-        entry["branch"] = current.branch
 
     def record(data: dict[str, Any]) -> None:
-        data.setdefault("projects", {})[name] = entry
+        data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
 
     update_config(config_path, record)
     return get_project_from(entry, name), rebuilt

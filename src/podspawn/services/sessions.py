@@ -8,6 +8,7 @@ in one process would wait forever).
 from __future__ import annotations
 
 import os
+import posixpath
 import sqlite3
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from podspawn import audit, log
 from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
 from podspawn.errors import Conflict, LimitReached, PodspawnError, RuntimeFailure
-from podspawn.lifecycle import lifetime_expired
+from podspawn.lifecycle import expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
     container_name,
@@ -61,6 +62,8 @@ if ! getent passwd "$u" >/dev/null 2>&1; then
     # keeping what on_create left in its home
     group=$(id -gn "$other")
     usermod -l "$u" -d "/home/$u" -m "$other" 2>/dev/null || usermod -l "$u" -d "/home/$u" "$other"
+    # absolute paths baked at build time (a venv's scripts) keep working
+    if [ ! -e "/home/$other" ]; then ln -s "/home/$u" "/home/$other"; fi
     if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
     usermod -s "$shell" "$u"
   else
@@ -124,7 +127,7 @@ def open_session(
             if (
                 info is not None
                 and info.id == row.container_id
-                and not lifetime_expired(row, time.time())
+                and not expired(row, time.time())
             ):
                 if not info.running:
                     log.info("restarting stopped container", user=user,
@@ -132,9 +135,10 @@ def open_session(
                     runtime.start(info.id)
                 add_connection(conn, connection)
                 return row
-            reason = "container gone" if info is None else "lifetime expired"
+            reason = "container_gone" if info is None else (
+                "grace_expired" if grace_expired(row, time.time()) else "lifetime_expired")
             if info is not None and info.id != row.container_id:
-                reason = "container replaced"
+                reason = "container_replaced"
             destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
         _check_quota(conn, config, user)
         row = create_session(
@@ -250,9 +254,7 @@ def create_session(
                 detail=setup.output.decode(errors="replace")[-2000:],
             )
         shell, home = setup.output.decode(errors="replace").strip().splitlines()[-2:]
-        if podfile is not None and podfile.on_start:
-            _run_on_start(runtime, container_id, user, home, workdir or home, podfile.on_start,
-                          progress)
+
         now = time.time()
         row = SessionRow(
             user=user,
@@ -277,8 +279,8 @@ def create_session(
                 "workdir": workdir or home,
             },
         )
-        if settings.dotfiles.repo:
-            _install_dotfiles(runtime, container_id, user, settings, progress)
+        _personalise(runtime, container_id, user=user, home=home, workdir=workdir or home,
+                     settings=settings, podfile=podfile, progress=progress)
         insert_session(conn, row)
     except BaseException:
         for target in [container_id, *service_ids]:
@@ -354,26 +356,60 @@ def _run_on_start(
             progress(f"warning: on_start exited with status {result.exit_code}")
 
 
-def _install_dotfiles(
-    runtime: Runtime, container_id: str, user: str, settings: Effective,
-    progress: Progress | None,
+def _personalise(
+    runtime: Runtime, container_id: str, *, user: str, home: str, workdir: str,
+    settings: Effective, podfile: Podfile | None, progress: Progress | None,
 ) -> None:
-    """Clone and install the user's dotfiles; a failure only warns."""
-    script = (
-        'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
-        'git clone --depth 1 -q "$DOTFILES_REPO" "$HOME/dotfiles" && cd "$HOME/dotfiles" '
-        '&& if [ -n "$DOTFILES_INSTALL" ]; then sh -c "$DOTFILES_INSTALL"; fi\n'
-    )
-    result = runtime.exec(
-        container_id, ["sh", "-c", script], user=user,
-        env={"HOME": f"/home/{user}", "DOTFILES_REPO": settings.dotfiles.repo,
-             "DOTFILES_INSTALL": settings.dotfiles.install},
-    )
+    """Dotfiles (the user's own replace the project's), extra repos, then on_start.
+
+    Everything here runs as the user and only warns on failure: a broken dotfiles repo must
+    not keep anyone out of their environment.
+    """
+    repo, install = settings.dotfiles.repo, settings.dotfiles.install
+    if not repo and podfile is not None and podfile.dotfiles is not None:
+        repo, install = podfile.dotfiles.repo, podfile.dotfiles.install or ""
+    base_env = {"HOME": home, "USER": user}
+    if repo:
+        _as_user(runtime, container_id, user, home, _DOTFILES,
+                 {**base_env, "REPO": repo, "INSTALL": install}, "installing your dotfiles",
+                 progress)
+    for extra in podfile.repos if podfile is not None else ():
+        target = extra.path or posixpath.join(home, _repo_dir(extra.url))
+        _as_user(runtime, container_id, user, home, _CLONE,
+                 {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
+                 f"cloning {extra.url}", progress)
+    if podfile is not None and podfile.on_start:
+        _run_on_start(runtime, container_id, user, home, workdir, podfile.on_start, progress)
+
+
+_DOTFILES = (
+    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
+    'git clone --depth 1 -q -- "$REPO" "$HOME/dotfiles" && cd "$HOME/dotfiles" '
+    '&& if [ -n "$INSTALL" ]; then sh -c "$INSTALL"; fi\n'
+)
+_CLONE = (
+    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
+    'set -- git clone -q --single-branch\n'
+    'if [ -n "$BRANCH" ]; then set -- "$@" --branch "$BRANCH"; fi\n'
+    '"$@" -- "$REPO" "$TARGET"\n'
+)
+
+
+def _repo_dir(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return name.removesuffix(".git") or "repo"
+
+
+def _as_user(
+    runtime: Runtime, container_id: str, user: str, home: str, script: str,
+    env: dict[str, str], what: str, progress: Progress | None,
+) -> None:
+    result = runtime.exec(container_id, ["sh", "-c", script], user=user, env=env, workdir=home)
     if result.exit_code != 0:
         tail = result.output.decode(errors="replace").strip().splitlines()[-3:]
-        log.warning("dotfiles failed", user=user, output=" | ".join(tail))
+        log.warning(f"{what} failed", user=user, output=" | ".join(tail))
         if progress:
-            progress("warning: installing your dotfiles failed: " + " ".join(tail)[:200])
+            progress(f"warning: {what} failed: " + " ".join(tail)[:200])
 
 
 def destroy_session(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grp
 import os
 import re
+import shutil
 import sqlite3
 import time
 import urllib.error
@@ -47,6 +48,8 @@ class AddedUser:
 class RemovedUser:
     name: str
     sessions_destroyed: int
+    kept_home: str = ""
+    """A persistent home left in place (removed only with ``purge``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +249,11 @@ def remove_user(
     conn: sqlite3.Connection,
     name: str,
     force: bool,
+    purge: bool = False,
     runtime: Runtime | None = None,
 ) -> RemovedUser:
-    """Revoke ``name``: destroy sessions (with ``force``), delete keys and the account.
+    """Revoke ``name``: destroy sessions (with ``force``), delete keys and the account, the
+    user's override file, pod host key and volumes; the persistent home only with ``purge``.
 
     Raises:
         UserNotFound: podspawn has no such user (nothing is changed).
@@ -267,7 +272,7 @@ def remove_user(
                 f"{name} has {len(sessions)} running session(s); pass --force to destroy them"
             )
         for row in sessions:
-            destroy_session(conn=conn, row=row, reason="user removed", runtime=runtime)
+            destroy_session(conn=conn, row=row, reason="user_removed", runtime=runtime)
             destroyed += 1
         _remove_volumes(conn, name, runtime)
         try:
@@ -277,7 +282,27 @@ def remove_user(
     # outside the lock: the ending sessions' spawn processes take it to record their exit,
     # and userdel waits for those processes
     accounts.release_account(name, created=bool(registered and registered.account_created))
+    _forget_files(config, name)
+    home = os.path.join(config.state.homes_dir, name)
+    kept = ""
+    if os.path.isdir(home):
+        if purge:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            kept = home
     delete_user(conn, name)
     log.info("user removed", user=name, sessions_destroyed=destroyed)
-    audit.record("user.remove", user=name, sessions_destroyed=destroyed)
-    return RemovedUser(name=name, sessions_destroyed=destroyed)
+    audit.record("user.remove", user=name, sessions_destroyed=destroyed, purged=purge)
+    return RemovedUser(name=name, sessions_destroyed=destroyed, kept_home=kept)
+
+
+def _forget_files(config: ServerConfig, name: str) -> None:
+    from podspawn.login.hostkeys import key_paths
+    from podspawn.services.overrides import override_path
+
+    state_dir = os.path.dirname(config.state.db_path)
+    for path in (override_path(config, name), *key_paths(state_dir, name)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
