@@ -147,3 +147,19 @@ def test_pod_session_gets_container_environment_and_workspace(server, tmp_path):
     first, cwd = result.stdout.splitlines()
     assert first == f"green {user} envy"
     assert cwd == f"/home/{user}"
+
+
+def test_stop_ends_one_session(server):
+    user = fresh_user(server, "stopme")
+    assert server.ssh(user, "true").returncode == 0
+    assert server.ssh(user, "true", opts=("-o", "SetEnv=PODSPAWN_PROJECT=api")).returncode == 0
+    result = server.podspawn("stop", f"{user}@api")
+    assert result.returncode == 0, result.stderr
+    assert f"stopped podspawn-{user}-api" in result.stdout
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert f"podspawn-{user}-api" not in names
+    assert f"podspawn-{user}" in names
+    missing = server.podspawn("stop", f"{user}@api")
+    assert missing.returncode == 1
+    assert "no active session" in missing.stderr

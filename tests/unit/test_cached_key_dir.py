@@ -71,3 +71,44 @@ def test_key_dir_from_a_snapshot_imports_no_schema(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.splitlines() == ["/srv/keys", "[]"]
+
+
+def _forge(path: Path, key_dir: str) -> Path:
+    """A snapshot with a matching fingerprint, as anyone who can write the directory could."""
+    path.write_text("auth:\n  key_dir: /srv/keys\n")
+    config = loader.load_config(str(path), write_cache=False)
+    data = {"source": cached.fingerprint(os.stat(path)), "config": loader._plain(config.to_dict())}
+    data["config"]["auth"]["key_dir"] = key_dir
+    data["config"]["state"]["db_path"] = key_dir + "/state.db"
+    snap = Path(cached.cache_path(str(path)))
+    snap.write_text(json.dumps(data))
+    return snap
+
+
+def test_a_snapshot_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    snap = _forge(path, "/attacker/keys")
+    snap.chmod(0o666)
+    assert cached.load_key_dir(str(path)) == "/srv/keys"
+    assert cached.load_fast(str(path)).state.db_path == schema.StateConfig().db_path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file another owner")
+def test_a_snapshot_planted_by_another_account_is_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    snap = _forge(path, "/attacker/keys")
+    os.chown(snap, 65534, 65534)
+    assert cached.load_key_dir(str(path)) == "/srv/keys"
+    assert cached.load_fast(str(path)).auth.key_dir == "/srv/keys"
+
+
+def test_the_snapshot_is_not_written_through_a_planted_link(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("auth:\n  key_dir: /srv/keys\n")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    config = loader.load_config(str(path), write_cache=False)
+    tmp = f"{cached.cache_path(str(path))}.{os.getpid()}.tmp"
+    os.symlink(victim, tmp)
+    loader._write_cache(str(path), os.stat(path), config)
+    assert victim.read_text() == "precious\n"

@@ -67,3 +67,16 @@ def cleanup(app: App, daemon: bool, interval: str) -> None:
         return
     run_pass(config=config, conn=conn, runtime=runtime)
     app.output.line("Cleanup pass complete.")
+
+
+@click.command("stop")
+@click.argument("target", metavar="USER[@PROJECT]")
+@click.pass_obj
+def stop(app: App, target: str) -> None:
+    """End a session now: its container, services and network."""
+    from podspawn.services.sessions import stop_session
+
+    user, _, project = target.partition("@")
+    config, conn = app.admin_context("stop")
+    row = stop_session(config=config, conn=conn, user=user, project=project)
+    app.output.line(f"stopped {row.container_name}")

@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Open USER@NAME.pod in VS Code or Cursor."),
     "list": ("Server administration", "podspawn.cli.admin:list_sessions",
              "Show sessions: who is connected, age, lifetime left."),
+    "stop": ("Server administration", "podspawn.cli.admin:stop",
+             "End one session now (USER or USER@PROJECT)."),
     "cleanup": ("Server administration", "podspawn.cli.admin:cleanup",
                 "Expire grace periods and lifetimes, remove orphans (--daemon to loop)."),
     "add-project": ("Server administration", "podspawn.cli.projects:add_project",

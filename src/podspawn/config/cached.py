@@ -13,6 +13,8 @@ import os
 
 TYPE_CHECKING = False  # not typing's: importing typing costs auth-keys about 3 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from podspawn.config.schema import ServerConfig
 
 #: ``podspawn.config.schema.DEFAULT_CONFIG_PATH``, repeated so that ``auth-keys`` (run twice
@@ -34,6 +36,24 @@ def fingerprint(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _read_snapshot(path: str) -> dict[str, Any]:
+    """The snapshot beside ``path``, trusted only if root (or this account) wrote it and
+    nobody else can: spawn runs as root and would otherwise take key_dir, db_path and the
+    container settings from a file planted in a directory others can write.
+
+    Raises:
+        OSError, ValueError: no usable snapshot.
+    """
+    with open(cache_path(path), encoding="utf-8") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise ValueError("snapshot not written by root")
+        snapshot = json.load(fh)
+    if not isinstance(snapshot, dict):
+        raise ValueError("snapshot is not an object")
+    return snapshot
+
+
 def load_fast(path: str | None = None) -> ServerConfig:
     """The config at ``path``, from the snapshot when it is fresh.
 
@@ -51,8 +71,7 @@ def load_fast(path: str | None = None) -> ServerConfig:
         st = None
     if st is not None:
         try:
-            with open(cache_path(path), encoding="utf-8") as fh:
-                snapshot = json.load(fh)
+            snapshot = _read_snapshot(path)
             if snapshot.get("source") == fingerprint(st):
                 return ServerConfig.from_trusted_dict(snapshot["config"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -74,8 +93,7 @@ def load_key_dir(path: str | None = None) -> str:
     path = config_path(path)
     try:
         st = os.stat(path)
-        with open(cache_path(path), encoding="utf-8") as fh:
-            snapshot = json.load(fh)
+        snapshot = _read_snapshot(path)
         if snapshot.get("source") == fingerprint(st):
             key_dir = snapshot["config"]["auth"]["key_dir"]
             if isinstance(key_dir, str) and key_dir.startswith("/"):

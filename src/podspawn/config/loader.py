@@ -107,7 +107,9 @@ def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
     target = cache_path(path)
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        # O_EXCL|O_NOFOLLOW: never write through a link planted beside the config
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w", encoding="utf-8") as fh:
             json.dump({"source": fingerprint(st), "config": _plain(config.to_dict())}, fh)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)

@@ -151,15 +151,20 @@ def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str, project: str)
             keys = fh.read()
     except OSError:
         keys = ""
+    env = inner_sshd.start_env(
+        user=user, authorized_keys=keys, host_key=private, project=project,
+        workdir=str(row.runtime_state.get("workdir", "")),
+    )
+    # the private host key and the user's keys must not be in docker's argv (world-readable
+    # in /proc): the CLI child inherits them from this root-only environment instead
+    os.environ.update(env)
     return exec_argv(
         row.container_name,
         inner_sshd.start_command(),
         user="root",
         workdir="/",
-        env=inner_sshd.start_env(
-            user=user, authorized_keys=keys, host_key=private, project=project,
-            workdir=str(row.runtime_state.get("workdir", "")),
-        ),
+        env={},
+        inherited=tuple(env),
         tty=False,
     )
 

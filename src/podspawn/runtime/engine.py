@@ -96,12 +96,20 @@ def exec_argv(
     workdir: str,
     env: Mapping[str, str],
     tty: bool,
+    inherited: tuple[str, ...] = (),
 ) -> list[str]:
-    """``docker exec`` attached to this process's stdin, stdout and stderr."""
+    """``docker exec`` attached to this process's stdin, stdout and stderr.
+
+    ``env`` values are in the argv, which every local account can read in ``/proc``; a
+    secret goes in ``inherited`` instead: only its name is in the argv, and the Docker CLI
+    takes the value from its own (root-only) environment, so the caller must set it there.
+    """
     args = [docker_cli(), "exec", "-i", f"--detach-keys={DETACH_KEYS}"]
     if tty:
         args.append("-t")
     args += ["-u", user, "-w", workdir]
     for key, value in env.items():
         args += ["-e", f"{key}={value}"]
+    for key in inherited:
+        args += ["-e", key]
     return [*args, container, *argv]

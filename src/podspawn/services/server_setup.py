@@ -244,7 +244,7 @@ def _ensure_accounts_and_dirs(config: ServerConfig, report: SetupReport) -> None
     for path in (config.state.db_path,):
         _ensure_dir(os.path.dirname(path), 0o700)
     _ensure_dir(config.state.lock_dir, 0o700)
-    _ensure_dir(config.state.homes_dir, 0o711)
+    _ensure_dir(config.state.homes_dir, 0o700)  # setuid files from containers: root-only
     _ensure_dir(os.path.dirname(config.log_file), 0o750)
     open_db(config.state.db_path, create=True).close()
     os.chmod(config.state.db_path, 0o600)

@@ -331,8 +331,16 @@ def build_spec(
 
 
 def persistent_home(config: ServerConfig, user: str) -> str:
-    """``homes_dir/<user>``, made on first use and owned by the container user (uid 1000)."""
-    path = os.path.join(config.state.homes_dir, validate_user(user))
+    """``homes_dir/<user>``, made on first use and owned by the container user (uid 1000).
+
+    ``homes_dir`` itself is kept root-only (0700): root in a container can leave setuid-root
+    programs in the home and open it up, so no host account may traverse to it.
+    """
+    homes = config.state.homes_dir
+    os.makedirs(homes, mode=0o700, exist_ok=True)
+    if os.stat(homes).st_mode & 0o077:
+        os.chmod(homes, 0o700)
+    path = os.path.join(homes, validate_user(user))
     if not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chown(path, CONTAINER_UID, CONTAINER_UID)
@@ -471,3 +479,27 @@ def _quietly(action: Callable[[str], None], target: str) -> None:
         action(target)
     except PodspawnError as exc:
         log.error("rollback step failed", target=target, error=exc.detail or exc.message)
+
+
+def stop_session(
+    *, config: ServerConfig, conn: sqlite3.Connection, user: str, project: str,
+    runtime: Runtime | None = None,
+) -> SessionRow:
+    """End one session now, connected or not (``podspawn stop``).
+
+    Raises:
+        SessionNotFound: the user has no session for that project.
+    """
+    from podspawn.errors import SessionNotFound
+    from podspawn.names import validate_project
+
+    validate_user(user)
+    if project:
+        validate_project(project)
+    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
+        row = get_session(conn, user, project)
+        if row is None:
+            where = f"{user}@{project}" if project else user
+            raise SessionNotFound(f"no active session {where}; 'podspawn list' shows them")
+        destroy_session(conn=conn, row=row, reason="stopped", runtime=runtime)
+    return row
