@@ -105,9 +105,13 @@ def adopt_account(name: str) -> None:
     ``useradd`` leaves a bare ``!`` (no password, locked), and sshd without PAM refuses a
     locked account even for keys; ``*`` means the same "no password" without the lock. A
     password hash, locked or not, is left as it is.
+
+    The login shell becomes ``/bin/sh``: sshd runs the forced command through it, and bash
+    (built with SSH_SOURCE_BASHRC on Debian) or zsh would first run the account's own
+    ``~/.bashrc`` or ``~/.zshenv`` on the host.
     """
     ensure_group()
-    _run(["usermod", "--append", "--groups", GROUP, name])
+    _run(["usermod", "--append", "--groups", GROUP, "--shell", "/bin/sh", name])
     current = _shadow_password(name)
     if current and current != "*" and set(current) <= {"!", "*"}:
         _run(["usermod", "--password", "*", name])
