@@ -9,9 +9,6 @@ hash of the unambiguous pair is appended.
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from podspawn.errors import InvalidName
 
 #: A login name: what useradd accepts on Debian, minus anything a shell, sshd pattern or
@@ -22,9 +19,37 @@ PROJECT_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 #: A companion service name inside a Podfile; also its DNS alias on the session network.
 SERVICE_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$"
 
-_USER_RE = re.compile(USER_PATTERN)
-_PROJECT_RE = re.compile(PROJECT_PATTERN)
-_SERVICE_RE = re.compile(SERVICE_PATTERN)
+# The checks below implement these patterns with string methods: ``re`` costs ``auth-keys``
+# (run twice per login) several milliseconds to import. tests/unit/test_names.py checks
+# that both agree on a table of hostile inputs.
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_DIGITS = frozenset("0123456789")
+_ALNUM = _LOWER | _DIGITS
+
+
+def _label(name: object, *, first: frozenset[str], middle: frozenset[str],
+           last: frozenset[str], longest: int) -> bool:
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= longest
+        and name[0] in first
+        and all(ch in middle for ch in name[1:-1])
+        and (len(name) == 1 or name[-1] in last)
+    )
+
+
+def _user_ok(name: object) -> bool:
+    body = _ALNUM | {"_", "-"}
+    return _label(name, first=_LOWER | {"_"}, middle=body, last=body, longest=32)
+
+
+def _project_ok(name: object) -> bool:
+    return _label(name, first=_ALNUM, middle=_ALNUM | {"-"}, last=_ALNUM, longest=40)
+
+
+def _service_ok(name: object) -> bool:
+    return _label(name, first=_ALNUM, middle=_ALNUM | {"_", "-"}, last=_ALNUM, longest=40)
+
 
 #: Names podspawn never manages, whatever the admin types.
 RESERVED_USERS = frozenset({"root", "nobody", "podspawn", "podspawn-auth", "sshd", "docker"})
@@ -39,7 +64,7 @@ def validate_user(name: str) -> str:
     Raises:
         InvalidName: the name is empty, too long, or has a character outside ``[a-z0-9_-]``.
     """
-    if not isinstance(name, str) or not _USER_RE.fullmatch(name):
+    if not _user_ok(name):
         raise InvalidName(
             f"invalid user name {_show(name)}: use 1-32 lowercase letters, digits, '_' or '-', "
             "starting with a letter or '_'"
@@ -48,7 +73,7 @@ def validate_user(name: str) -> str:
 
 
 def is_valid_user(name: str) -> bool:
-    return isinstance(name, str) and _USER_RE.fullmatch(name) is not None
+    return _user_ok(name)
 
 
 def validate_project(name: str) -> str:
@@ -57,7 +82,7 @@ def validate_project(name: str) -> str:
     Raises:
         InvalidName: the name is not a lowercase DNS label of at most 40 characters.
     """
-    if not isinstance(name, str) or not _PROJECT_RE.fullmatch(name):
+    if not _project_ok(name):
         raise InvalidName(
             f"invalid project name {_show(name)}: use 1-40 lowercase letters, digits or '-', "
             "starting and ending with a letter or digit"
@@ -71,7 +96,7 @@ def validate_service(name: str) -> str:
     Raises:
         InvalidName: the name is not a lowercase label of at most 40 characters.
     """
-    if not isinstance(name, str) or not _SERVICE_RE.fullmatch(name):
+    if not _service_ok(name):
         raise InvalidName(
             f"invalid service name {_show(name)}: use 1-40 lowercase letters, digits, '_' or '-'"
         )
@@ -103,6 +128,8 @@ def session_base(user: str, project: str = "") -> str:
     parts = [PREFIX, user] + ([project] if project else [])
     name = "-".join(parts)
     if "-" in user or len(name) > _MAX_CONTAINER_NAME - 12:
+        import hashlib  # only for names that need a disambiguating suffix
+
         digest = hashlib.sha256(f"{user}\0{project}".encode()).hexdigest()[:8]
         # "_" never follows the user/project split in a plain name, so no project a client
         # sends can spell a hashed name (user "a" + project "b-h<digest>" spelt user "a-b")
@@ -124,7 +151,7 @@ def service_container_name(user: str, project: str, service: str) -> str:
 
 def volume_name(user: str, project: str, volume: str) -> str:
     """A Podfile service's named volume, private to one user's session of one project."""
-    if not _SERVICE_RE.fullmatch(volume):
+    if not _service_ok(volume):
         raise InvalidName(f"invalid volume name {_show(volume)}")
     return f"{session_base(user, project)}-vol-{volume}"
 

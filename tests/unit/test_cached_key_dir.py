@@ -26,10 +26,10 @@ def test_default_config_path_matches_the_schema() -> None:
 def test_key_dir_comes_from_a_fresh_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     _with_snapshot(path, "auth:\n  key_dir: /srv/keys\n")
-    snap_path = Path(cached.cache_path(str(path)))
-    snap = json.loads(snap_path.read_text())
-    snap["config"]["auth"]["key_dir"] = "/from/snapshot"
-    snap_path.write_text(json.dumps(snap))
+    snap_path = Path(cached.login_snapshot_path(str(path)))
+    text = snap_path.read_text()
+    assert "key_dir /srv/keys\n" in text
+    snap_path.write_text(text.replace("key_dir /srv/keys", "key_dir /from/snapshot"))
     assert cached.load_key_dir(str(path)) == "/from/snapshot"
 
 

@@ -435,7 +435,11 @@ def test_snapshot_records_the_source_and_the_config(tmp_path: Path) -> None:
     assert snap["source"] == cached.fingerprint(os.stat(path))
     assert ServerConfig.from_trusted_dict(snap["config"]) == config
     assert os.stat(cached.cache_path(str(path))).st_mode & 0o777 == 0o644
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".config.yaml.cache.json", "config.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".config.yaml.cache.json", ".config.yaml.login", "config.yaml"]
+    login = cached.load_login_settings(str(path))
+    assert (login.key_dir, login.db_path, login.grace_seconds) == (
+        config.auth.key_dir, config.state.db_path, config.session.grace_seconds)
 
 
 def test_load_config_writes_the_snapshot_only_as_root(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from podspawn.lifecycle import lifetime_expired, on_last_disconnect, reusable
@@ -42,31 +40,31 @@ INFO = ContainerInfo(id="c0ffee", name="podspawn-alice", state="running",
     ],
 )
 def test_lifetime_expired(mode: str, deadline: float, expired: bool) -> None:
-    assert lifetime_expired(replace(ROW, mode=mode, max_lifetime=deadline), NOW) is expired
+    assert lifetime_expired(ROW.replace(mode=mode, max_lifetime=deadline), NOW) is expired
 
 
 @pytest.mark.parametrize(
     ("row", "info", "expected"),
     [
         (ROW, INFO, True),
-        (replace(ROW, status="grace_period", connections=0, grace_expiry=NOW + 30), INFO, True),
-        (replace(ROW, mode="persistent", max_lifetime=NOW - 1), INFO, True),
+        (ROW.replace(status="grace_period", connections=0, grace_expiry=NOW + 30), INFO, True),
+        (ROW.replace(mode="persistent", max_lifetime=NOW - 1), INFO, True),
         (None, INFO, False),
         (ROW, None, False),
         (None, None, False),
         # stopped or otherwise not running: the cold path restarts or recreates it
-        (ROW, replace(INFO, state="exited"), False),
-        (ROW, replace(INFO, state="created"), False),
-        (ROW, replace(INFO, state="paused"), False),
-        (ROW, replace(INFO, state="restarting"), False),
-        (ROW, replace(INFO, state="dead"), False),
+        (ROW, INFO.replace(state="exited"), False),
+        (ROW, INFO.replace(state="created"), False),
+        (ROW, INFO.replace(state="paused"), False),
+        (ROW, INFO.replace(state="restarting"), False),
+        (ROW, INFO.replace(state="dead"), False),
         # a different container under the session's name
-        (ROW, replace(INFO, id="deadbeef"), False),
-        (ROW, replace(INFO, id=""), False),
+        (ROW, INFO.replace(id="deadbeef"), False),
+        (ROW, INFO.replace(id=""), False),
         # past the hard cap
-        (replace(ROW, max_lifetime=NOW), INFO, False),
-        (replace(ROW, max_lifetime=NOW - 1), INFO, False),
-        (replace(ROW, mode="destroy-on-disconnect", max_lifetime=NOW - 1), INFO, False),
+        (ROW.replace(max_lifetime=NOW), INFO, False),
+        (ROW.replace(max_lifetime=NOW - 1), INFO, False),
+        (ROW.replace(mode="destroy-on-disconnect", max_lifetime=NOW - 1), INFO, False),
     ],
 )
 def test_reusable(row: SessionRow | None, info: ContainerInfo | None, expected: bool) -> None:
@@ -92,5 +90,5 @@ def test_on_last_disconnect(mode: str, grace: float, action: str) -> None:
 
 def test_container_info_running() -> None:
     assert INFO.running
-    assert not replace(INFO, state="exited").running
-    assert not replace(INFO, state="Running").running
+    assert not INFO.replace(state="exited").running
+    assert not INFO.replace(state="Running").running

@@ -309,3 +309,24 @@ def test_long_names_differing_only_past_the_cut_stay_distinct() -> None:
 def test_hash_covers_user_and_project_separately() -> None:
     digest_ab = hashlib.sha256(b"a-b\0").hexdigest()[:8]
     assert digest_ab in container_name("a-b")
+
+
+HOSTILE_AND_PLAIN = [
+    "", "a", "_", "-", "a-", "-a", "a_b", "a-b", "A", "aB", "1a", "a1", "a" * 32, "a" * 33,
+    "a" * 40, "a" * 41, "../x", "a/b", "a b", "a\nb", "a.b", "$(x)", "é", "a;b", "0", "9x",
+    "x_", "x-", "_x", "api", "node-api", "my_svc", "a\x00", " a", "a ",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_AND_PLAIN)
+def test_string_checks_agree_with_the_documented_patterns(value):
+    import re
+
+    from podspawn import names
+
+    for pattern, check in (
+        (names.USER_PATTERN, names.is_valid_user),
+        (names.PROJECT_PATTERN, names._project_ok),
+        (names.SERVICE_PATTERN, names._service_ok),
+    ):
+        assert check(value) == (re.fullmatch(pattern, value) is not None), (pattern, value)

@@ -6,7 +6,6 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,8 +106,8 @@ def test_insert_get_delete_session(db: sqlite3.Connection) -> None:
     stored = get_session(db, "alice", "")
     assert stored is not None
     assert len(stored.id) == 32  # a fresh id when none was given
-    assert stored == replace(ROW, id=stored.id)
-    other = replace(ROW, project="api", container_name="podspawn-alice-api", id="fixed",
+    assert stored == ROW.replace(id=stored.id)
+    other = ROW.replace(project="api", container_name="podspawn-alice-api", id="fixed",
                     lifetime_warned=True, grace_expiry=NOW + 60, status="grace_period")
     insert_session(db, other)
     assert get_session(db, "alice", "api") == other
@@ -124,7 +123,7 @@ def test_insert_get_delete_session(db: sqlite3.Connection) -> None:
 def test_a_second_session_for_the_same_key_is_refused(db: sqlite3.Connection) -> None:
     insert_session(db, ROW)
     with pytest.raises(sqlite3.IntegrityError):
-        insert_session(db, replace(ROW, container_id="other"))
+        insert_session(db, ROW.replace(container_id="other"))
     assert get_session(db, "alice", "").container_id == "c0ffee"  # type: ignore[union-attr]
     assert not db.in_transaction
 
@@ -179,7 +178,7 @@ def test_grace_is_set_only_without_connections_and_left_on_connect(
 
 def test_prune_dead(db: sqlite3.Connection) -> None:
     insert_session(db, ROW)
-    insert_session(db, replace(ROW, user="bob", container_name="podspawn-bob"))
+    insert_session(db, ROW.replace(user="bob", container_name="podspawn-bob"))
     for c in (_conn(1), _conn(2), _conn(3), _conn(4, user="bob")):
         add_connection(db, c)
     assert prune_dead(db, lambda pid, start: True) == 0

@@ -8,7 +8,6 @@ A missing config file means the defaults, which cost nothing to build.
 
 from __future__ import annotations
 
-import json
 import os
 
 TYPE_CHECKING = False  # not typing's: importing typing costs auth-keys about 3 ms
@@ -32,6 +31,11 @@ def cache_path(path: str) -> str:
     return os.path.join(head, f".{tail}.cache.json")
 
 
+def login_snapshot_path(path: str) -> str:
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.login")
+
+
 def fingerprint(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
@@ -44,6 +48,8 @@ def _read_snapshot(path: str) -> dict[str, Any]:
     Raises:
         OSError, ValueError: no usable snapshot.
     """
+    import json  # the cold snapshot; the login path reads the text one
+
     with open(cache_path(path), encoding="utf-8") as fh:
         st = os.fstat(fh.fileno())
         if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
@@ -81,23 +87,95 @@ def load_fast(path: str | None = None) -> ServerConfig:
     return load_config(path)
 
 
+def _read_login_snapshot(path: str) -> dict[str, str]:
+    """The ``key value`` login snapshot beside ``path`` if it is fresh and root-written.
+
+    Raises:
+        OSError, ValueError: no usable snapshot.
+    """
+    with open(login_snapshot_path(path), encoding="utf-8") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise ValueError("snapshot not written by root")
+        values = dict(line.rstrip("\n").partition(" ")[::2] for line in fh)
+    source = os.stat(path)
+    if values.get("source") != " ".join(str(n) for n in fingerprint(source)):
+        raise ValueError("snapshot is stale")
+    for key in ("key_dir", "db_path", "lock_dir", "log_file"):
+        if not values.get(key, "").startswith("/"):
+            raise ValueError(f"snapshot lacks {key}")
+    return values
+
+
 def load_key_dir(path: str | None = None) -> str:
     """``auth.key_dir`` of the config at ``path``: all that ``auth-keys`` needs.
 
-    Read straight from a fresh snapshot, without building the config (the snapshot was
-    validated when it was written); otherwise as ``load_fast(path).auth.key_dir``.
+    Read from the fresh login snapshot without building the config (it was validated when
+    it was written); otherwise as ``load_fast(path).auth.key_dir``.
 
     Raises:
         ConfigError: (from the full loader) the file is unreadable or invalid.
     """
     path = config_path(path)
     try:
-        st = os.stat(path)
-        snapshot = _read_snapshot(path)
-        if snapshot.get("source") == fingerprint(st):
-            key_dir = snapshot["config"]["auth"]["key_dir"]
-            if isinstance(key_dir, str) and key_dir.startswith("/"):
-                return key_dir
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return _read_login_snapshot(path)["key_dir"]
+    except (OSError, ValueError, KeyError):
         pass
     return load_fast(path).auth.key_dir
+
+
+class LoginSettings:
+    """The few settings a warm ``spawn`` needs, without building the whole config.
+
+    A plain slotted class, not a dataclass: ``dataclasses`` alone costs about 12 ms to
+    import, paid on every SSH session. ``full()`` gives the complete, validated config for
+    the cold path.
+    """
+
+    __slots__ = ("audit_log", "db_path", "grace_seconds", "key_dir", "lock_dir", "log_file",
+                 "path")
+
+    def __init__(self, *, path: str, key_dir: str, db_path: str, lock_dir: str,
+                 log_file: str, audit_log: str, grace_seconds: float) -> None:
+        self.path = path
+        self.key_dir = key_dir
+        self.db_path = db_path
+        self.lock_dir = lock_dir
+        self.log_file = log_file
+        self.audit_log = audit_log
+        self.grace_seconds = grace_seconds
+
+    @property
+    def state_dir(self) -> str:
+        return os.path.dirname(self.db_path)
+
+    def full(self) -> ServerConfig:
+        return load_fast(self.path)
+
+    @classmethod
+    def from_config(cls, path: str, config: ServerConfig) -> LoginSettings:
+        return cls(path=path, key_dir=config.auth.key_dir, db_path=config.state.db_path,
+                   lock_dir=config.state.lock_dir, log_file=config.log_file,
+                   audit_log=config.log.audit_log,
+                   grace_seconds=config.session.grace_seconds)
+
+
+def load_login_settings(path: str | None = None) -> LoginSettings:
+    """The login settings of the config at ``path``: from a fresh snapshot when there is
+    one (the cold path wrote ``grace_seconds`` into it), else from the full loader.
+
+    Raises:
+        ConfigError: (from the full loader) the file is unreadable or invalid.
+    """
+    path = config_path(path)
+    try:
+        values = _read_login_snapshot(path)
+        return LoginSettings(
+            path=path, key_dir=values["key_dir"], db_path=values["db_path"],
+            lock_dir=values["lock_dir"], log_file=values["log_file"],
+            audit_log=values.get("audit_log", ""),
+            grace_seconds=float(values["grace_seconds"]),
+        )
+    except (OSError, ValueError, KeyError):
+        pass
+    return LoginSettings.from_config(path, load_fast(path))

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from podspawn.config.cached import cache_path, config_path, fingerprint
+from podspawn.config.cached import cache_path, config_path, fingerprint, login_snapshot_path
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import ConfigError
 
@@ -103,14 +103,37 @@ def _describe(err: Any) -> str:
 
 
 def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
-    """Best effort: a failed snapshot only costs the next login a full parse."""
-    target = cache_path(path)
+    """Best effort: a failed snapshot only costs the next login a full parse.
+
+    Two snapshots: the whole config as JSON, and the login settings as ``key value`` lines,
+    which ``auth-keys`` and a warm ``spawn`` read without importing ``json``.
+    """
+    whole = json.dumps({"source": fingerprint(st), "config": _plain(config.to_dict()),
+                        "grace_seconds": config.session.grace_seconds})
+    source = " ".join(str(n) for n in fingerprint(st))
+    login = "".join(
+        f"{key} {value}\n"
+        for key, value in (
+            ("source", source),
+            ("key_dir", config.auth.key_dir),
+            ("db_path", config.state.db_path),
+            ("lock_dir", config.state.lock_dir),
+            ("log_file", config.log_file),
+            ("audit_log", config.log.audit_log),
+            ("grace_seconds", repr(config.session.grace_seconds)),
+        )
+    )
+    for target, text in ((cache_path(path), whole), (login_snapshot_path(path), login)):
+        _write_snapshot(target, text)
+
+
+def _write_snapshot(target: str, text: str) -> None:
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
         # O_EXCL|O_NOFOLLOW: never write through a link planted beside the config
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with open(fd, "w", encoding="utf-8") as fh:
-            json.dump({"source": fingerprint(st), "config": _plain(config.to_dict())}, fh)
+            fh.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except OSError:

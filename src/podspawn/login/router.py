@@ -8,23 +8,31 @@ and the configured Subsystem command for sftp (``internal-sftp`` or a path endin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from podspawn.state.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal
+
+    Kind = Literal["shell", "command", "sftp", "tunnel", "hostkey"]
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
-
-Kind = Literal["shell", "command", "sftp", "tunnel", "hostkey"]
 
 #: What ``podspawn connect`` asks the outer connection for (see ``login.inner_sshd``).
 TUNNEL_VERB = "podspawn-tunnel"
 HOSTKEY_VERB = "podspawn-hostkey"
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(Record):
+    __slots__ = ("kind", "command", "tty")
+    _defaults: Mapping[str, Any] = {"command": "", "tty": False}
     kind: Kind
-    command: str = ""  # the command line; for a tunnel, the project asked for
-    tty: bool = False
+    command: str  # the command line; for a tunnel, the project asked for
+    tty: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, kind: Kind, command: str = "", tty: bool = False) -> None: ...
 
 
 def classify(original: str, *, tty: bool) -> Request:

@@ -13,8 +13,7 @@ import sys
 import time
 
 from podspawn import audit, log
-from podspawn.config.cached import load_fast
-from podspawn.config.schema import ServerConfig
+from podspawn.config.cached import LoginSettings, load_login_settings
 from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import on_last_disconnect, reusable
 from podspawn.locks import file_lock
@@ -54,9 +53,9 @@ def _parse(args: list[str]) -> tuple[str | None, str | None]:
 
 def main(args: list[str], *, config_path: str | None) -> int:
     claimed_user, claimed_project = _parse(args)
-    config = load_fast(config_path)
+    config = load_login_settings(config_path)
     log.configure(config.log_file, role="spawn")
-    audit.configure(config.log.audit_log)
+    audit.configure(config.audit_log)
     user = current_user(claimed_user)
     request = classify(os.environ.get("SSH_ORIGINAL_COMMAND", ""), tty=os.isatty(0))
     if request.kind == "hostkey":
@@ -66,7 +65,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
         raw_project = request.command
     project = project_from_host(raw_project) if raw_project else ""
 
-    conn = open_db(config.state.db_path)
+    conn = open_db(config.db_path)
     registered = get_user(conn, user)
     if registered is not None and registered.expires_at is not None \
             and time.time() >= registered.expires_at:
@@ -79,7 +78,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
     if row is None:
         from podspawn.services.sessions import open_session
 
-        row = open_session(config=config, conn=conn, connection=connection)
+        row = open_session(config=config.full(), conn=conn, connection=connection)
     log.info("session attach", user=user, project=project or None, kind=request.kind,
              container=row.container_name)
     audit.record("session.connect", user=user, project=project, container=row.container_name,
@@ -94,12 +93,12 @@ def main(args: list[str], *, config_path: str | None) -> int:
     return code
 
 
-def _lock_path(config: ServerConfig, user: str) -> str:
-    return os.path.join(config.state.lock_dir, lock_file_name(user))
+def _lock_path(config: LoginSettings, user: str) -> str:
+    return os.path.join(config.lock_dir, lock_file_name(user))
 
 
 def _join_warm(
-    conn: sqlite3.Connection, config: ServerConfig, connection: Connection
+    conn: sqlite3.Connection, config: LoginSettings, connection: Connection
 ) -> SessionRow | None:
     """Join the running session under the user's lock, or return None for the cold path."""
     with file_lock(_lock_path(config, connection.user)):
@@ -114,18 +113,18 @@ def _join_warm(
         return row
 
 
-def _leave(conn: sqlite3.Connection, config: ServerConfig, connection: Connection) -> None:
+def _leave(conn: sqlite3.Connection, config: LoginSettings, connection: Connection) -> None:
     """Record the disconnect; the last one starts the grace period or destroys the session."""
     with file_lock(_lock_path(config, connection.user)):
         remaining = remove_connection(conn, connection)
         row = get_session(conn, connection.user, connection.project)
         if row is None or remaining > 0:
             return
-        action = on_last_disconnect(row.mode, config.session.grace_seconds)
+        action = on_last_disconnect(row.mode, config.grace_seconds)
         if action == "grace":
             from podspawn.state.sessions import set_grace
 
-            set_grace(conn, row.user, row.project, time.time() + config.session.grace_seconds)
+            set_grace(conn, row.user, row.project, time.time() + config.grace_seconds)
             log.info("last connection closed, grace period started", user=row.user,
                      project=row.project or None, container=row.container_name)
             return
@@ -135,19 +134,19 @@ def _leave(conn: sqlite3.Connection, config: ServerConfig, connection: Connectio
             destroy_session(conn=conn, row=row, reason="disconnect")
 
 
-def _print_host_key(config: ServerConfig, user: str) -> int:
+def _print_host_key(config: LoginSettings, user: str) -> int:
     with file_lock(_lock_path(config, user)):
-        _, public = ensure_host_key(os.path.dirname(config.state.db_path), user)
+        _, public = ensure_host_key(config.state_dir, user)
     sys.stdout.write(public + "\n")
     return 0
 
 
-def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str, project: str) -> list[str]:
+def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str) -> list[str]:
     """``docker exec`` of the in-container sshd speaking SSH on this channel."""
     with file_lock(_lock_path(config, user)):
-        private, _ = ensure_host_key(os.path.dirname(config.state.db_path), user)
+        private, _ = ensure_host_key(config.state_dir, user)
     try:
-        with open(os.path.join(config.auth.key_dir, user), encoding="utf-8") as fh:
+        with open(os.path.join(config.key_dir, user), encoding="utf-8") as fh:
             keys = fh.read()
     except OSError:
         keys = ""
@@ -170,7 +169,7 @@ def _tunnel_argv(config: ServerConfig, row: SessionRow, user: str, project: str)
 
 
 def _handoff_argv(
-    config: ServerConfig, row: SessionRow, request: Request, *, user: str, project: str
+    config: LoginSettings, row: SessionRow, request: Request, *, user: str, project: str
 ) -> list[str]:
     if request.kind == "tunnel":
         return _tunnel_argv(config, row, user, project)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not typing's: the login path imports this package
 if TYPE_CHECKING:
     from podspawn.runtime.base import Runtime
 

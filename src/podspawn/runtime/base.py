@@ -13,6 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from podspawn.runtime.info import ContainerInfo
+
+__all__ = ["ContainerInfo", "ContainerSpec", "ExecResult", "Mount", "NetworkInfo", "Runtime"]
+
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
 
 
@@ -51,20 +55,6 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     init: bool = True
     working_dir: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerInfo:
-    id: str
-    name: str
-    state: str
-    labels: Mapping[str, str]
-    image: str = ""
-    created: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 
 from podspawn.errors import StateError
 
@@ -98,6 +97,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 if statement.strip():
                     conn.execute(statement)
         if version == 0:
+            import uuid  # only when a database is first created
+
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('install_id', ?)",
                 (uuid.uuid4().hex[:12],),

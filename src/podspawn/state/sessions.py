@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from podspawn.state.records import Connection, SessionRow
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @contextmanager
@@ -49,6 +51,8 @@ def list_sessions(conn: sqlite3.Connection, user: str | None = None) -> list[Ses
 
 
 def insert_session(conn: sqlite3.Connection, session: SessionRow) -> None:
+    import uuid  # sessions are inserted on the cold path only
+
     with transaction(conn):
         conn.execute(
             """INSERT INTO sessions(user, project, id, container_id, container_name, image,
