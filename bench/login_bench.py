@@ -105,20 +105,25 @@ class Timer:
         return max(1, math.ceil(self.runs / self.rounds))
 
     def batch(self, jobs: Sequence[Job], *, user: str | None = None,
-              env: dict[str, str] | None = None) -> None:
-        """One round of ``jobs``, run as ``user`` (root if None) with ``env`` added."""
-        full_env = {**os.environ, **(env or {})}
+              env: dict[str, str] | None = None, unset: Sequence[str] = (),
+              prepare: Sequence[str] | None = None) -> None:
+        """One round of ``jobs``, run as ``user`` (root if None) with ``env`` added and the
+        variables in ``unset`` removed; ``prepare`` runs untimed before every run."""
+        full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
         if self.use_hyperfine:
-            self._hyperfine(jobs, user, full_env)
+            self._hyperfine(jobs, user, full_env, prepare)
         else:
-            self._loop(jobs, user, full_env)
+            self._loop(jobs, user, full_env, prepare)
 
-    def _hyperfine(self, jobs: Sequence[Job], user: str | None, env: dict[str, str]) -> None:
+    def _hyperfine(self, jobs: Sequence[Job], user: str | None, env: dict[str, str],
+                   prepare: Sequence[str] | None) -> None:
         out_dir = Path(tempfile.mkdtemp(prefix="podspawn-bench-"))
         try:
             out = out_dir / "hf.json"
             argv = ["hyperfine", "-N", "--style", "none", "--warmup", str(self.warmup),
                     "--runs", str(self.per_round), "--export-json", str(out)]
+            if prepare:
+                argv += ["--prepare", shlex.join(prepare)]
             for job in jobs:
                 argv += ["--command-name", job.key, shlex.join(job.argv)]
             if user:
@@ -135,10 +140,15 @@ class Timer:
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
-    def _loop(self, jobs: Sequence[Job], user: str | None, env: dict[str, str]) -> None:
+    def _loop(self, jobs: Sequence[Job], user: str | None, env: dict[str, str],
+              prepare: Sequence[str] | None) -> None:
         ids = as_user(user) if user else {}
         for job in jobs:
             for i in range(self.warmup + self.per_round):
+                if prepare:
+                    prepared = run(prepare, env=env, cwd="/", **ids)
+                    if prepared.returncode != 0:
+                        raise RuntimeError(f"prepare {prepare}: {prepared.stderr}")
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 result = subprocess.run(job.argv, stdin=subprocess.DEVNULL,

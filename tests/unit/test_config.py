@@ -70,6 +70,11 @@ PYTHON_ONLY: dict[str, Any] = {
     "projects": {},
     "users_dir": "/etc/podspawn/users",
     "security.allowed_bind_roots": (),
+    "images.node_dist_url": "https://nodejs.org/dist",
+    "images.go_dist_url": "https://go.dev/dl",
+    "images.rustup_url": "https://sh.rustup.rs",
+    "images.python_ppa": "ppa:deadsnakes/ppa",
+    "images.podfiles_url": "https://raw.githubusercontent.com",
 }
 
 

@@ -214,6 +214,21 @@ class ImagesConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     mirror: str = ""
     """Debian mirror for ``images bootstrap``; empty means the host's own apt source."""
+    node_dist_url: str = "https://nodejs.org/dist"
+    """Where ``nodejs@N`` Podfile packages download Node.js from (a mirror on closed networks)."""
+    go_dist_url: str = "https://go.dev/dl"
+    """Where ``go@X.Y.Z`` downloads Go from."""
+    rustup_url: str = "https://sh.rustup.rs"
+    """The rustup installer ``rust@channel`` runs."""
+    python_ppa: str = "ppa:deadsnakes/ppa"
+    """Ubuntu PPA for ``python@X.Y`` when the distribution lacks that version."""
+    podfiles_url: str = "https://raw.githubusercontent.com"
+    """Base URL for ``extends: github.com/org/repo/...`` Podfiles."""
+
+    def __post_init__(self) -> None:
+        for key in ("node_dist_url", "go_dist_url", "rustup_url", "podfiles_url"):
+            if not getattr(self, key).startswith(("http://", "https://")):
+                raise ValueError(f"images.{key} must start with http:// or https://")
 
 
 @dataclass(frozen=True, slots=True)

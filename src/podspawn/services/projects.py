@@ -33,7 +33,7 @@ from podspawn.runtime.base import Runtime
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 
 if TYPE_CHECKING:
-    from podspawn.podfile import LoadedPodfile, Podfile
+    from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings
 
 Progress = Callable[[str], None]
 BUILD_USER = "podspawn"
@@ -83,22 +83,38 @@ def list_projects(config: ServerConfig) -> list[ProjectInfo]:
 
 def load_project_podfile(config: ServerConfig, name: str) -> LoadedPodfile:
     """The resolved Podfile of a registered project's checkout."""
-    from podspawn.podfile import http_fetcher, load_podfile
-
-    return load_podfile(checkout_dir(config, name), fetch=http_fetcher(),
-                        allowed_bind_roots=config.security.allowed_bind_roots)
+    return _load(config, checkout_dir(config, name))
 
 
 # -- image ------------------------------------------------------------------------------
 
 
-def project_dockerfile(podfile: Podfile, project: str) -> str:
+def recipe_settings(config: ServerConfig) -> RecipeSettings:
+    from podspawn.podfile import RecipeSettings
+
+    images = config.images
+    return RecipeSettings(node_dist_url=images.node_dist_url, go_dist_url=images.go_dist_url,
+                          rustup_url=images.rustup_url, python_ppa=images.python_ppa)
+
+
+def _load(config: ServerConfig, directory: str) -> LoadedPodfile:
+    """A project's Podfile, resolved with the admin's extends URL and bind-mount policy."""
+    from podspawn.podfile import http_fetcher, load_podfile
+
+    return load_podfile(directory, fetch=http_fetcher(),
+                        remote_base_url=config.images.podfiles_url,
+                        allowed_bind_roots=config.security.allowed_bind_roots)
+
+
+def project_dockerfile(
+    podfile: Podfile, project: str, settings: RecipeSettings | None = None
+) -> str:
     """The recipe, then podspawn's layer, the build user, the checkout and on_create."""
     from podspawn.podfile import default_workspace, render_recipe
 
     workspace = podfile.workspace or default_workspace(project)
     steps = [
-        render_recipe(podfile).rstrip(),
+        render_recipe(podfile, settings).rstrip(),
         "COPY podspawn-layer.sh /tmp/podspawn-layer.sh",
         "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh",
         "RUN getent passwd 1000 >/dev/null || "
@@ -189,7 +205,7 @@ def build_project_image(
             try:
                 runtime.build(
                     tag,
-                    project_dockerfile(podfile, project),
+                    project_dockerfile(podfile, project, recipe_settings(config)),
                     labels={"managed-by": "podspawn", "podspawn-project": project},
                     files=files,
                     context_dirs={"workspace": workspace},
@@ -249,7 +265,6 @@ def add_project(
         UsageError: the clone failed. PodfileError: the Podfile is invalid.
         RuntimeFailure: the image build failed.
     """
-    from podspawn.podfile import http_fetcher, load_podfile
     from podspawn.services.config_edit import update_config
 
     validate_project(name)
@@ -261,8 +276,7 @@ def add_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(repo, branch, clone)
-        loaded = load_podfile(clone, fetch=http_fetcher(),
-                              allowed_bind_roots=config.security.allowed_bind_roots)
+        loaded = _load(config, clone)
         for warning in loaded.warnings:
             log.warning(warning, project=name)
         tag = build_project_image(runtime=runtime, config=config, project=name,
@@ -310,7 +324,6 @@ def update_project(
         PodfileError, RuntimeFailure: the new Podfile is invalid or does not build (the
             project keeps its previous image then).
     """
-    from podspawn.podfile import http_fetcher, load_podfile
     from podspawn.services.config_edit import update_config
 
     current = get_project(config, name)
@@ -319,8 +332,7 @@ def update_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(current.repo, current.branch, clone)
-        loaded = load_podfile(clone, fetch=http_fetcher(),
-                              allowed_bind_roots=config.security.allowed_bind_roots)
+        loaded = _load(config, clone)
         rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
             current.image_tag)
         tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,

@@ -260,3 +260,16 @@ def test_image_tag() -> None:
         image_tag("API/../x", digest)
     with pytest.raises(ValueError, match="not a Podfile content hash"):
         image_tag("api", "latest")
+
+
+def test_server_config_mirrors_reach_the_project_recipe():
+    from podspawn.config.loader import parse_config
+    from podspawn.podfile import validate
+    from podspawn.services.projects import project_dockerfile, recipe_settings
+
+    config = parse_config(b"images:\n  node_dist_url: http://mirror.local/node\n"
+                          b"  go_dist_url: http://mirror.local/go\n")
+    podfile = validate({"base": "debian:bookworm", "packages": ["nodejs@22", "go@1.22.1"]})
+    text = project_dockerfile(podfile, "api", recipe_settings(config))
+    assert "http://mirror.local/node" in text and "http://mirror.local/go" in text
+    assert "nodejs.org" not in text and "go.dev" not in text
