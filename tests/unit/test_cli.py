@@ -119,3 +119,20 @@ def test_environment_is_clean() -> None:
     assert "SSH_AUTH_SOCK" not in os.environ
     assert os.environ["NO_COLOR"] == "1"
     assert os.environ["COLUMNS"] == "80"
+
+
+def test_connect_is_dispatched_without_click(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from podspawn.__main__ import main\n"
+        "rc = main(['connect', '-F', '/dev/null', 'u', 'h'])\n"
+        "assert 'click' not in sys.modules and 'rich' not in sys.modules, 'heavy import'\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "usage: podspawn connect [-F SSH_CONFIG] USER HOST PORT" in result.stderr
