@@ -8,7 +8,7 @@ if ! docker info >/dev/null 2>&1; then
   if has_systemd; then
     systemctl enable --now docker >/dev/null
   else
-    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    nohup dockerd >>/var/log/dockerd.log 2>&1 &
   fi
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
