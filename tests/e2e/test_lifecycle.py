@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -90,8 +91,9 @@ def test_reconnect_within_grace_keeps_container_then_cleanup_reaps(server, confi
     time.sleep(2)
     result = server.podspawn("cleanup")
     assert result.returncode == 0, result.stderr
-    assert "grace period expired, destroying" in result.stderr
-    assert "cleanup pass complete grace_expired=1" in result.stderr
+    assert f"grace period expired, destroying user={user}" in result.stderr
+    # other tests' sessions may expire in the same pass: at least this one counted
+    assert re.search(r"cleanup pass complete grace_expired=[1-9]", result.stderr)
     assert sessions(server, user) == []
     assert labelled("container", f"podspawn-user={user}") == []
     assert labelled("network", f"podspawn-user={user}") == []

@@ -80,7 +80,7 @@ def test_open_db_of_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_open_db_creates_and_migrates(db: sqlite3.Connection, db_path: str) -> None:
     assert os.path.isfile(db_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -93,7 +93,7 @@ def test_install_id_is_stable(db: sqlite3.Connection, db_path: str, tmp_path: Pa
     int(first, 16)
     again = open_db(db_path)
     assert install_id(again) == first
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 2
     again.close()
     other = open_db(str(tmp_path / "other.db"), create=True)
     assert install_id(other) != first
@@ -283,3 +283,23 @@ def test_concurrent_threads_never_see_a_locked_database(db_path: str) -> None:
         t.join(120)
     assert errors == []
     _check_after_hammer(db_path)
+
+
+def test_a_version_1_database_is_migrated_forward(tmp_path):
+    """A database made before the ``adopted`` column keeps its rows and gains the column."""
+    import sqlite3
+
+    from podspawn.state import db as dbmod
+    from podspawn.state.users import get_user
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(dbmod._MIGRATIONS[0])
+    old.execute("INSERT INTO users(name, account_created, created_at) VALUES('ann', 1, 5.0)")
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    conn = dbmod.open_db(str(path))
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(dbmod._MIGRATIONS)
+    row = get_user(conn, "ann")
+    assert row is not None and row.account_created and row.adopted == ""

@@ -99,7 +99,7 @@ def create_account(name: str) -> None:
     ])
 
 
-def adopt_account(name: str) -> None:
+def adopt_account(name: str) -> dict[str, str]:
     """Add ``name`` to the podspawn group, and let sshd accept it for key logins.
 
     ``useradd`` leaves a bare ``!`` (no password, locked), and sshd without PAM refuses a
@@ -111,10 +111,26 @@ def adopt_account(name: str) -> None:
     ``~/.bashrc`` or ``~/.zshenv`` on the host.
     """
     ensure_group()
+    entry = pwd.getpwnam(name)
+    original = {"shell": entry.pw_shell}
     _run(["usermod", "--append", "--groups", GROUP, "--shell", "/bin/sh", name])
     current = _shadow_password(name)
     if current and current != "*" and set(current) <= {"!", "*"}:
+        original["password"] = current
         _run(["usermod", "--password", "*", name])
+    return original
+
+
+def restore_account(name: str, original: dict[str, str]) -> None:
+    """Put back what ``adopt_account`` changed (shell, password field) on release."""
+    if find_account(name) is None:
+        return
+    shell = original.get("shell", "")
+    if shell.startswith("/") and ":" not in shell:
+        _run(["usermod", "--shell", shell, name])
+    password = original.get("password", "")
+    if password and set(password) <= {"!", "*"}:
+        _run(["usermod", "--password", password, name])
 
 
 def _shadow_password(name: str) -> str | None:

@@ -158,11 +158,14 @@ def add_user(
     stored = read_stored_keys(config, name)
     merged = merge_keys(stored, new_keys)
     created = False
+    adopted = ""
     if existing is None:
         accounts.create_account(name)
         created = True
     elif registered is None and not accounts.is_podspawn_made(existing):
-        accounts.adopt_account(name)
+        import json
+
+        adopted = json.dumps(accounts.adopt_account(name), sort_keys=True)
     owned = created or (existing is not None and accounts.is_podspawn_made(existing))
     expires_at = time.time() + ttl_seconds if ttl_seconds else None
     try:
@@ -174,11 +177,14 @@ def add_user(
                 account_created=owned,
                 created_at=time.time(),
                 expires_at=expires_at,
+                adopted=adopted,
             ),
         )
     except BaseException:
         if created:
             accounts.release_account(name, created=True)
+        if adopted:
+            _unadopt(name, adopted)
         raise
     log.info("user added", user=name, keys_added=len(merged) - len(stored), keys=len(merged))
     audit.record("user.add", user=name, keys=len(merged), account_created=created,
@@ -282,6 +288,8 @@ def remove_user(
     # outside the lock: the ending sessions' spawn processes take it to record their exit,
     # and userdel waits for those processes
     accounts.release_account(name, created=bool(registered and registered.account_created))
+    if registered is not None and registered.adopted:
+        _unadopt(name, registered.adopted)
     _forget_files(config, name)
     home = os.path.join(config.state.homes_dir, name)
     kept = ""
@@ -294,6 +302,18 @@ def remove_user(
     log.info("user removed", user=name, sessions_destroyed=destroyed)
     audit.record("user.remove", user=name, sessions_destroyed=destroyed, purged=purge)
     return RemovedUser(name=name, sessions_destroyed=destroyed, kept_home=kept)
+
+
+def _unadopt(name: str, adopted: str) -> None:
+    """Give an adopted account back its own shell and password field."""
+    import json
+
+    try:
+        original = json.loads(adopted)
+    except ValueError:
+        return
+    if isinstance(original, dict):
+        accounts.restore_account(name, {str(k): str(v) for k, v in original.items()})
 
 
 def _forget_files(config: ServerConfig, name: str) -> None:

@@ -52,6 +52,10 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: what adopting a host account changed (JSON), so remove-user can put it back
+    """
+    ALTER TABLE users ADD COLUMN adopted TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

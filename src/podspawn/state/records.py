@@ -143,16 +143,17 @@ class Connection(Record):
 class UserRow(Record):
     """A registered podspawn user and whether podspawn owns their host account."""
 
-    __slots__ = ("name", "account_created", "created_at", "expires_at")
-    _defaults: Mapping[str, Any] = {"expires_at": None}
+    __slots__ = ("name", "account_created", "created_at", "expires_at", "adopted")
+    _defaults: Mapping[str, Any] = {"expires_at": None, "adopted": ""}
     name: str
     account_created: bool
     created_at: float
     expires_at: float | None
+    adopted: str  # JSON: what adopting the account changed, restored on removal
 
     if TYPE_CHECKING:
         def __init__(self, *, name: str, account_created: bool, created_at: float,
-                     expires_at: float | None = None) -> None: ...
+                     expires_at: float | None = None, adopted: str = "") -> None: ...
 
     @classmethod
     def from_row(cls, row: Any) -> UserRow:
@@ -161,4 +162,5 @@ class UserRow(Record):
             account_created=bool(row["account_created"]),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
+            adopted=row["adopted"] or "",
         )

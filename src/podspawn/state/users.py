@@ -21,9 +21,10 @@ def upsert_user(conn: sqlite3.Connection, user: UserRow) -> None:
     """Insert a user, or update expiry of an existing one; account ownership never changes."""
     with transaction(conn):
         conn.execute(
-            "INSERT INTO users(name, account_created, created_at, expires_at) VALUES(?,?,?,?) "
-            "ON CONFLICT(name) DO UPDATE SET expires_at=excluded.expires_at",
-            (user.name, int(user.account_created), user.created_at, user.expires_at),
+            "INSERT INTO users(name, account_created, created_at, expires_at, adopted) "
+            "VALUES(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET expires_at=excluded.expires_at",
+            (user.name, int(user.account_created), user.created_at, user.expires_at,
+             user.adopted),
         )
 
 
