@@ -33,7 +33,6 @@ from collections.abc import Callable, Sequence
 from podspawn.client import paths
 from podspawn.client.config import POD_SUFFIX, Server, load_client_config
 from podspawn.errors import InvalidKey, PodspawnError, SetupError, UsageError
-from podspawn.keys import parse_key
 from podspawn.names import project_from_host, validate_user
 
 HOSTKEY_VERB = "podspawn-hostkey"
@@ -173,6 +172,8 @@ def fetch_host_key(*, user: str, pod: str, server: Server,
         raise SetupError(f"{server.address} did not answer with one host key line for {pod}; "
                          f"{hint}")
     try:
+        from podspawn.keys import parse_key  # only on a pod's first connection
+
         key = parse_key(lines[0], where=f"the host key from {server.address}")
     except InvalidKey as exc:
         raise SetupError(f"{exc.message}; {hint}") from None

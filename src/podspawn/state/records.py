@@ -22,7 +22,13 @@ class Record:
     __slots__: tuple[str, ...] = ()
     _defaults: Mapping[str, Any] = _EMPTY
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, *args: Any, **values: Any) -> None:
+        if len(args) > len(self.__slots__):
+            raise TypeError(f"{type(self).__name__} takes {len(self.__slots__)} fields")
+        for name, value in zip(self.__slots__, args, strict=False):
+            if name in values:
+                raise TypeError(f"{type(self).__name__} got {name} twice")
+            values[name] = value
         for name in self.__slots__:
             if name in values:
                 value = values.pop(name)
