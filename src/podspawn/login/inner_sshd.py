@@ -35,19 +35,27 @@ exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
 """
 
 _START = r"""set -e
-umask 077
-mkdir -p /etc/podspawn /run/sshd
-printf '%s\n' "$PODSPAWN_SSHD_CONFIG" > /etc/podspawn/sshd_config
+# Once per container: config, host key and session wrapper (constant for its life). Later
+# connections only refresh the keys, with shell builtins, so no extra process is started.
+if [ ! -f /etc/podspawn/sshd_config ]; then
+  mkdir -p /etc/podspawn /run/sshd
+  chmod 0755 /etc/podspawn
+  umask 077
+  printf '%s\n' "$PODSPAWN_HOST_KEY" > /etc/podspawn/ssh_host_ed25519_key
+  printf '%s\n' "$PODSPAWN_SSHD_CONFIG" > /etc/podspawn/sshd_config.new
+  umask 022
+  printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session
+  chmod 0755 /etc/podspawn/session
+  mv /etc/podspawn/sshd_config.new /etc/podspawn/sshd_config
+fi
+umask 022
 printf '%s\n' "$PODSPAWN_AUTHORIZED_KEYS" > /etc/podspawn/authorized_keys
-printf '%s\n' "$PODSPAWN_HOST_KEY" > /etc/podspawn/ssh_host_ed25519_key
-printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session
-chmod 0755 /etc/podspawn /etc/podspawn/session
-chmod 0644 /etc/podspawn/authorized_keys
 unset PODSPAWN_SSHD_CONFIG PODSPAWN_AUTHORIZED_KEYS PODSPAWN_HOST_KEY PODSPAWN_SESSION
 unset HOME HOSTNAME PWD OLDPWD SHLVL USER LOGNAME SHELL
-export -p > /etc/podspawn/environment.new
-chmod 0644 /etc/podspawn/environment.new
-mv /etc/podspawn/environment.new /etc/podspawn/environment
+if [ ! -f /etc/podspawn/environment ]; then
+  export -p > /etc/podspawn/environment.new
+  mv /etc/podspawn/environment.new /etc/podspawn/environment
+fi
 exec /usr/sbin/sshd -i -f /etc/podspawn/sshd_config
 """
 
