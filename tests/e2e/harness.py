@@ -145,6 +145,30 @@ class Server:
             f"users_dir: {self.root}/users\n"
         )
 
+    def pod_tunnel_config(self, user: str, directory: Path, pods: Sequence[str]) -> Path:
+        """An ssh config in ``directory`` where ``NAME.pod`` tunnels through the outer login
+        with a plain ProxyCommand (no podspawn client), the pod key for each of ``pods``
+        fetched over the verified outer connection."""
+        key = self.key_for(user)
+        config = directory / "ssh_config"
+        pod_known = directory / "pod_known_hosts"
+        common = (f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n"
+                  "  BatchMode yes\n  LogLevel ERROR\n")
+        config.write_text(
+            f"Host podserver\n  HostName 127.0.0.1\n  Port {self.port}\n{common}"
+            f"  UserKnownHostsFile {self.known_hosts}\n"
+            "Host *.pod\n"
+            f"  ProxyCommand ssh -F {config} -T %r@podserver podspawn-tunnel %n\n"
+            f"{common}  UserKnownHostsFile {pod_known}\n"
+        )
+        fetched = run(["ssh", "-F", str(config), f"{user}@podserver", "podspawn-hostkey"],
+                      timeout=60)
+        if fetched.returncode != 0 or not fetched.stdout.startswith("ssh-ed25519 "):
+            raise HarnessError(f"podspawn-hostkey failed: {fetched.stderr}")
+        line = fetched.stdout.strip()
+        pod_known.write_text("".join(f"{pod} {line}\n" for pod in pods))
+        return config
+
     def install_id(self) -> str:
         with sqlite3.connect(self.root / "state" / "state.db") as conn:
             return str(conn.execute("SELECT value FROM meta WHERE key='install_id'").fetchone()[0])

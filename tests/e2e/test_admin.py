@@ -125,20 +125,7 @@ def test_pod_session_gets_container_environment_and_workspace(server, tmp_path):
     user = fresh_user(server, "podenv")
     (server.root / "users").mkdir(exist_ok=True)
     (server.root / "users" / f"{user}.yaml").write_text("env:\n  TEAM_FLAG: green\n")
-    key = server.key_for(user)
-    pod_known = tmp_path / "pod_known"
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host podserver\n  HostName 127.0.0.1\n  Port {server.port}\n  IdentityFile {key}\n"
-        f"  IdentitiesOnly yes\n  UserKnownHostsFile {server.known_hosts}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
-        "Host *.pod\n"
-        f"  ProxyCommand ssh -F {config} -T %r@podserver podspawn-tunnel %n\n"
-        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {pod_known}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n")
-    hostkey = subprocess.run(["ssh", "-F", str(config), f"{user}@podserver",
-                              "podspawn-hostkey"], capture_output=True, text=True, check=True)
-    pod_known.write_text(f"envy.pod {hostkey.stdout.strip()}\n")
+    config = server.pod_tunnel_config(user, tmp_path, ["envy.pod"])
     result = subprocess.run(
         ["ssh", "-F", str(config), f"{user}@envy.pod",
          'echo "$TEAM_FLAG $PODSPAWN_USER $PODSPAWN_PROJECT"; pwd'],

@@ -18,26 +18,8 @@ import pytest
 @pytest.fixture(scope="module")
 def pod(server, sarah, tmp_path_factory):
     """An ssh config where ``NAME.pod`` tunnels through the outer podspawn login."""
-    work = tmp_path_factory.mktemp("pod")
-    key = server.key_for(sarah)
-    config = work / "ssh_config"
-    pod_known = work / "pod_known_hosts"
-    config.write_text(
-        f"Host podserver\n  HostName 127.0.0.1\n  Port {server.port}\n  IdentityFile {key}\n"
-        f"  IdentitiesOnly yes\n  UserKnownHostsFile {server.known_hosts}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
-        "Host *.pod\n"
-        f"  ProxyCommand ssh -F {config} -T %r@podserver podspawn-tunnel %n\n"
-        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {pod_known}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
-    )
-    fetched = subprocess.run(["ssh", "-F", str(config), f"{sarah}@podserver", "podspawn-hostkey"],
-                             capture_output=True, text=True, timeout=60, check=False)
-    assert fetched.returncode == 0, fetched.stderr
-    line = fetched.stdout.strip()
-    assert line.startswith("ssh-ed25519 ")
-    pod_known.write_text(f"work.pod {line}\napi.pod {line}\n")
-    return config
+    return server.pod_tunnel_config(sarah, tmp_path_factory.mktemp("pod"),
+                                    ["work.pod", "api.pod"])
 
 
 def pod_ssh(config: Path, target: str, command: str, *opts: str, timeout: float = 120,

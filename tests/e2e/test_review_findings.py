@@ -54,21 +54,7 @@ def test_pod_host_key_and_keys_are_not_in_any_visible_argv(server: Server, sarah
 def test_pod_login_still_works_with_inherited_secrets(server: Server, sarah: str,
                                                       tmp_path: Path) -> None:
     """The inner sshd gets its config, host key and the user's keys from the environment."""
-    key = server.key_for(sarah)
-    config = tmp_path / "ssh_config"
-    pod_known = tmp_path / "pod_known_hosts"
-    config.write_text(
-        f"Host podserver\n  HostName 127.0.0.1\n  Port {server.port}\n  IdentityFile {key}\n"
-        f"  IdentitiesOnly yes\n  UserKnownHostsFile {server.known_hosts}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
-        "Host *.pod\n"
-        f"  ProxyCommand ssh -F {config} -T %r@podserver podspawn-tunnel %n\n"
-        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {pod_known}\n"
-        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
-    )
-    fetched = run("ssh", "-F", str(config), f"{sarah}@podserver", "podspawn-hostkey")
-    assert fetched.returncode == 0, fetched.stderr
-    pod_known.write_text(f"leak.pod {fetched.stdout.strip()}\n")
+    config = server.pod_tunnel_config(sarah, tmp_path, ["leak.pod"])
     result = run("ssh", "-F", str(config), f"{sarah}@leak.pod", "id -un; echo $PODSPAWN_PROJECT",
                  timeout=120)
     assert result.returncode == 0, result.stderr
