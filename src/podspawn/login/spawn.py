@@ -8,7 +8,6 @@ container or an expired session, goes to ``podspawn.services.sessions``, importe
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 
@@ -29,6 +28,10 @@ from podspawn.state.db import open_db
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
 from podspawn.state.users import get_user
+
+TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
+if TYPE_CHECKING:
+    import sqlite3
 
 _PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "SSH_CONNECTION", "SSH_CLIENT")
 

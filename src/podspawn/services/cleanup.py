@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,10 @@ from podspawn.state.sessions import (
     update_session,
 )
 from podspawn.state.users import list_users
+
+TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,8 @@ from podspawn.state.sessions import (
 )
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from podspawn.podfile import Podfile
 
 Progress = Callable[[str], None]

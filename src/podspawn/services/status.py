@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from podspawn.procs import is_alive
 from podspawn.state.sessions import list_sessions, prune_dead
+
+TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ import grp
 import os
 import re
 import shutil
-import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +31,10 @@ from podspawn.services.sessions import destroy_session
 from podspawn.state.records import UserRow
 from podspawn.state.sessions import list_sessions
 from podspawn.state.users import delete_user, get_user, list_users, upsert_user
+
+TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
+if TYPE_CHECKING:
+    import sqlite3
 
 _GITHUB_HANDLE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 
