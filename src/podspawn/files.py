@@ -39,18 +39,22 @@ def first_match_offset(text: str) -> int | None:
     return None
 
 
-def with_block(text: str, block: str, *, before_match: bool = False) -> str:
+def with_block(
+    text: str, block: str, *, before_match: bool = False, at: int | None = None
+) -> str:
     """``text`` with podspawn's block set to ``block`` (which carries both markers).
 
-    An existing block is replaced in place. Otherwise the block is added at the end, or, with
-    ``before_match``, just before the first ``Match`` line so that it stays global.
+    An existing block is replaced in place. Otherwise the block is added at the end, or at
+    offset ``at``, or, with ``before_match``, just before the first ``Match`` line so that
+    it stays global.
     """
     if not block.endswith("\n"):
         block += "\n"
     found = find_block(text)
     if found:
         return text[: found[0]] + block + text[found[1] :]
-    at = first_match_offset(text) if before_match else None
+    if at is None and before_match:
+        at = first_match_offset(text)
     if at is None:
         head = text if (not text or text.endswith("\n")) else text + "\n"
         sep = "\n" if head and not head.endswith("\n\n") else ""

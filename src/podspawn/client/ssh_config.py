@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from podspawn.errors import SetupError
-from podspawn.files import BEGIN, END, atomic_write, find_block
+from podspawn.files import BEGIN, END, atomic_write, find_block, with_block
 
 HOST_PATTERN = "*.pod"
 BACKUP_SUFFIX = ".podspawn.bak"
@@ -104,19 +104,7 @@ def first_section_offset(text: str) -> int | None:
 def with_pod_block(text: str, block: str) -> str:
     """``text`` with podspawn's block set to ``block``: replaced in place if present, else
     inserted before the first ``Host``/``Match`` section, else appended."""
-    if not block.endswith("\n"):
-        block += "\n"
-    found = find_block(text)
-    if found:
-        return text[: found[0]] + block + text[found[1]:]
-    at = first_section_offset(text)
-    if at is None:
-        head = text if (not text or text.endswith("\n")) else text + "\n"
-        sep = "\n" if head and not head.endswith("\n\n") else ""
-        return head + sep + block
-    head = text[:at]
-    sep = "" if (not head or head.endswith("\n\n")) else "\n"
-    return head + sep + block + "\n" + text[at:]
+    return with_block(text, block, at=first_section_offset(text))
 
 
 def notices(text: str) -> list[str]:
