@@ -1,10 +1,8 @@
 """Validate names that come from users, and derive every resource name from them.
 
 Every user, project and service name passes through here, and no other module builds a
-container, network or lock-file name. A name that is valid is used as it is, so the names
-match the Go implementation (``podspawn-<user>-<project>``); where two different inputs could
-produce the same name (a user called ``a-b`` against user ``a`` with project ``b``), a short
-hash of the unambiguous pair is appended.
+container, network, volume or lock-file name: :func:`resource_name` is the one function, and
+it is injective, so no object of one tenant can ever be named like an object of another.
 """
 
 from __future__ import annotations
@@ -55,8 +53,13 @@ def _service_ok(name: object) -> bool:
 RESERVED_USERS = frozenset({"root", "nobody", "podspawn", "podspawn-auth", "sshd", "docker"})
 
 PREFIX = "podspawn"
-_MAX_CONTAINER_NAME = 63  # keeps the name usable as a hostname too
+_MAX_HOSTNAME = 63
 
+#: The engine objects podspawn names. A name says which kind it is, so the same
+#: (user, project, part) never names two kinds alike either.
+RESOURCE_KINDS = ("session", "service", "network", "volume", "workspace")
+#: Flock files in ``state.lock_dir``: one per user, one per image build, one per project.
+LOCK_KINDS = ("user", "image", "build")
 
 def validate_user(name: str) -> str:
     """Return ``name`` if it is an acceptable podspawn login name.
@@ -115,54 +118,131 @@ def project_from_host(value: str) -> str:
     return validate_project(name)
 
 
-def session_base(user: str, project: str = "") -> str:
-    """The name shared by a session's container, hostname and network prefix.
+def resource_name(kind: str, user: str, project: str = "", part: str = "") -> str:
+    """The engine name of one object of (kind, user, project, part); the only place one is made.
 
-    ``podspawn-<user>`` or ``podspawn-<user>-<project>``; with a hash suffix when the user
-    name contains ``-`` (so it could be mistaken for a user/project split) or the result
-    would be longer than a hostname may be.
+    No two different tuples give the same name, whatever the inputs (tests/unit/test_names.py
+    proves it on a table of hostile tuples). Two shapes:
+
+    * ``podspawn-<user>`` and ``podspawn-<user>-<project>``: a session container whose user
+      name has no ``-``, exactly the Go implementation's names. The user ends at the first
+      ``-``, so the split is unambiguous.
+    * ``podspawn-<kind>.<user>[.<project>[.<part>]]`` for everything else. ``.`` is in no
+      user, project or service name, so the fields split back apart; only the last may hold
+      a ``.`` (a Podfile volume name), and trailing empty fields are dropped. A plain name
+      has no ``.``, so the two shapes never meet.
+
+    Raises:
+        InvalidName: a part is not a valid name for its position, or ``kind`` is unknown.
+    """
+    if kind not in RESOURCE_KINDS:
+        raise InvalidName(f"unknown resource kind {_show(kind)}")
+    validate_user(user)
+    if project:
+        validate_project(project)
+    if part:
+        if kind == "service":
+            validate_service(part)
+        elif not _volume_ok(part):
+            raise InvalidName(
+                f"invalid volume name {_show(part)}: use letters, digits, '_', '.' or '-'"
+            )
+    named = kind in ("service", "volume")
+    if named != bool(part) or (named and not project):
+        raise InvalidName(f"a {kind} name needs a project and a name, and nothing else has one")
+    if kind == "session" and "-" not in user:
+        return "-".join([PREFIX, user, *([project] if project else [])])
+    fields = [kind, user, project, part]
+    while not fields[-1]:
+        fields.pop()
+    return f"{PREFIX}-" + ".".join(fields)
+
+
+def hostname(user: str, project: str = "") -> str:
+    """What the session container calls itself: ``podspawn-<user>[-<project>]``, as the Go
+    implementation's prompt shows, cut to a hostname's 63 characters.
+
+    Only the user sees it, inside their own container, so it need not be unique; the
+    container's engine name (:func:`resource_name`) is.
     """
     validate_user(user)
     if project:
         validate_project(project)
-    parts = [PREFIX, user] + ([project] if project else [])
-    name = "-".join(parts)
-    if "-" in user or len(name) > _MAX_CONTAINER_NAME - 12:
-        import hashlib  # only for names that need a disambiguating suffix
-
-        digest = hashlib.sha256(f"{user}\0{project}".encode()).hexdigest()[:8]
-        # "_" never follows the user/project split in a plain name, so no project a client
-        # sends can spell a hashed name (user "a" + project "b-h<digest>" spelt user "a-b")
-        name = f"{name[: _MAX_CONTAINER_NAME - 10]}_h{digest}"
-    return name
+    return "-".join([PREFIX, user, *([project] if project else [])])[:_MAX_HOSTNAME].rstrip("-")
 
 
 def container_name(user: str, project: str = "") -> str:
-    return session_base(user, project)
+    return resource_name("session", user, project)
 
 
 def network_name(user: str, project: str = "") -> str:
-    return f"{session_base(user, project)}-net"
+    return resource_name("network", user, project)
 
 
 def service_container_name(user: str, project: str, service: str) -> str:
-    return f"{session_base(user, project)}-{validate_service(service)}"
+    return resource_name("service", user, project, service)
 
 
 def volume_name(user: str, project: str, volume: str) -> str:
     """A Podfile service's named volume, private to one user's session of one project."""
-    if not _service_ok(volume):
-        raise InvalidName(f"invalid volume name {_show(volume)}")
-    return f"{session_base(user, project)}-vol-{volume}"
+    return resource_name("volume", user, project, volume)
 
 
 def workspace_volume(user: str, project: str) -> str:
     """The volume holding a user's checkout of a project; it outlives the container."""
-    return f"{session_base(user, validate_project(project))}-workspace"
+    return resource_name("workspace", user, validate_project(project))
+
+
+def lock_name(kind: str, key: str) -> str:
+    """The flock file name of a user (``user.<name>.lock``), of an image build keyed by its
+    recipe hash (``image.<hash>.lock``) or of a project's build queue (``build.<project>.lock``).
+
+    The kind is spelt before a ``.``, which no key may contain, so no user can share an
+    image's lock by choosing a name such as ``image-0123456789ab``.
+
+    Raises:
+        InvalidName: the key is not a valid name for its kind.
+    """
+    if kind == "user":
+        validate_user(key)
+    elif kind == "build":
+        validate_project(key)
+    elif kind != "image" or not key or any(ch not in _HEX for ch in key):
+        raise InvalidName(f"invalid lock {_show(kind)}:{_show(key)}")
+    return f"{kind}.{key}.lock"
 
 
 def lock_file_name(user: str) -> str:
-    return f"{validate_user(user)}.lock"
+    return lock_name("user", user)
+
+
+def image_name(kind: str, digest: str, project: str = "") -> str:
+    """An image podspawn builds: a project's (``podspawn/<project>:podfile-<digest>``, the Go
+    implementation's tag) or the podspawn layer over a base image (``podspawn/base:<digest>``).
+
+    The two never meet: a project tag starts with ``podfile-`` and a layer tag is bare hex,
+    even for a project called ``base``.
+
+    Raises:
+        InvalidName: the project name is invalid, or ``digest`` is not 12 hex digits.
+    """
+    if len(digest) != 12 or any(ch not in _HEX for ch in digest):
+        raise InvalidName(f"{_show(digest)} is not a 12-hex-digit image digest")
+    if kind == "project":
+        return f"{PREFIX}/{validate_project(project)}:podfile-{digest}"
+    if kind == "layer" and not project:
+        return f"{PREFIX}/base:{digest}"
+    raise InvalidName(f"unknown image kind {_show(kind)}")
+
+
+_HEX = frozenset("0123456789abcdef")
+_VOLUME_FIRST = _ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _volume_ok(name: object) -> bool:
+    """What a Podfile may call a named volume (``podfile.model.VOLUME_NAME_PATTERN``)."""
+    body = _VOLUME_FIRST | {"_", ".", "-"}
+    return _label(name, first=_VOLUME_FIRST, middle=body, last=body, longest=64)
 
 
 def _show(value: object) -> str:

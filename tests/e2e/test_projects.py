@@ -180,8 +180,8 @@ def test_two_users_have_separate_databases(server, api):
     assert "users: 1" in result.stdout.decode()
     names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True,
                            text=True, check=True).stdout.split()
-    assert f"podspawn-{alice}-api-postgres" in names
-    assert f"podspawn-{bob}-api-postgres" in names
+    assert f"podspawn-service.{alice}.api.postgres" in names
+    assert f"podspawn-service.{bob}.api.postgres" in names
 
 
 def test_services_end_with_the_session_but_the_workspace_stays(server, api):
@@ -197,7 +197,7 @@ def test_services_end_with_the_session_but_the_workspace_stays(server, api):
         names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"],
                                capture_output=True, text=True, check=True).stdout.split()
         assert f"podspawn-{user}-api" not in names
-        assert f"podspawn-{user}-api-postgres" not in names
+        assert f"podspawn-service.{user}.api.postgres" not in names
         again = project_ssh(server, user, "cat /workspace/api/NOTES.md; ls /workspace/api")
         assert again.returncode == 0
         assert "edited" in again.stdout.decode()

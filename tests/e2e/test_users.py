@@ -389,7 +389,7 @@ def test_remove_user_with_a_running_session(server):
         assert forced.returncode == 0, forced.stdout + forced.stderr
         assert forced.stdout.strip() == f"removed user {user} (1 session(s) destroyed)"
         assert run("docker", "inspect", container).returncode != 0
-        assert run("docker", "network", "inspect", f"{container}-net").returncode != 0
+        assert run("docker", "network", "inspect", f"podspawn-network.{user}").returncode != 0
         assert run("id", user).returncode != 0
         assert not key_file(user).exists()
         proc.wait(timeout=30)  # the session ends with its container

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 
@@ -11,12 +10,15 @@ import pytest
 from podspawn.errors import InvalidName, UsageError
 from podspawn.names import (
     container_name,
+    hostname,
+    image_name,
     is_valid_user,
     lock_file_name,
+    lock_name,
     network_name,
     project_from_host,
+    resource_name,
     service_container_name,
-    session_base,
     validate_project,
     validate_service,
     validate_user,
@@ -201,9 +203,25 @@ def test_project_from_host_only_returns_valid_names(sent: str) -> None:
 def test_names_of_plain_users_match_the_go_implementation(
     user: str, project: str, expected: str
 ) -> None:
-    assert session_base(user, project) == expected
     assert container_name(user, project) == expected
-    assert network_name(user, project) == expected + "-net"
+    assert resource_name("session", user, project) == expected
+    assert hostname(user, project) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "user", "project", "part", "expected"),
+    [
+        ("session", "a-b", "", "", "podspawn-session.a-b"),
+        ("session", "a-b", "c", "", "podspawn-session.a-b.c"),
+        ("network", "alice", "", "", "podspawn-network.alice"),
+        ("network", "alice", "api", "", "podspawn-network.alice.api"),
+        ("service", "alice", "api", "db", "podspawn-service.alice.api.db"),
+        ("volume", "alice", "api", "pg.data", "podspawn-volume.alice.api.pg.data"),
+        ("workspace", "alice", "api", "", "podspawn-workspace.alice.api"),
+    ],
+)
+def test_other_names_spell_their_kind(kind, user, project, part, expected):
+    assert resource_name(kind, user, project, part) == expected
 
 
 @pytest.mark.parametrize(
@@ -211,7 +229,7 @@ def test_names_of_plain_users_match_the_go_implementation(
     [(u, "") for u in BAD_USERS] + [("alice", p) for p in BAD_PROJECTS if p],
 )
 def test_resource_names_refuse_hostile_parts(user: str, project: str) -> None:
-    for derive in (session_base, container_name, network_name):
+    for derive in (container_name, network_name, hostname):
         with pytest.raises(InvalidName):
             derive(user, project)
 
@@ -222,14 +240,63 @@ def test_service_container_name_refuses_hostile_service(service: str) -> None:
         service_container_name("alice", "api", service)
 
 
+@pytest.mark.parametrize(
+    ("kind", "user", "project", "part"),
+    [
+        ("container", "alice", "", ""),  # not a kind
+        ("service", "alice", "", "db"),  # a service needs its project
+        ("service", "alice", "api", ""),  # ... and its name
+        ("volume", "alice", "api", ""),
+        ("volume", "alice", "api", "../x"),
+        ("volume", "alice", "api", "a/b"),
+        ("volume", "alice", "api", ".hidden"),
+        ("volume", "alice", "api", "x" * 65),
+        ("session", "alice", "api", "db"),  # a session has no part
+        ("network", "alice", "", "x"),
+    ],
+)
+def test_resource_name_refuses_malformed_tuples(kind, user, project, part):
+    with pytest.raises(InvalidName):
+        resource_name(kind, user, project, part)
+
+
 @pytest.mark.parametrize("user", BAD_USERS)
 def test_lock_file_name_refuses_hostile_user(user: str) -> None:
     with pytest.raises(InvalidName):
         lock_file_name(user)
 
 
-def test_lock_file_name() -> None:
-    assert lock_file_name("alice") == "alice.lock"
+def test_lock_names() -> None:
+    assert lock_file_name("alice") == "user.alice.lock"
+    assert lock_name("image", "0123456789ab") == "image.0123456789ab.lock"
+    assert lock_name("build", "api") == "build.api.lock"
+    # a user named like an image lock still gets a lock of their own
+    assert lock_name("user", "image-0123456789ab") != lock_name("image", "0123456789ab")
+    for kind, key in (("image", "../x"), ("image", ""), ("build", "a_b"), ("other", "a")):
+        with pytest.raises(InvalidName):
+            lock_name(kind, key)
+
+
+def test_image_names() -> None:
+    digest = "0123456789ab"
+    assert image_name("project", digest, "api") == "podspawn/api:podfile-0123456789ab"
+    assert image_name("layer", digest) == "podspawn/base:0123456789ab"
+    # a project called "base" cannot meet a layer image
+    assert image_name("project", digest, "base") != image_name("layer", digest)
+    for bad in ("0123", "0123456789AB", "0123456789ag", ":latest0000"):
+        with pytest.raises(InvalidName):
+            image_name("layer", bad)
+    with pytest.raises(InvalidName):
+        image_name("layer", digest, "api")
+
+
+def test_the_reported_collisions_are_gone() -> None:
+    # a project whose name ends like a service used to spell that service's container
+    assert container_name("alice", "api-db") != service_container_name("alice", "api", "db")
+    # a service named like a hashed session name used to take another user's container name
+    for service in ("api_h219aa3ee", "api", "ops-api"):
+        for victim in (("dev-ops", "api"), ("dev-ops", ""), ("dev", "ops-api")):
+            assert service_container_name("dev", "ops", service) != container_name(*victim)
 
 
 def test_dash_in_user_cannot_be_mistaken_for_a_project() -> None:
@@ -240,75 +307,60 @@ def test_dash_in_user_cannot_be_mistaken_for_a_project() -> None:
     assert container_name("a-b-c") != container_name("a", "b-c")
 
 
-def _forged_project(victim_user: str, victim_project: str = "") -> str:
-    """A project name chosen so the plain name of (user, project) spells the victim's name."""
-    victim = container_name(victim_user, victim_project)
-    return victim.removeprefix("podspawn-").split("-", 1)[1]
+#: Tuples chosen to spell each other's names under any join with "-", "_" or a suffix.
+_USERS = ["a", "b", "a-b", "a_b", "ab", "a-b-c", "x" * 32, "x" * 31 + "-", "_", "b-c", "dev",
+          "dev-ops", "a_h0", "net", "service", "session", "alice"]
+_PROJECTS = ["", "b", "c", "b-c", "c-d", "net", "ops", "api", "ops-api", "api-db", "x" * 40,
+             "x" * 39 + "y", "y" * 40, "h219aa3ee", "session", "db"]
+_PARTS = ["db", "api", "api_h219aa3ee", "net", "a-b", "a_b", "c", "x" * 40, "b-c", "session"]
+_VOLUME_PARTS = [*_PARTS, "pg.data", "a.b.c", "c.d", "A", "data."]
 
 
-def test_a_project_name_cannot_forge_another_users_hashed_name() -> None:
-    """User ``a`` picks a project so that ``podspawn-a-<project>`` spells ``a-b``'s name.
-
-    The project is whatever the client sends at login, and a hash of known inputs is no
-    secret, so the hashed form must be unreachable by any plain user/project pair.
-    """
-    forged = _forged_project("a-b")
-    try:
-        validate_project(forged)
-    except InvalidName:
-        return  # the hashed name is not a project name, which is the point
-    assert container_name("a", forged) != container_name("a-b")
-    assert network_name("a", forged) != network_name("a-b")
+def _all_tuples() -> list[tuple[str, str, str, str]]:
+    tuples = []
+    for user, project in itertools.product(_USERS, _PROJECTS):
+        tuples += [("session", user, project, ""), ("network", user, project, "")]
+        if project:
+            tuples.append(("workspace", user, project, ""))
+            tuples += [("service", user, project, part) for part in _PARTS]
+            tuples += [("volume", user, project, part) for part in _VOLUME_PARTS]
+    return tuples
 
 
-def test_a_project_name_cannot_forge_a_truncated_name() -> None:
-    victim = ("v" * 32, "p" * 40)
-    forged = _forged_project(*victim)
-    try:
-        validate_project(forged)
-    except InvalidName:
-        return
-    assert container_name("v" * 32, forged) != container_name(*victim)
+def test_no_two_tuples_share_a_name_across_kinds_and_users() -> None:
+    seen: dict[str, tuple[str, str, str, str]] = {}
+    tuples = _all_tuples()
+    assert len(tuples) > 4000
+    for parts in tuples:
+        name = resource_name(*parts)
+        assert name not in seen, f"{parts} and {seen[name]} both give {name}"
+        seen[name] = parts
+        # what Docker accepts as a container, network and volume name
+        assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name)
+        assert name.startswith("podspawn-")
+        assert resource_name(*parts) == name  # deterministic: the next login finds it
 
 
-_USERS = ["a", "b", "a-b", "a_b", "ab", "a-b-c", "x" * 32, "x" * 31 + "-", "_", "b-c"]
-_PROJECTS = ["", "b", "c", "b-c", "c-d", "net", "x" * 40, "x" * 39 + "y", "y" * 40]
+def test_names_decode_back_to_their_tuple() -> None:
+    """The injectivity argument of resource_name's docstring, checked by decoding."""
 
+    def decode(name: str) -> tuple[str, str, str, str]:
+        body = name.removeprefix("podspawn-")
+        if "." not in body:
+            user, _, project = body.partition("-")
+            return ("session", user, project, "")
+        fields = body.split(".", 3)
+        return tuple(fields + [""] * (4 - len(fields)))  # type: ignore[return-value]
 
-def test_distinct_pairs_give_distinct_names() -> None:
-    seen: dict[str, tuple[str, str]] = {}
-    for pair in itertools.product(_USERS, _PROJECTS):
-        name = container_name(*pair)
-        assert name not in seen, f"{pair} and {seen[name]} both give {name}"
-        seen[name] = pair
+    for parts in _all_tuples():
+        assert decode(resource_name(*parts)) == parts
 
 
 @pytest.mark.parametrize(("user", "project"), list(itertools.product(_USERS, _PROJECTS)))
-def test_names_stay_within_a_hostname(user: str, project: str) -> None:
-    name = container_name(user, project)
+def test_hostnames_stay_within_63(user: str, project: str) -> None:
+    name = hostname(user, project)
     assert len(name) <= 63
-    assert name == session_base(user, project)
-    assert network_name(user, project) == name + "-net"
-    # what Docker accepts as a container name, and a name it cannot mistake for an id prefix
-    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name)
-    assert name.startswith("podspawn-")
-    # deterministic: the next login finds the same container
-    assert container_name(user, project) == name
-
-
-def test_longest_inputs_are_hashed_to_exactly_63() -> None:
-    name = container_name("x" * 32, "y" * 40)
-    assert len(name) == 63
-    assert name.startswith("podspawn-" + "x" * 32 + "-yyy")
-
-
-def test_long_names_differing_only_past_the_cut_stay_distinct() -> None:
-    assert container_name("x" * 32, "y" * 39 + "a") != container_name("x" * 32, "y" * 39 + "b")
-
-
-def test_hash_covers_user_and_project_separately() -> None:
-    digest_ab = hashlib.sha256(b"a-b\0").hexdigest()[:8]
-    assert digest_ab in container_name("a-b")
+    assert re.fullmatch(r"[a-z0-9_][a-z0-9_-]*[a-z0-9_]", name)
 
 
 HOSTILE_AND_PLAIN = [

@@ -9,11 +9,12 @@ import pytest
 
 from podspawn.config.loader import parse_config
 from podspawn.config.schema import DefaultsConfig, ServerConfig
-from podspawn.services.sessions import build_spec, labels_for
+from podspawn import labels
+from podspawn.services.sessions import build_spec
 
 NAME = "podspawn-alice-api"
-NETWORK = "podspawn-alice-api-net"
-LABELS = labels_for("0123456789ab", "alice", "api")
+NETWORK = "podspawn-network.alice.api"
+LABELS = labels.for_object("0123456789ab", "alice", "api", "session", session="s1")
 
 
 def _spec(config: ServerConfig, **extra: Any) -> dict[str, Any]:
@@ -28,7 +29,25 @@ def test_labels() -> None:
         "podspawn-instance": "0123456789ab",
         "podspawn-user": "alice",
         "podspawn-project": "api",
+        "podspawn-role": "session",
+        "podspawn-session": "s1",
     }
+
+
+def test_carries_compares_every_label_but_tolerates_legacy_objects() -> None:
+    owner = labels.owner("0123456789ab", "alice", "api")
+    assert labels.carries(LABELS, owner)
+    assert labels.carries(LABELS, {**owner, labels.ROLE: "session"})
+    assert not labels.carries(LABELS, {**owner, labels.ROLE: "service"})
+    assert not labels.carries(LABELS, {**owner, labels.SESSION: "s2"})
+    for key, other in ((labels.USER, "bob"), (labels.PROJECT, ""), (labels.INSTANCE, "x"),
+                       (labels.MANAGED_BY, "someone")):
+        assert not labels.carries({**LABELS, key: other}, owner)
+    assert not labels.carries({}, owner)
+    # made by the previous release: no role, no session id, still the same tenant's
+    legacy = dict(owner)
+    assert labels.carries(legacy, {**owner, labels.ROLE: "session", labels.SESSION: "s1"})
+    assert not labels.carries({**legacy, labels.USER: "bob"}, {**owner, labels.ROLE: "session"})
 
 
 def test_default_spec() -> None:

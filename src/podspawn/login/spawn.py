@@ -109,7 +109,7 @@ def _join_warm(
         row = get_session(conn, connection.user, connection.project)
         if row is None:
             return None
-        info = quick_inspect(row.container_name)
+        info = quick_inspect(row.container_id)
         if not reusable(row, info, time.time()):
             return None
         add_connection(conn, connection)
@@ -161,7 +161,7 @@ def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str
     # in /proc): the CLI child inherits them from this root-only environment instead
     os.environ.update(env)
     return exec_argv(
-        row.container_name,
+        row.container_id,
         inner_sshd.start_command(),
         user="root",
         workdir="/",
@@ -187,7 +187,7 @@ def _handoff_argv(
         if value is not None and "\n" not in value:
             env[key] = value
     return exec_argv(
-        row.container_name,
+        row.container_id,
         container_argv(request, shell=shell),
         user=user,
         workdir=str(row.runtime_state.get("workdir", home)),

@@ -144,9 +144,10 @@ def _check_volume(value: str) -> str:
     if source.startswith("/"):
         if ".." in source.split("/"):
             raise ValueError(f"{value!r}: the host path must not contain '..'")
-    elif not _VOLUME_NAME_RE.fullmatch(source):
+    elif not _VOLUME_NAME_RE.fullmatch(source) or len(source) > 64:
         raise ValueError(
-            f"{value!r}: the source must be a volume name (letters, digits, '_', '.', '-') "
+            f"{value!r}: the source must be a volume name (up to 64 letters, digits, '_', "
+            "'.', '-') "
             "or an absolute host path"
         )
     return value

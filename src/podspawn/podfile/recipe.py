@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from podspawn.errors import ConfigError, PodfileError
-from podspawn.names import validate_project
+from podspawn.names import image_name
 from podspawn.podfile.model import Podfile, image_env
 from podspawn.podfile.packages import Package, parse_package
 
@@ -65,7 +65,6 @@ RECIPE_VERSION = "1"
 
 _URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
 _PPA_RE = re.compile(r"ppa:[a-z0-9._-]+/[a-z0-9._-]+")
-_HASH_RE = re.compile(r"[0-9a-f]{12}")
 _STRICT_BASH = 'SHELL ["/bin/bash", "-euo", "pipefail", "-c"]'
 
 #: Image names whose default flavour is Debian or Ubuntu.
@@ -163,13 +162,10 @@ def image_tag(project: str, digest: str) -> str:
     """``podspawn/<project>:podfile-<digest>``, the image built for a project's Podfile.
 
     Raises:
-        InvalidName: ``project`` is not a valid project name.
-        ValueError: ``digest`` is not 12 lowercase hex digits from :func:`content_hash`.
+        InvalidName: ``project`` is not a valid project name, or ``digest`` is not 12
+            lowercase hex digits from :func:`content_hash` (both are ``ValueError``).
     """
-    validate_project(project)
-    if not _HASH_RE.fullmatch(digest):
-        raise ValueError(f"{digest!r} is not a Podfile content hash (12 hex digits)")
-    return f"podspawn/{project}:podfile-{digest}"
+    return image_name("project", digest, project)
 
 
 def base_family(image: str) -> Family:

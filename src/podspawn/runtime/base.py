@@ -96,8 +96,15 @@ class Runtime(Protocol):
     ) -> ExecResult:
         """Run a command to completion and return its exit code and combined output."""
 
-    def remove(self, name_or_id: str) -> None:
-        """Force-remove a container and its anonymous volumes; a missing one is success."""
+    def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
+        """Force-remove a container and its anonymous volumes; a missing one is success.
+
+        Only a container whose labels carry ``owner`` (``podspawn.labels.carries``) is
+        removed, found by name or id and then removed by its id.
+
+        Raises:
+            Conflict: the container exists but is not the one ``owner`` describes.
+        """
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of ``labels``."""
@@ -105,8 +112,13 @@ class Runtime(Protocol):
     def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
         """Create a bridge network, or return the existing one of that name with our labels."""
 
-    def remove_network(self, name_or_id: str) -> None:
-        """Remove a network; a missing one is success. Raises RuntimeFailure while in use."""
+    def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
+        """Remove a network whose labels carry ``owner``; a missing one is success.
+
+        Raises:
+            Conflict: the network is not the one ``owner`` describes.
+            RuntimeFailure: it is still in use.
+        """
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """Every network carrying all of ``labels``."""
@@ -142,8 +154,13 @@ class Runtime(Protocol):
     def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
         """Names of the volumes carrying all of ``labels``."""
 
-    def remove_volume(self, name: str) -> None:
-        """Remove a named volume; a missing one is success. Raises RuntimeFailure in use."""
+    def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
+        """Remove a named volume whose labels carry ``owner``; a missing one is success.
+
+        Raises:
+            Conflict: the volume is not the one ``owner`` describes.
+            RuntimeFailure: it is still in use.
+        """
 
     def import_rootfs(self, tar_path: str, tag: str) -> str:
         """Import a root filesystem tarball as image ``tag`` and return its id."""

@@ -18,7 +18,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from podspawn.errors import ImageUnavailable, RuntimeFailure, RuntimeUnavailable
+from podspawn.errors import Conflict, ImageUnavailable, RuntimeFailure, RuntimeUnavailable
+from podspawn.labels import carries
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, NetworkInfo
 
 T = TypeVar("T")
@@ -162,10 +163,14 @@ class DockerRuntime:
             code = api.exec_inspect(exec_id).get("ExitCode")
         return ExecResult(exit_code=int(code if code is not None else 1), output=output or b"")
 
-    def remove(self, name_or_id: str) -> None:
+    def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
+        info = self.inspect(name_or_id)
+        if info is None:
+            return
+        _check_owner("container", name_or_id, info.labels, owner)
         try:
-            with _mapped(f"remove container {name_or_id}"):
-                self._api.remove_container(name_or_id, force=True, v=True)
+            with _mapped(f"remove container {info.name}"):
+                self._api.remove_container(info.id, force=True, v=True)
         except RuntimeFailure as exc:
             if _is_not_found(exc) or "already in progress" in str(exc.detail):
                 return
@@ -195,10 +200,13 @@ class DockerRuntime:
             created = api.create_network(name, driver="bridge", labels=dict(labels))
         return NetworkInfo(id=created["Id"], name=name, labels=dict(labels))
 
-    def remove_network(self, name_or_id: str) -> None:
+    def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         try:
+            with _mapped(f"inspect network {name_or_id}"):
+                attrs = self._api.inspect_network(name_or_id)
+            _check_owner("network", name_or_id, attrs.get("Labels") or {}, owner)
             with _mapped(f"remove network {name_or_id}"):
-                self._api.remove_network(name_or_id)
+                self._api.remove_network(attrs["Id"])
         except RuntimeFailure as exc:
             if _is_not_found(exc):
                 return
@@ -297,8 +305,11 @@ class DockerRuntime:
             answer = self._api.volumes(filters=filters)
         return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []]
 
-    def remove_volume(self, name: str) -> None:
+    def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
         try:
+            with _mapped(f"inspect volume {name}"):
+                attrs = self._api.inspect_volume(name)
+            _check_owner("volume", name, attrs.get("Labels") or {}, owner)
             with _mapped(f"remove volume {name}"):
                 self._api.remove_volume(name, force=True)
         except RuntimeFailure as exc:
@@ -322,6 +333,18 @@ def split_ref(ref: str) -> tuple[str, str]:
         repo, _, tag = ref.rpartition(":")
         return repo, tag
     return ref, "latest"
+
+
+def _check_owner(
+    kind: str, name: str, labels: Mapping[str, str], owner: Mapping[str, str]
+) -> None:
+    """Refuse to touch an object whose labels do not say it is the one meant."""
+    if not carries(labels, owner):
+        raise Conflict(
+            f"a {kind} named {name} exists that does not belong to this session; podspawn "
+            "leaves it alone: an administrator must remove or rename it",
+            detail=f"{kind} {name} labels {dict(labels)} lack {dict(owner)}",
+        )
 
 
 def _is_not_found(exc: RuntimeFailure) -> bool:

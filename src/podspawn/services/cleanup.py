@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from podspawn import audit, log
+from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
 from podspawn.lifecycle import lifetime_expired, on_last_disconnect
@@ -151,7 +151,7 @@ def _reconcile_row(
         destroy_session(conn=conn, row=row, reason="grace_expired", runtime=runtime)
         counts["grace"] += 1
         return
-    info = runtime.inspect(row.container_name)
+    info = runtime.inspect(row.container_id or row.container_name)
     if info is None or info.id != row.container_id:
         log.info("container gone, dropping session", **where)
         destroy_session(conn=conn, row=row, reason="container_gone", runtime=runtime)
@@ -179,10 +179,11 @@ def _reconcile_row(
 def _remove_orphans(
     config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, counts: dict[str, int]
 ) -> None:
-    ours = {"managed-by": "podspawn", "podspawn-instance": install_id(conn)}
+    iid = install_id(conn)
+    ours = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.INSTANCE: iid}
     for info in runtime.list_containers(ours):
-        user = info.labels.get("podspawn-user", "")
-        project = info.labels.get("podspawn-project", "")
+        user = info.labels.get(labels.USER, "")
+        project = info.labels.get(labels.PROJECT, "")
         try:
             if not is_valid_user(user):
                 raise PodspawnError("label without a valid user")
@@ -194,17 +195,17 @@ def _remove_orphans(
                 if tracked:
                     continue
                 log.info("removing orphaned container", name=info.name, id=info.id[:12])
-                runtime.remove(info.id)
+                runtime.remove(info.id, owner=labels.owner(iid, user, project))
                 counts["orphans"] += 1
         except PodspawnError as exc:
             log.error("could not remove orphan", name=info.name, error=exc.detail or exc.message)
     for net in runtime.list_networks(ours):
-        user = net.labels.get("podspawn-user", "")
-        project = net.labels.get("podspawn-project", "")
+        user = net.labels.get(labels.USER, "")
+        project = net.labels.get(labels.PROJECT, "")
         if is_valid_user(user) and get_session(conn, user, project) is not None:
             continue
         try:
-            runtime.remove_network(net.id)
+            runtime.remove_network(net.id, owner=labels.owner(iid, user, project))
             log.info("removed orphaned network", name=net.name)
         except PodspawnError as exc:
             log.error("could not remove network", name=net.name, error=exc.detail or exc.message)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from podspawn import log
 from podspawn.errors import PodspawnError, RuntimeFailure
+from podspawn.labels import ROLE, SERVICE, SESSION
 from podspawn.names import service_container_name, volume_name
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.images import ensure_base
@@ -26,26 +27,27 @@ Progress = Callable[[str], None]
 
 
 def service_spec(
-    service: Service, *, user: str, project: str, network: str, labels: dict[str, str]
+    service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str]
 ) -> ContainerSpec:
-    """A companion container as plain data."""
+    """A companion container as plain data. ``labels`` are the session's (``labels.owner``
+    plus its session id); each object gets its role on top."""
     mounts = []
     for entry in service.volumes:
         source, target, *rest = entry.split(":")
+        named = not source.startswith("/")
         mounts.append(
             Mount(
                 target=target,
-                source=volume_name(user, project, source) if not source.startswith("/")
-                else source,
-                type="volume" if not source.startswith("/") else "bind",
+                source=volume_name(user, project, source) if named else source,
+                type="volume" if named else "bind",
                 read_only=rest == ["ro"],
-                labels=labels,
+                labels={**labels, ROLE: "volume"} if named else {},
             )
         )
     return ContainerSpec(
         name=service_container_name(user, project, service.name),
         image=service.image,
-        labels={**labels, "podspawn-service": service.name},
+        labels={**labels, ROLE: "service", SERVICE: service.name},
         network=network,
         aliases=(service.name,),
         command=tuple(service.command or ()),
@@ -62,7 +64,7 @@ def start_services(
     user: str,
     project: str,
     network: str,
-    labels: dict[str, str],
+    labels: Mapping[str, str],
     progress: Progress | None = None,
 ) -> list[str]:
     """Start every service and wait until each is ready; return their container ids.
@@ -79,9 +81,9 @@ def start_services(
             ensure_base(runtime, service.image)
             spec = service_spec(service, user=user, project=project, network=network,
                                 labels=labels)
-            stale = runtime.inspect(spec.name)
-            if stale is not None:
-                runtime.remove(stale.id)
+            # a leftover of this very (user, project) from a crash; anything else of that
+            # name is not ours, and the removal refuses it
+            runtime.remove(spec.name, owner=_leftover_owner(spec.labels))
             info = runtime.create(spec)
             started.append(info.id)
             runtime.start(info.id)
@@ -92,12 +94,18 @@ def start_services(
     except BaseException:
         for container in reversed(started):
             try:
-                runtime.remove(container)
+                runtime.remove(container, owner={**labels, ROLE: "service"})
             except PodspawnError as exc:
                 log.error("rollback of a service failed", container=container,
                           error=exc.detail or exc.message)
         raise
     return started
+
+
+def _leftover_owner(labels: Mapping[str, str]) -> dict[str, str]:
+    """Who a service container of this session's name must belong to before it is replaced:
+    the same installation, user, project and service, from any earlier session."""
+    return {key: value for key, value in labels.items() if key != SESSION}
 
 
 def _wait_ready(runtime: Runtime, container: str, service: Service) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from podspawn import log
 from podspawn.errors import ImageUnavailable, SetupError, UsageError
 from podspawn.locks import file_lock
+from podspawn.names import image_name, lock_name
 from podspawn.runtime.base import Runtime
 
 LAYER_VERSION = "1"
@@ -57,7 +58,7 @@ def layer_dockerfile(base_ref: str) -> str:
 
 def layer_tag(base_id: str) -> str:
     digest = hashlib.sha256(f"{base_id}\0{LAYER_VERSION}\0{LAYER_SCRIPT}".encode()).hexdigest()
-    return f"podspawn/base:{digest[:12]}"
+    return image_name("layer", digest[:12])
 
 
 def ensure_base(runtime: Runtime, ref: str) -> str:
@@ -91,7 +92,7 @@ def ensure_layer(
     tag = layer_tag(base_id)
     if runtime.image_id(tag):
         return tag
-    lock = os.path.join(lock_dir, f"image-{tag.rsplit(':', 1)[1]}.lock")
+    lock = os.path.join(lock_dir, lock_name("image", tag.rsplit(":", 1)[1]))
     with file_lock(lock, timeout=1800):
         if runtime.image_id(tag):  # built by a concurrent login while we waited
             return tag

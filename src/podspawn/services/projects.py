@@ -28,7 +28,7 @@ from podspawn import log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageError
 from podspawn.locks import file_lock
-from podspawn.names import validate_project
+from podspawn.names import lock_name, validate_project
 from podspawn.runtime.base import Runtime
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 
@@ -186,7 +186,7 @@ def build_project_image(
     if runtime.image_id(tag):
         return tag
     podfile = loaded.podfile
-    lock = os.path.join(config.state.lock_dir, f"image-{loaded.content_hash}.lock")
+    lock = os.path.join(config.state.lock_dir, lock_name("image", loaded.content_hash))
     with file_lock(lock, timeout=3600):
         if runtime.image_id(tag):
             return tag

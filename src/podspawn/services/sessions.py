@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from podspawn import audit, log
+from podspawn import audit, labels, log
 from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
-from podspawn.errors import Conflict, LimitReached, PodspawnError, RuntimeFailure
+from podspawn.errors import LimitReached, PodspawnError, RuntimeFailure
 from podspawn.lifecycle import expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
     container_name,
+    hostname,
     lock_file_name,
     network_name,
     validate_user,
@@ -83,15 +84,6 @@ printf '%s\n%s\n' "$shell" "$home"
 """
 
 
-def labels_for(iid: str, user: str, project: str) -> dict[str, str]:
-    return {
-        "managed-by": "podspawn",
-        "podspawn-instance": iid,
-        "podspawn-user": user,
-        "podspawn-project": project,
-    }
-
-
 def _stderr_progress(message: str) -> None:
     try:
         sys.stderr.write(message + "\r\n" if os.isatty(2) else message + "\n")
@@ -124,7 +116,7 @@ def open_session(
         prune_dead(conn, is_alive)
         row = get_session(conn, user, project)
         if row is not None:
-            info = runtime.inspect(row.container_name)
+            info = runtime.inspect(row.container_id or row.container_name)
             if (
                 info is not None
                 and info.id == row.container_id
@@ -212,12 +204,17 @@ def create_session(
 
     On any failure everything created here is removed again before the error propagates.
     """
+    import uuid
+
     settings = settings or effective(config, user)
     iid = install_id(conn)
-    labels = labels_for(iid, user, project)
+    session_id = uuid.uuid4().hex
+    owner = labels.owner(iid, user, project)
+    session_labels = {**owner, labels.SESSION: session_id}
     name = container_name(user, project)
-    _clear_leftover(runtime, name, iid)
-    network = runtime.create_network(network_name(user, project), labels)
+    _clear_leftovers(runtime, owner, name=name, network=network_name(user, project))
+    network = runtime.create_network(
+        network_name(user, project), {**session_labels, labels.ROLE: "network"})
     container_id = ""
     service_ids: list[str] = []
     try:
@@ -231,14 +228,16 @@ def create_session(
 
             workdir = podfile.workspace or default_workspace(project)
             mounts += (Mount(target=workdir, source=workspace_volume(user, project),
-                             type="volume", labels=labels),)
+                             type="volume", labels={**owner, labels.ROLE: "workspace"}),)
             env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
                    **env}
             service_ids = start_services(
                 runtime=runtime, services=podfile.services, user=user, project=project,
-                network=network.name, labels=labels, progress=progress,
+                network=network.name, labels=session_labels, progress=progress,
             )
-        spec = build_spec(config, name=name, image=image, labels=labels, network=network.name,
+        spec = build_spec(config, name=name, image=image,
+                          labels={**session_labels, labels.ROLE: "session"},
+                          network=network.name, hostname=hostname(user, project),
                           defaults=settings.defaults, env=env, mounts=mounts)
         info = runtime.create(spec)
         container_id = info.id
@@ -258,6 +257,7 @@ def create_session(
 
         now = time.time()
         row = SessionRow(
+            id=session_id,
             user=user,
             project=project,
             container_id=container_id,
@@ -284,10 +284,10 @@ def create_session(
                      settings=settings, podfile=podfile, progress=progress)
         insert_session(conn, row)
     except BaseException:
-        for target in [container_id, *service_ids]:
-            if target:
-                _quietly(runtime.remove, target)
-        _quietly(runtime.remove_network, network.name)
+        _quietly(runtime.remove, container_id, {**session_labels, labels.ROLE: "session"})
+        for target in service_ids:
+            _quietly(runtime.remove, target, {**session_labels, labels.ROLE: "service"})
+        _quietly(runtime.remove_network, network.name, {**session_labels, labels.ROLE: "network"})
         raise
     log.info("created session", user=user, project=project or None, container=name,
              image=image)
@@ -301,8 +301,9 @@ def build_spec(
     *,
     name: str,
     image: str,
-    labels: dict[str, str],
+    labels: Mapping[str, str],
     network: str,
+    hostname: str = "",
     defaults: DefaultsConfig | None = None,
     env: Mapping[str, str] | None = None,
     mounts: tuple[Mount, ...] = (),
@@ -313,10 +314,10 @@ def build_spec(
     return ContainerSpec(
         name=name,
         image=image,
-        hostname=name,
+        hostname=hostname or name,
         labels=labels,
         network=network,
-        aliases=(name,),
+        aliases=(hostname or name,),
         nano_cpus=round(defaults.cpus * 1e9),  # int() would make 2.01 into 2009999999
         memory=parse_memory(defaults.memory),
         env=dict(env or {}),
@@ -433,17 +434,20 @@ def destroy_session(
     log.info("destroying session", user=row.user, project=row.project or None,
              container=row.container_name, reason=reason)
     failures: list[str] = []
-    targets = [row.container_id or row.container_name]
-    targets += [s for s in row.service_ids.split(",") if s]
-    for target in targets:
+    owner = labels.owner(install_id(conn), row.user, row.project)
+    if row.id:
+        owner[labels.SESSION] = row.id
+    targets = [(row.container_id or row.container_name, "session")]
+    targets += [(s, "service") for s in row.service_ids.split(",") if s]
+    for target, role in targets:
         try:
-            runtime.remove(target)
+            runtime.remove(target, owner={**owner, labels.ROLE: role})
         except PodspawnError as exc:
             failures.append(f"{target}: {exc.detail or exc.message}")
     network = str(row.runtime_state.get("network") or row.network_id)
     if network:
         try:
-            runtime.remove_network(network)
+            runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
         except PodspawnError as exc:
             failures.append(f"{network}: {exc.detail or exc.message}")
     if failures:
@@ -454,30 +458,29 @@ def destroy_session(
                  container=row.container_name, reason=reason)
 
 
-def _clear_leftover(runtime: Runtime, name: str, iid: str) -> None:
-    """Remove a container of ours left by a crash under the session's name.
+def _clear_leftovers(
+    runtime: Runtime, owner: Mapping[str, str], *, name: str, network: str
+) -> None:
+    """Remove what a crashed session of this (user, project) left behind, and nothing else.
+
+    The caller found no session row, so every container carrying ``owner`` is a leftover.
+    Something else under the session's names (another tenant's, or not podspawn's at all) is
+    refused by the removals' label check and so stops the login with a clear error.
 
     Raises:
-        Conflict: a container with that name exists that this installation did not make.
+        Conflict: a container or network of the session's name belongs to someone else.
     """
-    info = runtime.inspect(name)
-    if info is None:
-        return
-    if info.labels.get("managed-by") == "podspawn" and info.labels.get(
-        "podspawn-instance"
-    ) == iid:
-        runtime.remove(info.id)
-        return
-    raise Conflict(
-        "a container with your session's name exists that podspawn did not create; "
-        "ask an administrator to remove it",
-        detail=f"container {name} lacks podspawn-instance={iid}",
-    )
+    for info in runtime.list_containers(owner):
+        runtime.remove(info.id, owner=owner)
+    runtime.remove(name, owner={**owner, labels.ROLE: "session"})
+    runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
 
 
-def _quietly(action: Callable[[str], None], target: str) -> None:
+def _quietly(action: Callable[..., None], target: str, owner: Mapping[str, str]) -> None:
+    if not target:
+        return
     try:
-        action(target)
+        action(target, owner=owner)
     except PodspawnError as exc:
         log.error("rollback step failed", target=target, error=exc.detail or exc.message)
 

@@ -236,16 +236,17 @@ def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSumm
 
 def _remove_volumes(conn: sqlite3.Connection, name: str, runtime: Runtime | None) -> None:
     """Delete the user's workspaces and service data; they end with the user."""
+    from podspawn import labels
     from podspawn.errors import PodspawnError
     from podspawn.runtime import get_runtime
     from podspawn.state.db import install_id
 
-    labels = {"managed-by": "podspawn", "podspawn-instance": install_id(conn),
-              "podspawn-user": name}
+    owner = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.INSTANCE: install_id(conn),
+             labels.USER: name}
     try:
         engine = runtime or get_runtime()
-        for volume in engine.list_volumes(labels):
-            engine.remove_volume(volume)
+        for volume in engine.list_volumes(owner):
+            engine.remove_volume(volume, owner=owner)
             log.info("removed volume", user=name, volume=volume)
     except PodspawnError as exc:
         log.warning("could not remove the user's volumes", user=name,

@@ -75,7 +75,7 @@ RULES = [
     pytest.param(
         {**BASE, "services": [service(volumes=["./data:/data"])]},
         "services.0.volumes.0: './data:/data': the source must be a volume name "
-        "(letters, digits, '_', '.', '-') or an absolute host path",
+        "(up to 64 letters, digits, '_', '.', '-') or an absolute host path",
         id="volume-relative-source",
     ),
     pytest.param(

@@ -258,7 +258,7 @@ def test_image_tag() -> None:
     assert image_tag("api", digest) == f"podspawn/api:podfile-{digest}"
     with pytest.raises(InvalidName):
         image_tag("API/../x", digest)
-    with pytest.raises(ValueError, match="not a Podfile content hash"):
+    with pytest.raises(ValueError, match="not a 12-hex-digit image digest"):
         image_tag("api", "latest")
 
 
