@@ -20,14 +20,43 @@ def configure(path: str | None, *, echo: bool = False, role: str = "") -> None:
     _state.update(path=path, echo=echo, role=role)
 
 
+#: Characters a value may show unquoted: nothing that could end a field or a line.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/:@,+-%")
+
+
 def _format(level: str, message: str, fields: dict[str, object]) -> str:
-    extra = " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None)
-    return f"{level} {message}" + (f" {extra}" if extra else "")
+    extra = " ".join(f"{_key(k)}={_value(v)}" for k, v in fields.items() if v is not None)
+    text = message if message.isprintable() else quote(message)[1:-1]
+    return f"{level} {text}" + (f" {extra}" if extra else "")
 
 
 def _value(value: object) -> str:
+    """A field value as it is written: plain when it cannot be mistaken for anything else,
+    else quoted with every quote, newline and control character escaped, so that no value a
+    user controls (a name, a command, an error text) can end the line or fake a field."""
     text = str(value)
-    return repr(text) if (" " in text or not text) else text
+    if text and all(ch in _PLAIN for ch in text):
+        return text
+    return quote(text)
+
+
+def quote(text: str) -> str:
+    """``text`` in double quotes, with backslash, quote and unprintable characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _key(key: str) -> str:
+    return key if key and all(ch in _PLAIN for ch in key) else quote(key)
 
 
 def write(level: str, message: str, **fields: object) -> None:
