@@ -50,15 +50,32 @@ class Output:
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> None:
+        """Aligned columns with every value whole, at any width and when piped.
+
+        Never cut: a value is data someone may grep or paste (a container name, a repo URL),
+        so a narrow terminal wraps the line instead, as ``docker ps`` does; scripts that need
+        structure use ``--json``. Plain text, not a rich table, so a pipe or cron mail gets
+        exactly what a terminal shows.
+        """
         if not rows:
             self.line(empty)
             return
-        from rich import box
-        from rich.table import Table
+        sys.stdout.write(render_table(columns, rows))
+        sys.stdout.flush()
 
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column in columns:
-            table.add_column(column, no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
-        self._console(False).print(table)
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``columns`` and ``rows`` as lines of left-aligned columns, two spaces apart."""
+    cells = [list(columns), *[[_cell(value) for value in row] for row in rows]]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "".join(
+        "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+        + "\n"
+        for line in cells
+    )
+
+
+def _cell(value: object) -> str:
+    """One line per row: a newline or tab inside a value is shown escaped, never obeyed."""
+    text = str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
