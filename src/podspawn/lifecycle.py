@@ -35,14 +35,25 @@ def expired(row: SessionRow, now: float) -> bool:
 
 
 def reusable(row: SessionRow | None, info: ContainerInfo | None, now: float) -> bool:
-    """Whether a login can join ``row``'s container as it is, with no engine work."""
+    """Whether a login can join ``row``'s container as it is, with no engine work.
+
+    A ``starting`` row has no container to join yet: that login takes the cold path and
+    waits there for the session being made.
+    """
     return (
         row is not None
+        and row.status != "starting"
         and info is not None
         and info.running
         and info.id == row.container_id
         and not expired(row, now)
     )
+
+
+def abandoned(row: SessionRow) -> bool:
+    """A ``starting`` row whose maker is gone: every connection of a session being made is
+    the maker's own, so none left (after pruning dead ones) means it crashed midway."""
+    return row.status == "starting" and row.connections == 0
 
 
 def on_last_disconnect(mode: str, grace_seconds: float) -> DisconnectAction:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import signal
 import sqlite3
@@ -119,7 +120,7 @@ def test_persistent_home_survives_container_removal(server):
                    capture_output=True)
     again = server.ssh(user, "cat ~/keep; stat -c %u ~")
     assert again.returncode == 0, again.stderr.decode()
-    assert again.stdout.decode().split() == ["precious", "1000"]
+    assert again.stdout.decode().split() == ["precious", str(pwd.getpwnam(user).pw_uid)]
 
 
 def _spawn_pids(server, user):
@@ -133,7 +134,9 @@ def test_kill_9_drops_the_count(server, config, victim):
     user = fresh_user(server, f"kill{victim}")
     proc = open_session(server, user)
     try:
-        assert wait_for(lambda: [r for r in sessions(server, user) if r["connections"] == 1])
+        # a login is counted from the moment it reserves the session; wait until it is made
+        assert wait_for(lambda: [r for r in sessions(server, user)
+                                 if r["connections"] == 1 and r["status"] == "running"])
         if victim == "client":
             proc.send_signal(signal.SIGKILL)
         else:
@@ -205,7 +208,8 @@ def test_remove_user_force_with_two_live_sessions(server):
     project = open_session(server, user, opts=("-o", "SetEnv=PODSPAWN_PROJECT=api"))
     try:
         assert wait_for(lambda: len([r for r in sessions(server, user)
-                                     if r["connections"] == 1]) == 2, timeout=60)
+                                     if r["connections"] == 1 and r["status"] == "running"])
+                        == 2, timeout=60)
         result = server.podspawn("remove-user", user, "--force")
         assert result.returncode == 0, result.stderr
         assert f"removed user {user} (2 session(s) destroyed)" in result.stdout

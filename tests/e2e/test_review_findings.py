@@ -74,7 +74,7 @@ def test_persistent_home_is_not_reachable_by_host_accounts(server: Server) -> No
                                  "&& chmod 0755 ~ && ls -l ~/rootid")
         assert plant.returncode == 0, plant.stderr
         assert b"rwsr-xr-x" in plant.stdout  # the container side of the attack works
-        planted = homes / user / "rootid"
+        planted = homes / user / "_default" / "rootid"
         assert planted.exists() and planted.stat().st_uid == 0
         assert planted.stat().st_mode & 0o4000
         probe = run("runuser", "-u", "nobody", "--", str(planted))

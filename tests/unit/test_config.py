@@ -75,6 +75,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.rustup_url": "https://sh.rustup.rs",
     "images.python_ppa": "ppa:deadsnakes/ppa",
     "images.podfiles_url": "https://raw.githubusercontent.com",
+    "session.podfile_modes": ("grace-period", "destroy-on-disconnect"),
 }
 
 
@@ -544,3 +545,34 @@ def test_load_fast_with_a_fresh_snapshot_imports_neither_yaml_nor_pydantic(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.splitlines() == ["debian:bookworm", "[]"]
+
+
+def test_projects_section_is_checked() -> None:
+    ok = loader.parse_config("projects:\n  api:\n    repo: /r\n    users: [sarah]\n"
+                             "    groups: [dev-team]\n    mode: persistent\n")
+    assert ok.projects["api"]["users"] == ["sarah"]
+    for bad, problem in (
+        ("    colour: red\n", "projects.api.colour: unknown key"),
+        ("    users: sarah\n", "projects.api.users must be a list of user names"),
+        ("    groups: ['a b']\n", "projects.api.groups must be a list of group names"),
+        ("    mode: forever\n", "projects.api.mode: 'forever' is not allowed"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            loader.parse_config("projects:\n  api:\n    repo: /r\n" + bad)
+        assert problem in info.value.message
+
+
+def test_podfile_modes_are_session_modes() -> None:
+    with pytest.raises(ConfigError, match=r"session\.podfile_modes\.0: 'forever' is not allowed"):
+        loader.parse_config("session:\n  podfile_modes: [forever]\n")
+
+
+def test_the_login_snapshot_carries_access_lists(tmp_path) -> None:
+    from podspawn.config.cached import load_login_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("projects:\n  api:\n    repo: /r\n    users: [sarah, bob]\n"
+                    "    groups: [ops]\n  open:\n    repo: /o\n")
+    loader.load_config(str(path))  # writes the snapshots (as root)
+    settings = load_login_settings(str(path))
+    assert settings.acl == {"api": (["sarah", "bob"], ["ops"])}

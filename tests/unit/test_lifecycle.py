@@ -92,3 +92,14 @@ def test_container_info_running() -> None:
     assert INFO.running
     assert not INFO.replace(state="exited").running
     assert not INFO.replace(state="Running").running
+
+
+def test_a_session_being_made_is_never_reusable_and_abandoned_only_without_its_maker() -> None:
+    from podspawn.lifecycle import abandoned
+
+    starting = ROW.replace(status="starting", container_id="")
+    assert not reusable(starting, INFO, NOW)
+    assert not reusable(starting.replace(container_id="c0ffee"), INFO, NOW)
+    assert not abandoned(starting)  # its maker's connection is counted
+    assert abandoned(starting.replace(connections=0))
+    assert not abandoned(ROW.replace(connections=0))  # a running one is merely idle

@@ -303,3 +303,38 @@ def test_a_version_1_database_is_migrated_forward(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(dbmod._MIGRATIONS)
     row = get_user(conn, "ann")
     assert row is not None and row.account_created and row.adopted == ""
+
+
+def test_reserve_finish_and_abandon(db: sqlite3.Connection) -> None:
+    from podspawn.state.sessions import abandon_session, finish_session, reserve_session
+
+    starting = ROW.replace(id="s1", status="starting", container_id="")
+    reserve_session(db, starting, _conn(7))
+    row = get_session(db, "alice", "")
+    assert row is not None and row.status == "starting" and row.connections == 1
+    # joining a session being made keeps it "starting"
+    add_connection(db, _conn(8))
+    assert get_session(db, "alice", "").status == "starting"
+    # only the maker's own reservation is finished ...
+    assert not finish_session(db, "alice", "", "someone-else", container_id="x")
+    assert finish_session(db, "alice", "", "s1", container_id="c1", service_ids="a,b",
+                          runtime_state={"version": 2})
+    done = get_session(db, "alice", "")
+    assert (done.status, done.container_id, done.service_ids) == ("running", "c1", "a,b")
+    assert done.runtime_state == {"version": 2}
+    # ... and once finished it is no longer abandonable
+    abandon_session(db, "alice", "", "s1")
+    assert get_session(db, "alice", "") is not None
+
+
+def test_a_reservation_ended_midway_cannot_be_finished(db: sqlite3.Connection) -> None:
+    from podspawn.state.sessions import abandon_session, finish_session, reserve_session
+
+    reserve_session(db, ROW.replace(id="s1", status="starting", container_id=""), _conn(7))
+    delete_session(db, "alice", "")  # remove-user, stop
+    assert not finish_session(db, "alice", "", "s1", container_id="c1")
+    assert get_session(db, "alice", "") is None
+    reserve_session(db, ROW.replace(id="s2", status="starting", container_id=""), _conn(9))
+    abandon_session(db, "alice", "", "s2")
+    assert get_session(db, "alice", "") is None
+    assert list_connections(db) == []

@@ -132,11 +132,12 @@ class LoginSettings:
     the cold path.
     """
 
-    __slots__ = ("audit_log", "db_path", "grace_seconds", "key_dir", "lock_dir", "log_file",
-                 "path")
+    __slots__ = ("acl", "audit_log", "db_path", "grace_seconds", "key_dir", "lock_dir",
+                 "log_file", "path")
 
     def __init__(self, *, path: str, key_dir: str, db_path: str, lock_dir: str,
-                 log_file: str, audit_log: str, grace_seconds: float) -> None:
+                 log_file: str, audit_log: str, grace_seconds: float,
+                 acl: dict[str, tuple[list[str], list[str]]] | None = None) -> None:
         self.path = path
         self.key_dir = key_dir
         self.db_path = db_path
@@ -144,6 +145,8 @@ class LoginSettings:
         self.log_file = log_file
         self.audit_log = audit_log
         self.grace_seconds = grace_seconds
+        #: project -> (users, groups), only for projects that have an access list
+        self.acl = acl or {}
 
     @property
     def state_dir(self) -> str:
@@ -154,10 +157,20 @@ class LoginSettings:
 
     @classmethod
     def from_config(cls, path: str, config: ServerConfig) -> LoginSettings:
+        acl = {
+            name: (list(entry.get("users") or ()), list(entry.get("groups") or ()))
+            for name, entry in config.projects.items()
+            if entry.get("users") is not None or entry.get("groups") is not None
+        }
         return cls(path=path, key_dir=config.auth.key_dir, db_path=config.state.db_path,
                    lock_dir=config.state.lock_dir, log_file=config.log_file,
                    audit_log=config.log.audit_log,
-                   grace_seconds=config.session.grace_seconds)
+                   grace_seconds=config.session.grace_seconds, acl=acl)
+
+
+def _acl(value: str) -> tuple[list[str], list[str]]:
+    users, _, groups = value.partition("|")
+    return [u for u in users.split(",") if u], [g for g in groups.split(",") if g]
 
 
 def load_login_settings(path: str | None = None) -> LoginSettings:
@@ -175,6 +188,8 @@ def load_login_settings(path: str | None = None) -> LoginSettings:
             lock_dir=values["lock_dir"], log_file=values["log_file"],
             audit_log=values.get("audit_log", ""),
             grace_seconds=float(values["grace_seconds"]),
+            acl={key[len("acl."):]: _acl(value) for key, value in values.items()
+                 if key.startswith("acl.")},
         )
     except (OSError, ValueError, KeyError):
         pass

@@ -121,10 +121,21 @@ def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
             ("log_file", config.log_file),
             ("audit_log", config.log.audit_log),
             ("grace_seconds", repr(config.session.grace_seconds)),
+            *(
+                (f"acl.{name}", acl_line(entry))
+                for name, entry in sorted(config.projects.items())
+                if entry.get("users") is not None or entry.get("groups") is not None
+            ),
         )
     )
     for target, text in ((cache_path(path), whole), (login_snapshot_path(path), login)):
         _write_snapshot(target, text)
+
+
+def acl_line(entry: dict[str, Any]) -> str:
+    """A project's access list as the login snapshot stores it: ``users|groups``, each a
+    comma list (names hold neither character)."""
+    return ",".join(entry.get("users") or ()) + "|" + ",".join(entry.get("groups") or ())
 
 
 def _write_snapshot(target: str, text: str) -> None:

@@ -116,10 +116,18 @@ class SessionConfig:
     """Hard cap on a session's age, enforced at login and by cleanup; not for persistent."""
     mode: SessionMode = "grace-period"
     """grace-period, destroy-on-disconnect or persistent."""
+    podfile_modes: tuple[SessionMode, ...] = ("grace-period", "destroy-on-disconnect")
+    """The modes a project's Podfile may ask for. A Podfile comes from whoever can push to
+    the repository, so ``persistent`` (a container that outlives ``max_lifetime``) is only
+    the admin's to give: in the server, project or user settings, or by listing it here."""
 
     def __post_init__(self) -> None:
         _check("session.grace_period", parse_duration, self.grace_period)
         _check("session.max_lifetime", parse_duration, self.max_lifetime)
+        for mode in self.podfile_modes:
+            if mode not in SESSION_MODES:
+                raise ValueError(f"session.podfile_modes: {mode!r} is not a session mode; use "
+                                 + ", ".join(SESSION_MODES))
 
     @property
     def grace_seconds(self) -> float:
@@ -248,6 +256,10 @@ class ServerConfig:
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Registered projects (``add-project``), by name."""
 
+    def __post_init__(self) -> None:
+        for name, entry in self.projects.items():
+            _check_project(name, entry)
+
     @property
     def log_file(self) -> str:
         # not LogConfig.file: on a slotted dataclass that is the slot descriptor, not "..."
@@ -266,7 +278,8 @@ class ServerConfig:
         return cls(
             auth=AuthConfig(**data["auth"]),
             defaults=DefaultsConfig(**data["defaults"]),
-            session=SessionConfig(**data["session"]),
+            session=SessionConfig(**{**data["session"], "podfile_modes": tuple(
+                data["session"].get("podfile_modes", SessionConfig().podfile_modes))}),
             state=StateConfig(**data["state"]),
             log=LogConfig(**data["log"]),
             security=SecurityConfig(**sec),
@@ -276,6 +289,36 @@ class ServerConfig:
             users_dir=data.get("users_dir", "/etc/podspawn/users"),
             projects=data["projects"],
         )
+
+
+#: What ``add-project`` writes (repo, branch, image_tag, podfile_hash) and what the admin may
+#: add: ``mode`` and the access list ``users``/``groups``.
+PROJECT_KEYS = frozenset({"repo", "branch", "image_tag", "podfile_hash", "mode", "users",
+                          "groups"})
+_NAME_LIST = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def _check_project(name: str, entry: Any) -> None:
+    where = f"projects.{name}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a mapping of keys such as repo:")
+    unknown = sorted(set(entry) - PROJECT_KEYS)
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown key; use one of "
+                         + ", ".join(sorted(PROJECT_KEYS)))
+    mode = entry.get("mode")
+    if mode not in (None, "", *SESSION_MODES):
+        raise ValueError(f"{where}.mode: {mode!r} is not allowed; use one of "
+                         + ", ".join(SESSION_MODES))
+    for key in ("users", "groups"):
+        names = entry.get(key)
+        if names is None:
+            continue
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and _NAME_LIST.fullmatch(n) for n in names
+        ):
+            raise ValueError(f"{where}.{key} must be a list of {key[:-1]} names, such as "
+                             f"[{'sarah' if key == 'users' else 'developers'}]")
 
 
 def _check(key: str, parse: Any, value: str) -> None:

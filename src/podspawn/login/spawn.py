@@ -67,6 +67,10 @@ def main(args: list[str], *, config_path: str | None) -> int:
     if request.kind == "tunnel":
         raw_project = request.command
     project = project_from_host(raw_project) if raw_project else ""
+    if project in config.acl:
+        from podspawn.access import check
+
+        check(user, project, *config.acl[project])
 
     conn = open_db(config.db_path)
     registered = get_user(conn, user)
@@ -107,7 +111,7 @@ def _join_warm(
     with file_lock(_lock_path(config, connection.user)):
         prune_dead(conn, is_alive)
         row = get_session(conn, connection.user, connection.project)
-        if row is None:
+        if row is None or not row.container_id:
             return None
         info = quick_inspect(row.container_id)
         if not reusable(row, info, time.time()):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
-from podspawn.lifecycle import lifetime_expired, on_last_disconnect
+from podspawn.lifecycle import abandoned, lifetime_expired, on_last_disconnect
 from podspawn.locks import file_lock
 from podspawn.names import is_valid_user, lock_file_name
 from podspawn.procs import is_alive
@@ -146,6 +146,12 @@ def _reconcile_row(
         destroy_session(conn=conn, row=row, reason="lifetime_expired", runtime=runtime)
         counts["lifetime"] += 1
         return
+    if row.status == "starting":
+        if abandoned(row):  # its maker died midway
+            log.info("session abandoned while starting, removing", **where)
+            destroy_session(conn=conn, row=row, reason="abandoned", runtime=runtime)
+            counts["rows"] += 1
+        return  # else a login is making it right now
     if row.status == "grace_period" and row.grace_expiry is not None and at >= row.grace_expiry:
         log.info("grace period expired, destroying", **where)
         destroy_session(conn=conn, row=row, reason="grace_expired", runtime=runtime)
@@ -191,6 +197,8 @@ def _remove_orphans(
                 row = get_session(conn, user, project)
                 tracked = row is not None and (
                     info.id == row.container_id or info.id in row.service_ids.split(",")
+                    # a session being made: its objects are known by its id alone
+                    or (bool(row.id) and info.labels.get(labels.SESSION) == row.id)
                 )
                 if tracked:
                     continue

@@ -108,7 +108,12 @@ def effective(
 ) -> Effective:
     """Settings for a new session, lowest to highest: server defaults (or ``base``, the
     defaults with a Podfile's resources and shell applied), the Podfile's mode, the user's
-    file, and the admin's mode for the project."""
+    file, and the admin's mode for the project.
+
+    The Podfile's mode counts only if ``session.podfile_modes`` lists it: a repository may
+    ask for less than the admin gives (``destroy-on-disconnect``), never for ``persistent``
+    on its own.
+    """
     over = load_override(config, user)
     base = base or config.defaults
     defaults = replace(
@@ -120,10 +125,16 @@ def effective(
     )
     return Effective(
         defaults=defaults,
-        mode=project_mode or over.mode or podfile_mode or config.session.mode,
+        mode=project_mode or over.mode or podfile_mode_allowed(config, podfile_mode)
+        or config.session.mode,
         env=dict(over.env),
         dotfiles=over.dotfiles,
     )
+
+
+def podfile_mode_allowed(config: ServerConfig, mode: str) -> str:
+    """``mode`` if the admin lets a Podfile choose it, else "" (no preference)."""
+    return mode if mode in config.session.podfile_modes else ""
 
 
 def set_mode(config: ServerConfig, user: str, mode: str) -> None:

@@ -1,30 +1,48 @@
 """Sessions: find, repair, create and destroy a user's container for (user, project).
 
-``open_session`` is the whole rule for a login and takes the user's lock itself;
-``destroy_session`` assumes the caller holds it (the lock is a ``flock``, so taking it twice
-in one process would wait forever).
+A login (``open_session``) holds the user's lock only for short bookkeeping, never while
+anything slow runs. Under the lock it either joins the running session or *reserves* the
+pair with a ``starting`` row that counts this connection; without the lock it then makes the
+network, services and container, sets up the user and runs ``on_start``; under the lock
+again it *finishes* the row. So one login stuck in a slow ``on_start`` delays neither the
+same user's login to another project nor ``remove-user`` or ``stop``, which may end a session
+midway: the maker then finds its row gone, removes what it made and says so. A second login
+to the same pair waits for the first one's result instead of making a second container.
+
+A ``starting`` row whose maker died has no live connection left (``lifecycle.abandoned``);
+the next login or cleanup pass removes what it left, found by its session-id label.
+
+``destroy_session`` assumes the caller holds the lock (a ``flock``: taking it twice in one
+process would wait forever).
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn import audit, labels, log
 from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
-from podspawn.errors import LimitReached, PodspawnError, RuntimeFailure
-from podspawn.lifecycle import expired, grace_expired
+from podspawn.errors import (
+    LimitReached,
+    PermissionDenied,
+    PodspawnError,
+    RuntimeFailure,
+    SessionNotFound,
+    StateError,
+)
+from podspawn.lifecycle import abandoned, expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
     container_name,
     hostname,
     lock_file_name,
     network_name,
+    validate_project,
     validate_user,
     workspace_volume,
 )
@@ -34,15 +52,18 @@ from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.companions import start_services
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
+from podspawn.services.personalise import personalise, set_up_user
 from podspawn.state.db import install_id
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import (
+    abandon_session,
     add_connection,
     delete_session,
+    finish_session,
     get_session,
-    insert_session,
     list_sessions,
     prune_dead,
+    reserve_session,
 )
 
 if TYPE_CHECKING:
@@ -51,37 +72,35 @@ if TYPE_CHECKING:
     from podspawn.podfile import Podfile
 
 Progress = Callable[[str], None]
-CONTAINER_UID = 1000
 
-#: Runs as root in a new container: the login-named user with uid 1000 and passwordless sudo.
-USER_SETUP = r"""set -e
-u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"
-[ -x "$shell" ] || shell=/bin/sh
-if ! getent passwd "$u" >/dev/null 2>&1; then
-  other=$(getent passwd 1000 | cut -d: -f1 || true)
-  if [ -n "$other" ]; then
-    # the image's uid-1000 user (a project's build user, ubuntu's "ubuntu") becomes $u,
-    # keeping what on_create left in its home
-    group=$(id -gn "$other")
-    usermod -l "$u" -d "/home/$u" -m "$other" 2>/dev/null || usermod -l "$u" -d "/home/$u" "$other"
-    # absolute paths baked at build time (a venv's scripts) keep working
-    if [ ! -e "/home/$other" ]; then ln -s "/home/$u" "/home/$other"; fi
-    if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
-    usermod -s "$shell" "$u"
-  else
-    group=$(getent group 1000 | cut -d: -f1 || true)
-    if [ -n "$group" ]; then groupmod -n "$u" "$group"; else groupadd -g 1000 "$u"; fi
-    useradd -u 1000 -g 1000 -m -s "$shell" "$u"
-  fi
-  mkdir -p "/home/$u" && chown 1000:1000 "/home/$u"
-fi
-usermod -p '*' "$u"
-mkdir -p /etc/sudoers.d
-printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" > "/etc/sudoers.d/podspawn-$u"
-chmod 0440 "/etc/sudoers.d/podspawn-$u"
-home=$(getent passwd "$u" | cut -d: -f6)
-printf '%s\n%s\n' "$shell" "$home"
-"""
+#: How long a login waits for the same user's other login that is making this session.
+START_WAIT_SECONDS = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a new session of (user, project) will be, decided before any lock is taken."""
+
+    user: str
+    project: str
+    image: str
+    settings: Effective
+    podfile: Podfile | None
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """What making a session created: enough to record it, or to remove it again."""
+
+    container_id: str
+    service_ids: tuple[str, ...]
+    network_id: str
+    network: str
+    shell: str
+    home: str
+    workdir: str
 
 
 def _stderr_progress(message: str) -> None:
@@ -103,55 +122,163 @@ def open_session(
     """Join or create the session for ``connection`` and count the connection in it.
 
     Raises:
+        PermissionDenied: the project's access list leaves this user out; nothing is made.
         LimitReached: the user already holds ``resources.max_per_user`` sessions.
         ImageUnavailable: the session's image is missing and cannot be pulled.
+        SessionNotFound: the session was ended (``stop``, ``remove-user``) while starting.
+        StateError: another login of this user has been making the session for too long.
         RuntimeUnavailable, RuntimeFailure: the engine is down or refused.
     """
     runtime = runtime or get_runtime()
     user, project = connection.user, connection.project
-    image, settings, podfile = plan_session(
-        runtime=runtime, config=config, user=user, project=project, progress=progress
-    )
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
-        prune_dead(conn, is_alive)
-        row = get_session(conn, user, project)
-        if row is not None:
+    check_access(config, user, project)
+    plan = plan_session(runtime=runtime, config=config, user=user, project=project,
+                        progress=progress)
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    announced = False
+    while True:
+        with _user_lock(config, user):
+            joined, reserved = _join_or_reserve(config, conn, runtime, plan, connection)
+        if joined is not None:
+            return joined
+        if reserved is not None:
+            return _make(config, conn, runtime, plan, reserved, progress)
+        if time.monotonic() > deadline:
+            raise StateError(
+                "your other login is still starting this session; try again in a minute",
+                detail=f"waited {START_WAIT_SECONDS:.0f}s for {user}/{project or '-'}",
+            )
+        if progress and not announced:
+            progress("Waiting for your other login, which is starting this session...")
+            announced = True
+        time.sleep(0.25)
+
+
+def check_access(config: ServerConfig, user: str, project: str) -> None:
+    """Refuse a user outside a project's ``users``/``groups`` access list.
+
+    Raises:
+        PermissionDenied: the project has an access list and the user is on neither part.
+    """
+    from podspawn.access import check
+
+    entry = config.projects.get(project) if project else None
+    if entry is not None:
+        check(user, project, entry.get("users"), entry.get("groups"))
+
+
+def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
+    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)))
+
+
+def _join_or_reserve(
+    config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
+    connection: Connection,
+) -> tuple[SessionRow | None, SessionRow | None]:
+    """Under the user's lock: (the joined row, None), (None, a fresh reservation), or
+    (None, None) while another login of this user is still making the session."""
+    user, project = plan.user, plan.project
+    prune_dead(conn, is_alive)
+    row = get_session(conn, user, project)
+    if row is not None:
+        if row.status == "starting" and not abandoned(row):
+            return None, None
+        reason = "abandoned" if row.status == "starting" else ""
+        if not reason:
             info = runtime.inspect(row.container_id or row.container_name)
-            if (
-                info is not None
-                and info.id == row.container_id
-                and not expired(row, time.time())
-            ):
+            now = time.time()
+            if info is not None and info.id == row.container_id and not expired(row, now):
                 if not info.running:
                     log.info("restarting stopped container", user=user,
                              container=row.container_name)
                     runtime.start(info.id)
                 add_connection(conn, connection)
-                return row
+                return row, None
             reason = "container_gone" if info is None else (
-                "grace_expired" if grace_expired(row, time.time()) else "lifetime_expired")
-            if info is not None and info.id != row.container_id:
-                reason = "container_replaced"
-            destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
-        _check_quota(conn, config, user)
-        row = create_session(
-            config=config, conn=conn, runtime=runtime, user=user, project=project, image=image,
-            settings=settings, podfile=podfile, progress=progress,
+                "grace_expired" if grace_expired(row, now) else "lifetime_expired")
+        destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
+        if get_session(conn, user, project) is not None:
+            raise RuntimeFailure(
+                "your previous session could not be removed; try again in a minute, or ask "
+                "an administrator to check the podspawn log"
+            )
+    _check_quota(conn, config, user)
+    reserved = _reservation(config, conn, plan)
+    reserve_session(conn, reserved, connection)
+    return None, get_session(conn, user, project)
+
+
+def _reservation(config: ServerConfig, conn: sqlite3.Connection, plan: Plan) -> SessionRow:
+    import uuid
+
+    now = time.time()
+    return SessionRow(
+        id=uuid.uuid4().hex,
+        user=plan.user,
+        project=plan.project,
+        container_id="",
+        container_name=container_name(plan.user, plan.project),
+        image=plan.image,
+        status="starting",
+        connections=0,
+        created_at=now,
+        last_activity=now,
+        max_lifetime=now + config.session.lifetime_seconds,
+        mode=plan.settings.mode,
+        runtime_state={"version": 2, "backend": "docker",
+                       "network": network_name(plan.user, plan.project)},
+    )
+
+
+def _make(
+    config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
+    row: SessionRow, progress: Progress | None,
+) -> SessionRow:
+    """Make the reserved session without the user's lock, then record it under the lock."""
+    try:
+        made = create_session(config=config, conn=conn, runtime=runtime, plan=plan,
+                              session_id=row.id, progress=progress)
+    except BaseException:
+        with _user_lock(config, plan.user):
+            abandon_session(conn, plan.user, plan.project, row.id)
+        raise
+    state = {**row.runtime_state, "backend": runtime.name, "network": made.network,
+             "shell": made.shell, "home": made.home, "workdir": made.workdir}
+    with _user_lock(config, plan.user):
+        recorded = finish_session(
+            conn, plan.user, plan.project, row.id, container_id=made.container_id,
+            service_ids=",".join(made.service_ids), network_id=made.network_id,
+            runtime_state=state)
+        final = get_session(conn, plan.user, plan.project) if recorded else None
+    if final is None:
+        _remove_made(runtime, install_id(conn), plan, row.id, made)
+        log.info("session ended while it was starting", user=plan.user,
+                 project=plan.project or None)
+        raise SessionNotFound(
+            "your session was ended by an administrator while it was starting; log in again "
+            "if you still have access"
         )
-        add_connection(conn, connection)
-        return row
+    log.info("created session", user=plan.user, project=plan.project or None,
+             container=row.container_name, image=plan.image)
+    audit.record("container.create", user=plan.user, project=plan.project,
+                 container=row.container_name, image=plan.image, mode=row.mode)
+    return final
 
 
 def plan_session(
     *, runtime: Runtime, config: ServerConfig, user: str, project: str,
     progress: Progress | None,
-) -> tuple[str, Effective, Podfile | None]:
-    """The image, settings and Podfile of a new session, built before any lock is taken.
+) -> Plan:
+    """The image, settings, Podfile and ids of a new session, before any lock is taken.
 
     A registered project uses its Podfile's image (built once, shared by every user, and
     without holding the user's lock, so it never blocks their other projects); anything
     else uses the default image plus podspawn's layer.
+
+    Raises:
+        PermissionDenied: the user has no host account to take a uid from.
     """
+    uid, gid = host_ids(user)
     if project and project in config.projects:
         from podspawn.services.projects import ensure_project_image
 
@@ -169,12 +296,39 @@ def plan_session(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
             podfile_mode=podfile.mode or "", base=base,
         )
-        return image, settings, podfile
+        return Plan(user=user, project=project, image=image, settings=settings,
+                    podfile=podfile, uid=uid, gid=gid)
     settings = effective(config, user)
     image = ensure_layer(
         runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
     )
-    return image, settings, None
+    return Plan(user=user, project=project, image=image, settings=settings, podfile=None,
+                uid=uid, gid=gid)
+
+
+def host_ids(user: str) -> tuple[int, int]:
+    """The (uid, gid) a user's processes get in their containers: the login account's uid,
+    which no other host account has, and a group of the same number.
+
+    Raises:
+        PermissionDenied: no such host account, or one with a system uid.
+    """
+    import pwd
+
+    from podspawn.services.accounts import FIRST_REGULAR_UID
+
+    try:
+        uid = pwd.getpwnam(validate_user(user)).pw_uid
+    except KeyError:
+        raise PermissionDenied(
+            f"{user} has no login account on this server; an administrator must run "
+            f"'podspawn add-user {user}'"
+        ) from None
+    if uid < FIRST_REGULAR_UID or uid == 65534:
+        raise PermissionDenied(
+            f"{user}'s account has a system uid ({uid}); podspawn runs nobody as one"
+        )
+    return uid, uid
 
 
 def _check_quota(conn: sqlite3.Connection, config: ServerConfig, user: str) -> None:
@@ -193,26 +347,21 @@ def create_session(
     config: ServerConfig,
     conn: sqlite3.Connection,
     runtime: Runtime,
-    user: str,
-    project: str,
-    image: str,
-    settings: Effective | None = None,
-    podfile: Podfile | None = None,
+    plan: Plan,
+    session_id: str,
     progress: Progress | None = None,
-) -> SessionRow:
-    """Create network and container, set up the user, and insert the row (0 connections).
+) -> Made:
+    """Make the network, services and container of a reserved session and set up the user.
 
-    On any failure everything created here is removed again before the error propagates.
+    Runs without the user's lock. Every object carries the session id, so a crash leaves
+    nothing that the next login or cleanup cannot find; on an error everything made here is
+    removed again before the error propagates.
     """
-    import uuid
-
-    settings = settings or effective(config, user)
-    iid = install_id(conn)
-    session_id = uuid.uuid4().hex
-    owner = labels.owner(iid, user, project)
+    user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
+    owner = labels.owner(install_id(conn), user, project)
     session_labels = {**owner, labels.SESSION: session_id}
     name = container_name(user, project)
-    _clear_leftovers(runtime, owner, name=name, network=network_name(user, project))
+    _clear_leftovers(runtime, owner, session_id, name=name, network=network_name(user, project))
     network = runtime.create_network(
         network_name(user, project), {**session_labels, labels.ROLE: "network"})
     container_id = ""
@@ -222,7 +371,10 @@ def create_session(
         env = dict(settings.env)
         workdir = ""
         if settings.mode == "persistent":
-            mounts = (Mount(target=f"/home/{user}", source=persistent_home(config, user)),)
+            from podspawn.services.homes import home_path
+
+            mounts = (Mount(target=f"/home/{user}", source=home_path(
+                config, user, project, uid=plan.uid, gid=plan.gid)),)
         if podfile is not None:
             from podspawn.podfile import default_workspace, session_env
 
@@ -235,65 +387,38 @@ def create_session(
                 runtime=runtime, services=podfile.services, user=user, project=project,
                 network=network.name, labels=session_labels, progress=progress,
             )
-        spec = build_spec(config, name=name, image=image,
+        spec = build_spec(config, name=name, image=plan.image,
                           labels={**session_labels, labels.ROLE: "session"},
                           network=network.name, hostname=hostname(user, project),
                           defaults=settings.defaults, env=env, mounts=mounts)
-        info = runtime.create(spec)
-        container_id = info.id
+        container_id = runtime.create(spec).id
         runtime.start(container_id)
-        setup = runtime.exec(
-            container_id,
-            ["sh", "-c", USER_SETUP],
-            env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": settings.defaults.shell},
-        )
-        if setup.exit_code != 0:
-            raise RuntimeFailure(
-                "setting up your user in the container failed; ask an administrator to check "
-                "the image",
-                detail=setup.output.decode(errors="replace")[-2000:],
-            )
-        shell, home = setup.output.decode(errors="replace").strip().splitlines()[-2:]
-
-        now = time.time()
-        row = SessionRow(
-            id=session_id,
-            user=user,
-            project=project,
-            container_id=container_id,
-            container_name=name,
-            image=image,
-            status="running",
-            connections=0,
-            created_at=now,
-            last_activity=now,
-            max_lifetime=now + config.session.lifetime_seconds,
-            mode=settings.mode,
-            network_id=network.id,
-            service_ids=",".join(service_ids),
-            runtime_state={
-                "version": 1,
-                "backend": runtime.name,
-                "network": network.name,
-                "shell": shell,
-                "home": home,
-                "workdir": workdir or home,
-            },
-        )
-        _personalise(runtime, container_id, user=user, home=home, workdir=workdir or home,
-                     settings=settings, podfile=podfile, progress=progress)
-        insert_session(conn, row)
+        shell, home = set_up_user(
+            runtime, container_id, user=user, uid=plan.uid, gid=plan.gid,
+            shell=settings.defaults.shell, workdir=workdir,
+            home_mounted=settings.mode == "persistent")
+        personalise(runtime, container_id, user=user, home=home, workdir=workdir or home,
+                    settings=settings, podfile=podfile, progress=progress)
     except BaseException:
-        _quietly(runtime.remove, container_id, {**session_labels, labels.ROLE: "session"})
-        for target in service_ids:
-            _quietly(runtime.remove, target, {**session_labels, labels.ROLE: "service"})
-        _quietly(runtime.remove_network, network.name, {**session_labels, labels.ROLE: "network"})
+        _remove_made(runtime, owner[labels.INSTANCE], plan, session_id,
+                     Made(container_id=container_id, service_ids=tuple(service_ids),
+                          network_id=network.id, network=network.name, shell="", home="",
+                          workdir=""))
         raise
-    log.info("created session", user=user, project=project or None, container=name,
-             image=image)
-    audit.record("container.create", user=user, project=project, container=name, image=image,
-                 mode=row.mode)
-    return row
+    return Made(container_id=container_id, service_ids=tuple(service_ids),
+                network_id=network.id, network=network.name, shell=shell, home=home,
+                workdir=workdir or home)
+
+
+def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: Made) -> None:
+    """Remove what making one session created, logging (not raising) what cannot go."""
+    owner = {**labels.owner(iid, plan.user, plan.project), labels.SESSION: session_id}
+    for info in runtime.list_containers(owner):
+        _quietly(runtime.remove, info.id, owner)
+    _quietly(runtime.remove, made.container_id, {**owner, labels.ROLE: "session"})
+    for target in made.service_ids:
+        _quietly(runtime.remove, target, {**owner, labels.ROLE: "service"})
+    _quietly(runtime.remove_network, made.network, {**owner, labels.ROLE: "network"})
 
 
 def build_spec(
@@ -332,103 +457,15 @@ def build_spec(
     )
 
 
-def persistent_home(config: ServerConfig, user: str) -> str:
-    """``homes_dir/<user>``, made on first use and owned by the container user (uid 1000).
-
-    ``homes_dir`` itself is kept root-only (0700): root in a container can leave setuid-root
-    programs in the home and open it up, so no host account may traverse to it.
-    """
-    homes = config.state.homes_dir
-    os.makedirs(homes, mode=0o700, exist_ok=True)
-    if os.stat(homes).st_mode & 0o077:
-        os.chmod(homes, 0o700)
-    path = os.path.join(homes, validate_user(user))
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chown(path, CONTAINER_UID, CONTAINER_UID)
-    return path
-
-
-def _run_on_start(
-    runtime: Runtime, container_id: str, user: str, home: str, workdir: str, script: str,
-    progress: Progress | None,
-) -> None:
-    """The Podfile's on_start, as the user in the workspace; output shown, failure a warning."""
-    result = runtime.exec(container_id, ["sh", "-c", script], user=user,
-                          env={"HOME": home, "USER": user}, workdir=workdir)
-    text = result.output.decode(errors="replace").rstrip()
-    if progress and text:
-        for line in text.splitlines()[-40:]:
-            progress(line)
-    if result.exit_code != 0:
-        log.warning("on_start failed", user=user, exit_code=result.exit_code)
-        if progress:
-            progress(f"warning: on_start exited with status {result.exit_code}")
-
-
-def _personalise(
-    runtime: Runtime, container_id: str, *, user: str, home: str, workdir: str,
-    settings: Effective, podfile: Podfile | None, progress: Progress | None,
-) -> None:
-    """Dotfiles (the user's own replace the project's), extra repos, then on_start.
-
-    Everything here runs as the user and only warns on failure: a broken dotfiles repo must
-    not keep anyone out of their environment.
-    """
-    repo, install = settings.dotfiles.repo, settings.dotfiles.install
-    if not repo and podfile is not None and podfile.dotfiles is not None:
-        repo, install = podfile.dotfiles.repo, podfile.dotfiles.install or ""
-    base_env = {"HOME": home, "USER": user}
-    if repo:
-        _as_user(runtime, container_id, user, home, _DOTFILES,
-                 {**base_env, "REPO": repo, "INSTALL": install}, "installing your dotfiles",
-                 progress)
-    for extra in podfile.repos if podfile is not None else ():
-        target = extra.path or posixpath.join(home, _repo_dir(extra.url))
-        _as_user(runtime, container_id, user, home, _CLONE,
-                 {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
-                 f"cloning {extra.url}", progress)
-    if podfile is not None and podfile.on_start:
-        _run_on_start(runtime, container_id, user, home, workdir, podfile.on_start, progress)
-
-
-_DOTFILES = (
-    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
-    'git clone --depth 1 -q -- "$REPO" "$HOME/dotfiles" && cd "$HOME/dotfiles" '
-    '&& if [ -n "$INSTALL" ]; then sh -c "$INSTALL"; fi\n'
-)
-_CLONE = (
-    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
-    'set -- git clone -q --single-branch\n'
-    'if [ -n "$BRANCH" ]; then set -- "$@" --branch "$BRANCH"; fi\n'
-    '"$@" -- "$REPO" "$TARGET"\n'
-)
-
-
-def _repo_dir(url: str) -> str:
-    name = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return name.removesuffix(".git") or "repo"
-
-
-def _as_user(
-    runtime: Runtime, container_id: str, user: str, home: str, script: str,
-    env: dict[str, str], what: str, progress: Progress | None,
-) -> None:
-    result = runtime.exec(container_id, ["sh", "-c", script], user=user, env=env, workdir=home)
-    if result.exit_code != 0:
-        tail = result.output.decode(errors="replace").strip().splitlines()[-3:]
-        log.warning(f"{what} failed", user=user, output=" | ".join(tail))
-        if progress:
-            progress(f"warning: {what} failed: " + " ".join(tail)[:200])
-
-
 def destroy_session(
     *, conn: sqlite3.Connection, row: SessionRow, reason: str, runtime: Runtime | None = None
 ) -> None:
     """Remove the container, its services and network, then the row. Caller holds the lock.
 
     Each removal is tried even if an earlier one failed; a failure leaves the row in place so
-    that the next login or cleanup pass tries again.
+    that the next login or cleanup pass tries again. A ``starting`` row goes regardless:
+    its maker is still creating objects, and only a missing row tells it to remove them
+    (``_make``); cleanup finds any it misses by their session id.
     """
     runtime = runtime or get_runtime()
     log.info("destroying session", user=row.user, project=row.project or None,
@@ -437,11 +474,17 @@ def destroy_session(
     owner = labels.owner(install_id(conn), row.user, row.project)
     if row.id:
         owner[labels.SESSION] = row.id
-    targets = [(row.container_id or row.container_name, "session")]
+    targets = [] if row.status == "starting" and not row.container_id else [
+        (row.container_id or row.container_name, "session")]
     targets += [(s, "service") for s in row.service_ids.split(",") if s]
+    if row.id:  # a session being made has no ids recorded yet: its labels find its objects
+        try:
+            targets += [(info.id, "") for info in runtime.list_containers(owner)]
+        except PodspawnError as exc:
+            failures.append(f"listing {row.id}: {exc.detail or exc.message}")
     for target, role in targets:
         try:
-            runtime.remove(target, owner={**owner, labels.ROLE: role})
+            runtime.remove(target, owner={**owner, labels.ROLE: role} if role else owner)
         except PodspawnError as exc:
             failures.append(f"{target}: {exc.detail or exc.message}")
     network = str(row.runtime_state.get("network") or row.network_id)
@@ -452,26 +495,29 @@ def destroy_session(
             failures.append(f"{network}: {exc.detail or exc.message}")
     if failures:
         log.error("destroy incomplete, will retry", user=row.user, failures="; ".join(failures))
-        return
+        if row.status != "starting":
+            return
     delete_session(conn, row.user, row.project)
     audit.record("container.destroy", user=row.user, project=row.project,
                  container=row.container_name, reason=reason)
 
 
 def _clear_leftovers(
-    runtime: Runtime, owner: Mapping[str, str], *, name: str, network: str
+    runtime: Runtime, owner: Mapping[str, str], session_id: str, *, name: str, network: str
 ) -> None:
     """Remove what a crashed session of this (user, project) left behind, and nothing else.
 
-    The caller found no session row, so every container carrying ``owner`` is a leftover.
-    Something else under the session's names (another tenant's, or not podspawn's at all) is
-    refused by the removals' label check and so stops the login with a clear error.
+    The caller holds the reservation of the pair, so every container carrying ``owner`` and
+    another session's id is a leftover. Something else under the session's names (another
+    tenant's, or not podspawn's at all) is refused by the removals' label check, and so
+    stops the login with a clear error.
 
     Raises:
         Conflict: a container or network of the session's name belongs to someone else.
     """
     for info in runtime.list_containers(owner):
-        runtime.remove(info.id, owner=owner)
+        if info.labels.get(labels.SESSION) != session_id:
+            runtime.remove(info.id, owner=owner)
     runtime.remove(name, owner={**owner, labels.ROLE: "session"})
     runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
 
@@ -495,7 +541,6 @@ def stop_session(
         SessionNotFound: the user has no session for that project.
     """
     from podspawn.errors import SessionNotFound
-    from podspawn.names import validate_project
 
     validate_user(user)
     if project:

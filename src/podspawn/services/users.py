@@ -295,7 +295,9 @@ def remove_user(
     if registered is not None and registered.adopted:
         _unadopt(name, registered.adopted)
     _forget_files(config, name)
-    home = os.path.join(config.state.homes_dir, name)
+    from podspawn.services.homes import user_homes
+
+    home = user_homes(config, name)
     kept = ""
     if os.path.isdir(home):
         if purge:

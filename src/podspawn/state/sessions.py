@@ -51,34 +51,91 @@ def list_sessions(conn: sqlite3.Connection, user: str | None = None) -> list[Ses
 
 
 def insert_session(conn: sqlite3.Connection, session: SessionRow) -> None:
+    with transaction(conn):
+        _insert(conn, session)
+
+
+def reserve_session(
+    conn: sqlite3.Connection, session: SessionRow, connection: Connection
+) -> None:
+    """Insert a ``starting`` row and count ``connection`` in it, in one transaction.
+
+    The row claims (user, project) before any container exists, so the slow work of making
+    the session can run without the user's lock: a second login finds the row and waits,
+    and ``remove-user`` or ``stop`` can end it midway (``finish_session`` then says so).
+
+    Raises:
+        sqlite3.IntegrityError: the pair already has a row (the caller holds the user's lock
+            and looked first, so this means a bug, not a race).
+    """
+    with transaction(conn):
+        _insert(conn, session)
+        _add_connection(conn, connection)
+        _sync_count(conn, session.user, session.project)
+
+
+def finish_session(
+    conn: sqlite3.Connection, user: str, project: str, session_id: str, **values: Any
+) -> bool:
+    """Turn the ``starting`` row ``session_id`` into a running session with ``values``.
+
+    Returns False, changing nothing, when that row is gone or is no longer starting: the
+    session was ended while it was being made, and the caller must remove what it made.
+    """
+    values = {"status": "running", **values}
+    _check_columns(values)
+    if "runtime_state" in values:
+        values["runtime_state"] = json.dumps(values["runtime_state"], sort_keys=True)
+    assignments = ", ".join(f"{name}=?" for name in values)
+    with transaction(conn):
+        cursor = conn.execute(
+            f"UPDATE sessions SET {assignments} "  # noqa: S608 - column names from code
+            "WHERE user=? AND project=? AND id=? AND status='starting'",
+            (*values.values(), user, project, session_id),
+        )
+        return cursor.rowcount == 1
+
+
+def abandon_session(conn: sqlite3.Connection, user: str, project: str, session_id: str) -> None:
+    """Drop the ``starting`` row ``session_id`` and its connections after a failed start;
+    a row that is gone or belongs to another session is left alone."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "DELETE FROM sessions WHERE user=? AND project=? AND id=? AND status='starting'",
+            (user, project, session_id),
+        )
+        if cursor.rowcount:
+            conn.execute("DELETE FROM connections WHERE user=? AND project=?", (user, project))
+
+
+def _insert(conn: sqlite3.Connection, session: SessionRow) -> None:
     import uuid  # sessions are inserted on the cold path only
 
-    with transaction(conn):
-        conn.execute(
-            """INSERT INTO sessions(user, project, id, container_id, container_name, image,
-                   status, connections, grace_expiry, created_at, last_activity, max_lifetime,
-                   network_id, service_ids, mode, lifetime_warned, runtime_state)
-               VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (
-                session.user,
-                session.project,
-                session.id or uuid.uuid4().hex,
-                session.container_id,
-                session.container_name,
-                session.image,
-                session.status,
-                session.connections,
-                session.grace_expiry,
-                session.created_at,
-                session.last_activity,
-                session.max_lifetime,
-                session.network_id,
-                session.service_ids,
-                session.mode,
-                int(session.lifetime_warned),
-                json.dumps(session.runtime_state, sort_keys=True),
-            ),
-        )
+    conn.execute(
+        """INSERT INTO sessions(user, project, id, container_id, container_name, image,
+               status, connections, grace_expiry, created_at, last_activity, max_lifetime,
+               network_id, service_ids, mode, lifetime_warned, runtime_state)
+           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            session.user,
+            session.project,
+            session.id or uuid.uuid4().hex,
+            session.container_id,
+            session.container_name,
+            session.image,
+            session.status,
+            session.connections,
+            session.grace_expiry,
+            session.created_at,
+            session.last_activity,
+            session.max_lifetime,
+            session.network_id,
+            session.service_ids,
+            session.mode,
+            int(session.lifetime_warned),
+            json.dumps(session.runtime_state, sort_keys=True),
+        ),
+    )
 
 
 def delete_session(conn: sqlite3.Connection, user: str, project: str) -> None:
@@ -91,18 +148,22 @@ def delete_session(conn: sqlite3.Connection, user: str, project: str) -> None:
 def add_connection(conn: sqlite3.Connection, connection: Connection) -> int:
     """Record a live connection, leave any grace period, and return the new count."""
     with transaction(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO connections(pid, pid_start, user, project, started_at) "
-            "VALUES(?,?,?,?,?)",
-            (
-                connection.pid,
-                connection.pid_start,
-                connection.user,
-                connection.project,
-                connection.started_at,
-            ),
-        )
+        _add_connection(conn, connection)
         return _sync_count(conn, connection.user, connection.project, running=True)
+
+
+def _add_connection(conn: sqlite3.Connection, connection: Connection) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO connections(pid, pid_start, user, project, started_at) "
+        "VALUES(?,?,?,?,?)",
+        (
+            connection.pid,
+            connection.pid_start,
+            connection.user,
+            connection.project,
+            connection.started_at,
+        ),
+    )
 
 
 def remove_connection(conn: sqlite3.Connection, connection: Connection) -> int:
@@ -160,10 +221,7 @@ def set_grace(conn: sqlite3.Connection, user: str, project: str, expiry: float) 
 
 def update_session(conn: sqlite3.Connection, user: str, project: str, **values: Any) -> None:
     """Set named columns of one row; the column names come from code, never from users."""
-    allowed = {"container_id", "status", "grace_expiry", "lifetime_warned", "runtime_state"}
-    unknown = set(values) - allowed
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
+    _check_columns(values)
     if "runtime_state" in values:
         values["runtime_state"] = json.dumps(values["runtime_state"], sort_keys=True)
     assignments = ", ".join(f"{name}=?" for name in values)
@@ -172,6 +230,16 @@ def update_session(conn: sqlite3.Connection, user: str, project: str, **values: 
             f"UPDATE sessions SET {assignments} WHERE user=? AND project=?",  # noqa: S608
             (*values.values(), user, project),
         )
+
+
+_UPDATABLE = frozenset({"container_id", "status", "grace_expiry", "lifetime_warned",
+                        "runtime_state", "service_ids", "network_id", "image"})
+
+
+def _check_columns(values: dict[str, Any]) -> None:
+    unknown = set(values) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
 
 
 def _sync_count(
@@ -183,9 +251,11 @@ def _sync_count(
         ).fetchone()[0]
     )
     if running:
+        # a session being made stays "starting" until finish_session
         conn.execute(
-            "UPDATE sessions SET connections=?, last_activity=?, status='running', "
-            "grace_expiry=NULL WHERE user=? AND project=?",
+            "UPDATE sessions SET connections=?, last_activity=?, grace_expiry=NULL, "
+            "status=CASE status WHEN 'starting' THEN 'starting' ELSE 'running' END "
+            "WHERE user=? AND project=?",
             (count, time.time(), user, project),
         )
     else:

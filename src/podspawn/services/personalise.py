@@ -1,0 +1,208 @@
+"""Make a new session container the user's: their account, ids and files, then what the
+project asks to run when a session starts.
+
+The account is created in the container by :data:`USER_SETUP`, run as root. It has the
+login's name and home, passwordless sudo, and the login account's **host uid** (and a group
+of the same number), so no two tenants share a uid: per-uid kernel limits (inotify
+instances, pipe buffers, pending signals) are each user's own, and no other host account
+can read a user's processes through ``/proc/<pid>/root``. Images are shared by everyone, so
+files an image's build user (uid 1000) left in the home are given to that uid, and a
+workspace volume or persistent home made for another uid (the previous release ran everybody
+as 1000) is given over once, the first time this uid meets it.
+
+Dotfiles, extra repositories and ``on_start`` run as the user and only warn on failure: a
+broken dotfiles repository must not keep anyone out of their environment.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from podspawn import log
+from podspawn.errors import RuntimeFailure
+from podspawn.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from podspawn.podfile import Podfile
+    from podspawn.services.overrides import Effective
+
+Progress = Callable[[str], None]
+
+#: The uid of the build user in project images, and of every session before this release.
+IMAGE_UID = 1000
+
+#: Runs as root in a new container; prints the shell and home it settled on.
+USER_SETUP = r"""set -e
+u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"; uid="$PODSPAWN_UID"; gid="$PODSPAWN_GID"
+home="/home/$u"
+[ -x "$shell" ] || shell=/bin/sh
+free_id() { n=60000; while getent "$1" "$n" >/dev/null 2>&1; do n=$((n+1)); done; echo "$n"; }
+if ! getent passwd "$u" >/dev/null 2>&1; then
+  other=$(getent passwd 1000 | cut -d: -f1 || true)
+  if [ -n "$other" ]; then
+    # the image's uid-1000 user (a project's build user, ubuntu's "ubuntu") becomes $u,
+    # keeping what on_create left in its home
+    group=$(id -gn "$other")
+    if [ "$PODSPAWN_HOME_MOUNTED" = 1 ]; then
+      usermod -l "$u" -d "$home" "$other"
+      if [ -d "/home/$other" ] && [ ! -L "/home/$other" ]; then
+        [ -n "$(ls -A "$home")" ] || cp -a "/home/$other/." "$home/"
+        rm -rf "/home/$other"
+      fi
+    else
+      usermod -l "$u" -d "$home" -m "$other"
+    fi
+    # absolute paths baked at build time (a venv's scripts) keep working
+    [ -e "/home/$other" ] || ln -s "$home" "/home/$other"
+    if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
+  else
+    # whoever in the image holds either number is moved aside first
+    holder=$(getent group "$gid" | cut -d: -f1 || true)
+    [ -z "$holder" ] || [ "$holder" = "$u" ] || groupmod -g "$(free_id group)" "$holder"
+    holder=$(getent passwd "$uid" | cut -d: -f1 || true)
+    [ -z "$holder" ] || usermod -u "$(free_id passwd)" "$holder"
+    getent group "$u" >/dev/null 2>&1 || groupadd -g "$gid" "$u"
+    if [ "$PODSPAWN_HOME_MOUNTED" = 1 ]; then make_home=-M; else make_home=-m; fi
+    useradd -u "$uid" -g "$u" "$make_home" -d "$home" -s "$shell" "$u"
+  fi
+fi
+usermod -s "$shell" "$u"
+# the login account's host uid, and a group of the same number (an image's own user, or a
+# rename above, may have others); whoever in the image holds either number moves aside
+group=$(id -gn "$u")
+if [ "$(getent group "$group" | cut -d: -f3)" != "$gid" ]; then
+  holder=$(getent group "$gid" | cut -d: -f1 || true)
+  [ -z "$holder" ] || groupmod -g "$(free_id group)" "$holder"
+  groupmod -g "$gid" "$group"
+fi
+if [ "$(id -u "$u")" != "$uid" ]; then
+  holder=$(getent passwd "$uid" | cut -d: -f1 || true)
+  [ -z "$holder" ] || usermod -u "$(free_id passwd)" "$holder"
+  usermod -u "$uid" "$u"
+fi
+mkdir -p "$home"
+# what was made for another uid (the image's build user, or everyone before this release)
+# is handed over; root's files stay root's
+for dir in "$home" ${PODSPAWN_WORKDIR:+"$PODSPAWN_WORKDIR"}; do
+  [ -d "$dir" ] || continue
+  owner=$(stat -c %u "$dir")
+  if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
+    chown -R -h --from="$owner" "$uid:$gid" "$dir"
+  fi
+  group_owner=$(stat -c %g "$dir")
+  if [ "$group_owner" != 0 ] && [ "$group_owner" != "$gid" ]; then
+    chown -R -h --from=":$group_owner" ":$gid" "$dir"
+  fi
+done
+usermod -p '*' "$u"
+mkdir -p /etc/sudoers.d
+printf '%s ALL=(ALL) NOPASSWD:ALL
+' "$u" > "/etc/sudoers.d/podspawn-$u"
+chmod 0440 "/etc/sudoers.d/podspawn-$u"
+printf '%s
+%s
+' "$shell" "$(getent passwd "$u" | cut -d: -f6)"
+"""
+
+
+def set_up_user(
+    runtime: Runtime, container_id: str, *, user: str, uid: int, gid: int, shell: str,
+    workdir: str = "", home_mounted: bool = False,
+) -> tuple[str, str]:
+    """Create the user's account in the container; return the (shell, home) it ended with.
+
+    Raises:
+        RuntimeFailure: the script failed (the image lacks useradd, for instance).
+    """
+    setup = runtime.exec(
+        container_id,
+        ["sh", "-c", USER_SETUP],
+        env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": shell, "PODSPAWN_UID": str(uid),
+             "PODSPAWN_GID": str(gid), "PODSPAWN_WORKDIR": workdir,
+             "PODSPAWN_HOME_MOUNTED": "1" if home_mounted else "0"},
+    )
+    if setup.exit_code != 0:
+        raise RuntimeFailure(
+            "setting up your user in the container failed; ask an administrator to check "
+            "the image",
+            detail=setup.output.decode(errors="replace")[-2000:],
+        )
+    lines = setup.output.decode(errors="replace").strip().splitlines()
+    return lines[-2], lines[-1]
+
+
+def _run_on_start(
+    runtime: Runtime, container_id: str, user: str, home: str, workdir: str, script: str,
+    progress: Progress | None,
+) -> None:
+    """The Podfile's on_start, as the user in the workspace; output shown, failure a warning."""
+    result = runtime.exec(container_id, ["sh", "-c", script], user=user,
+                          env={"HOME": home, "USER": user}, workdir=workdir)
+    text = result.output.decode(errors="replace").rstrip()
+    if progress and text:
+        for line in text.splitlines()[-40:]:
+            progress(line)
+    if result.exit_code != 0:
+        log.warning("on_start failed", user=user, exit_code=result.exit_code)
+        if progress:
+            progress(f"warning: on_start exited with status {result.exit_code}")
+
+
+def personalise(
+    runtime: Runtime, container_id: str, *, user: str, home: str, workdir: str,
+    settings: Effective, podfile: Podfile | None, progress: Progress | None,
+) -> None:
+    """Dotfiles (the user's own replace the project's), extra repos, then on_start.
+
+    Everything here runs as the user and only warns on failure: a broken dotfiles repo must
+    not keep anyone out of their environment.
+    """
+    repo, install = settings.dotfiles.repo, settings.dotfiles.install
+    if not repo and podfile is not None and podfile.dotfiles is not None:
+        repo, install = podfile.dotfiles.repo, podfile.dotfiles.install or ""
+    base_env = {"HOME": home, "USER": user}
+    if repo:
+        _as_user(runtime, container_id, user, home, _DOTFILES,
+                 {**base_env, "REPO": repo, "INSTALL": install}, "installing your dotfiles",
+                 progress)
+    for extra in podfile.repos if podfile is not None else ():
+        target = extra.path or posixpath.join(home, _repo_dir(extra.url))
+        _as_user(runtime, container_id, user, home, _CLONE,
+                 {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
+                 f"cloning {extra.url}", progress)
+    if podfile is not None and podfile.on_start:
+        _run_on_start(runtime, container_id, user, home, workdir, podfile.on_start, progress)
+
+
+_DOTFILES = (
+    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
+    'git clone --depth 1 -q -- "$REPO" "$HOME/dotfiles" && cd "$HOME/dotfiles" '
+    '&& if [ -n "$INSTALL" ]; then sh -c "$INSTALL"; fi\n'
+)
+_CLONE = (
+    'command -v git >/dev/null 2>&1 || { echo "git is not in the image" >&2; exit 1; }\n'
+    'set -- git clone -q --single-branch\n'
+    'if [ -n "$BRANCH" ]; then set -- "$@" --branch "$BRANCH"; fi\n'
+    '"$@" -- "$REPO" "$TARGET"\n'
+)
+
+
+def _repo_dir(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return name.removesuffix(".git") or "repo"
+
+
+def _as_user(
+    runtime: Runtime, container_id: str, user: str, home: str, script: str,
+    env: dict[str, str], what: str, progress: Progress | None,
+) -> None:
+    result = runtime.exec(container_id, ["sh", "-c", script], user=user, env=env, workdir=home)
+    if result.exit_code != 0:
+        tail = result.output.decode(errors="replace").strip().splitlines()[-3:]
+        log.warning(f"{what} failed", user=user, output=" | ".join(tail))
+        if progress:
+            progress(f"warning: {what} failed: " + " ".join(tail)[:200])
+
+
