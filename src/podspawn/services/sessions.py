@@ -31,6 +31,8 @@ from podspawn.names import (
 from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
+from podspawn.services.binds import BindPolicy, session_staging
+from podspawn.services.binds import release as release_binds
 from podspawn.services.companions import start_services
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
@@ -217,6 +219,7 @@ def create_session(
         network_name(user, project), {**session_labels, labels.ROLE: "network"})
     container_id = ""
     service_ids: list[str] = []
+    staging = session_staging(config.state.db_path, user, project, session_id)
     try:
         mounts: tuple[Mount, ...] = ()
         env = dict(settings.env)
@@ -234,6 +237,7 @@ def create_session(
             service_ids = start_services(
                 runtime=runtime, services=podfile.services, user=user, project=project,
                 network=network.name, labels=session_labels, progress=progress,
+                binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
             )
         spec = build_spec(config, name=name, image=image,
                           labels={**session_labels, labels.ROLE: "session"},
@@ -278,6 +282,7 @@ def create_session(
                 "shell": shell,
                 "home": home,
                 "workdir": workdir or home,
+                "binds": staging,
             },
         )
         _personalise(runtime, container_id, user=user, home=home, workdir=workdir or home,
@@ -288,6 +293,8 @@ def create_session(
         for target in service_ids:
             _quietly(runtime.remove, target, {**session_labels, labels.ROLE: "service"})
         _quietly(runtime.remove_network, network.name, {**session_labels, labels.ROLE: "network"})
+        for failure in release_binds(staging):
+            log.error("rollback step failed", target=failure)
         raise
     log.info("created session", user=user, project=project or None, container=name,
              image=image)
@@ -450,6 +457,8 @@ def destroy_session(
             runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
         except PodspawnError as exc:
             failures.append(f"{network}: {exc.detail or exc.message}")
+    if not failures:  # the services are gone: unmount their staged host binds (services.binds)
+        failures += release_binds(str(row.runtime_state.get("binds") or ""))
     if failures:
         log.error("destroy incomplete, will retry", user=row.user, failures="; ".join(failures))
         return
