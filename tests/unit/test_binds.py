@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from podspawn import labels
-from podspawn.errors import InvalidName, PodfileError
+from podspawn.errors import InvalidName, PodfileError, RuntimeFailure
 from podspawn.names import bind_mount_name, bind_staging_name, parse_bind_staging_name
 from podspawn.podfile import validate
 from podspawn.runtime.base import Mount
@@ -192,3 +192,21 @@ def test_reconcile_releases_only_unkept_sessions_of_ours(tmp_path: Path) -> None
     assert binds.reconcile(str(db), keep) == 1
     assert sorted(asked) == [("sarah", "api", SESSION), ("sarah", "api", "ab" * 16)]
     assert sorted(os.listdir(root)) == sorted([kept, "not-ours"])
+
+
+@pytest.mark.parametrize("unsafe", ["open", "symlink"])
+def test_staging_refuses_a_directory_others_could_change(tree: Path, tmp_path: Path,
+                                                         unsafe: str) -> None:
+    """Nothing is mounted under a staging root that someone else could redirect."""
+    root = Path(binds.staging_root(str(tmp_path / "state" / "state.db")))
+    root.parent.mkdir()
+    if unsafe == "open":
+        root.mkdir(mode=0o777)
+        root.chmod(0o777)
+    else:
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        root.symlink_to(tmp_path / "elsewhere")
+    policy = binds.BindPolicy(roots=(str(tree),), staging=str(root / "sarah.api.ab"))
+    with pytest.raises(RuntimeFailure, match="is not a private directory of podspawn's"):
+        binds.stage(f"{tree}/a/x", policy=policy, name="db.0", read_only=False)
+    assert not (root / "sarah.api.ab" / "db.0").exists()

@@ -209,7 +209,6 @@ def bind_fd(fd: int, target: str, read_only: bool) -> None:
         raise
 
 
-
 def release(staging: str) -> list[str]:
     """Unmount and remove one session's staging directory; return what could not be undone.
 
@@ -275,21 +274,28 @@ def reconcile(db_path: str, keep: Callable[[str, str, str], bool]) -> int:
 def _mount_point(staging: str, name: str) -> str:
     """A new, empty mount point ``<staging>/<name>``, every directory above it root-only."""
     root = os.path.dirname(staging)
-    for directory in (root, staging):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
-        info = os.lstat(directory)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() \
-                or info.st_mode & 0o077:
-            raise RuntimeFailure(
-                "the bind staging directory is not a private directory of podspawn's; an "
-                "administrator must remove it so podspawn can recreate it",
-                detail=f"{directory}: mode {info.st_mode:o} uid {info.st_uid}",
-            )
     target = os.path.join(staging, name)
-    os.mkdir(target, 0o700)
+    try:
+        for directory in (root, staging):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass
+            info = os.lstat(directory)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() \
+                    or info.st_mode & 0o077:
+                raise RuntimeFailure(
+                    "the bind staging directory is not a private directory of podspawn's; "
+                    "an administrator must remove it so podspawn can recreate it",
+                    detail=f"{directory}: mode {info.st_mode:o} uid {info.st_uid}",
+                )
+        os.mkdir(target, 0o700)
+    except OSError as exc:
+        raise RuntimeFailure(
+            "the server could not prepare a companion service's host directory; an "
+            "administrator must check the state directory",
+            detail=f"{target}: {exc.strerror}",
+        ) from exc
     return target
 
 
