@@ -236,6 +236,52 @@ def image_name(kind: str, digest: str, project: str = "") -> str:
 
 
 _HEX = frozenset("0123456789abcdef")
+
+
+def bind_staging_name(user: str, project: str, session: str) -> str:
+    """The directory under the state's ``binds`` root holding one session's staged host binds:
+    ``<user>.<project>.<session>``.
+
+    ``.`` is in no user or project name and a session id is hex, so the name splits back
+    apart (:func:`parse_bind_staging_name`), which is how ``cleanup`` finds the user whose
+    lock it must take before releasing a crashed session's mounts.
+
+    Raises:
+        InvalidName: a part is not a valid user, project or session id.
+    """
+    validate_user(user)
+    if project:
+        validate_project(project)
+    if not _is_session_id(session):
+        raise InvalidName(f"invalid session id {_show(session)}")
+    return f"{user}.{project}.{session}"
+
+
+def parse_bind_staging_name(name: str) -> tuple[str, str, str] | None:
+    """``(user, project, session)`` of a :func:`bind_staging_name`; None for anything else."""
+    parts = name.split(".")
+    if len(parts) != 3:
+        return None
+    user, project, session = parts
+    if not _user_ok(user) or (project and not _project_ok(project)):
+        return None
+    return (user, project, session) if _is_session_id(session) else None
+
+
+def bind_mount_name(service: str, index: int) -> str:
+    """The staging mount point of a service's ``index``-th volume: ``<service>.<index>``.
+
+    Raises:
+        InvalidName: the service name is invalid or the index negative.
+    """
+    validate_service(service)
+    if index < 0:
+        raise InvalidName(f"invalid volume index {index}")
+    return f"{service}.{index}"
+
+
+def _is_session_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(ch in _HEX for ch in value)
 _VOLUME_FIRST = _ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 

@@ -229,26 +229,24 @@ def check_policy(
 
     A Podfile comes from a repository, so a host bind mount in it would let anyone who can
     push to the repository read or write the host. Only named volumes pass, unless the host
-    path is inside one of ``allowed_bind_roots`` (absolute directories; symlinks are
-    followed on both sides before comparing).
+    path lies under one of ``allowed_bind_roots`` (absolute directories), compared component
+    by component as written. This check is lexical on purpose: what is on disk (a symlink
+    planted in an allowed directory, a missing directory) can change after the Podfile is
+    loaded, so the server checks that when it creates each container
+    (:mod:`podspawn.services.binds`), and the Podfile layer stays free of host I/O.
 
     Raises:
         PodfileError: one line per refused volume.
         ValueError: an entry of ``allowed_bind_roots`` is not an absolute path.
     """
-    roots = []
     for root in allowed_bind_roots:
         if not root.startswith("/"):
             raise ValueError(f"allowed bind root {root!r} must be an absolute path")
-        roots.append(os.path.realpath(root))
     problems = []
     for s_index, service in enumerate(podfile.services):
         for v_index, spec in enumerate(service.volumes):
             source, target = spec.split(":")[:2]
-            if not source.startswith("/"):
-                continue
-            real = os.path.realpath(source)
-            if any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots):
+            if not source.startswith("/") or bind_parts(source, allowed_bind_roots):
                 continue
             volume = posixpath.basename(target.rstrip("/")) or "data"
             problems.append(
@@ -259,6 +257,24 @@ def check_policy(
         raise PodfileError(
             _header(sources, len(problems)) + "".join(f"\n  {line}" for line in problems)
         )
+
+
+def bind_parts(source: str, roots: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:
+    """The allowed root that holds the host path ``source`` and the components below it, or
+    None when no root does.
+
+    Pure: compared component by component (so ``/srv/share`` does not hold
+    ``/srv/shared/x``), with empty and ``.`` components dropped. A ``..`` anywhere never
+    matches, whatever the roots.
+    """
+    want = [part for part in source.split("/") if part not in ("", ".")]
+    if ".." in want:
+        return None
+    for root in roots:
+        base = [part for part in root.split("/") if part not in ("", ".")]
+        if ".." not in base and want[: len(base)] == base:
+            return root, tuple(want[len(base):])
+    return None
 
 
 def format_errors(exc: ValidationError) -> list[str]:

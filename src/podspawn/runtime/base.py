@@ -22,6 +22,13 @@ ContainerState = Literal["created", "running", "paused", "restarting", "exited",
 
 @dataclass(frozen=True, slots=True)
 class Mount:
+    """A volume, tmpfs or host bind of a container.
+
+    A companion's host bind arrives here as a staging path that podspawn has already
+    checked, pinned and mounted ``nosuid,nodev`` (``podspawn.services.binds``); a backend
+    binds it as given and adds no remount of its own, which would drop those flags.
+    """
+
     target: str
     source: str
     type: Literal["bind", "volume", "tmpfs"] = "bind"

@@ -20,7 +20,7 @@ import requests.exceptions
 
 from podspawn.errors import Conflict, ImageUnavailable, RuntimeFailure, RuntimeUnavailable
 from podspawn.labels import carries
-from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, NetworkInfo
+from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, Mount, NetworkInfo
 
 T = TypeVar("T")
 
@@ -95,17 +95,7 @@ class DockerRuntime:
             runtime=spec.runtime or None,
             init=spec.init or None,
             network_mode=spec.network or None,
-            mounts=[
-                docker.types.Mount(
-                    target=m.target,
-                    source=m.source,
-                    type=m.type,
-                    read_only=m.read_only,
-                    labels=dict(m.labels) or None,
-                )
-                for m in spec.mounts
-            ]
-            or None,
+            mounts=[_mount(m) for m in spec.mounts] or None,
         )
         networking = None
         if spec.network:
@@ -325,6 +315,19 @@ class DockerRuntime:
         if found is None:
             raise RuntimeFailure(f"importing {tag} produced no image")
         return found
+
+
+def _mount(mount: Mount) -> docker.types.Mount:
+    """One mount for the Engine API. Labels exist only for volumes: the SDK refuses them on
+    a bind or tmpfs mount (``InvalidArgument``, outside any error mapping, so once an
+    internal error at login), so they are never sent there."""
+    return docker.types.Mount(
+        target=mount.target,
+        source=mount.source,
+        type=mount.type,
+        read_only=mount.read_only,
+        labels=(dict(mount.labels) or None) if mount.type == "volume" else None,
+    )
 
 
 def split_ref(ref: str) -> tuple[str, str]:

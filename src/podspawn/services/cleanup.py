@@ -3,7 +3,8 @@
 One pass, in order: drop connections whose process died and start the grace period of
 sessions left with none; warn users whose session nears its max lifetime; destroy sessions
 whose grace period or lifetime is over; drop rows whose container vanished; remove
-containers and networks that carry this installation's id but belong to no row; remove
+containers and networks that carry this installation's id but belong to no row; unmount
+the staged host binds of sessions that have no row any more (``services.binds``); remove
 disposable users whose time is up. Each item runs under its user's lock and in its own
 ``try``, so one failure is logged and the pass goes on.
 
@@ -28,6 +29,7 @@ from podspawn.locks import file_lock
 from podspawn.names import is_valid_user, lock_file_name
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
+from podspawn.services.binds import reconcile as reconcile_binds
 from podspawn.services.sessions import destroy_session
 from podspawn.state.db import install_id
 from podspawn.state.records import SessionRow
@@ -54,6 +56,7 @@ class CleanupResult:
     rows_dropped: int = 0
     users_expired: int = 0
     warned: int = 0
+    binds_released: int = 0
 
 
 def warn_window(lifetime_seconds: float) -> float:
@@ -93,7 +96,8 @@ def run_pass(
     now: Callable[[], float] = time.time,
 ) -> CleanupResult:
     """One reconciliation pass; see the module docstring for the order."""
-    counts = {"grace": 0, "lifetime": 0, "orphans": 0, "rows": 0, "users": 0, "warned": 0}
+    counts = {"grace": 0, "lifetime": 0, "orphans": 0, "rows": 0, "users": 0, "warned": 0,
+              "binds": 0}
     prune_dead(conn, is_alive)
     for row in list_sessions(conn):
         try:
@@ -105,6 +109,7 @@ def run_pass(
             log.error("cleanup of a session failed", user=row.user, project=row.project or None,
                       error=exc.detail or exc.message)
     _remove_orphans(config, conn, runtime, counts)
+    counts["binds"] = reconcile_binds(config.state.db_path, _session_keeper(config, conn))
     _expire_users(config, conn, runtime, now(), counts)
     result = CleanupResult(
         grace_expired=counts["grace"],
@@ -113,6 +118,7 @@ def run_pass(
         rows_dropped=counts["rows"],
         users_expired=counts["users"],
         warned=counts["warned"],
+        binds_released=counts["binds"],
     )
     log.info(
         "cleanup pass complete",
@@ -217,6 +223,25 @@ def _remove_orphans(
             log.info("removed orphaned network", name=net.name)
         except PodspawnError as exc:
             log.error("could not remove network", name=net.name, error=exc.detail or exc.message)
+
+
+def _session_keeper(
+    config: ServerConfig, conn: sqlite3.Connection
+) -> Callable[[str, str, str], bool]:
+    """Whether staged binds still belong to a session: its row exists with that id. Asked
+    under the user's lock, so a session still being created is waited for; a busy lock
+    keeps the mounts until the next pass."""
+
+    def keep(user: str, project: str, session: str) -> bool:
+        try:
+            with _user_lock(config, user):
+                row = get_session(conn, user, project)
+        except PodspawnError as exc:
+            log.error("could not check staged binds", user=user, error=exc.detail or exc.message)
+            return True
+        return row is not None and row.id == session
+
+    return keep
 
 
 def _expire_users(

@@ -30,6 +30,7 @@ from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageErro
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
 from podspawn.runtime.base import Runtime
+from podspawn.services.companions import check_binds
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 
 if TYPE_CHECKING:
@@ -262,7 +263,8 @@ def add_project(
 
     Raises:
         InvalidName, Conflict: a bad or already registered name.
-        UsageError: the clone failed. PodfileError: the Podfile is invalid.
+        UsageError: the clone failed. PodfileError: the Podfile is invalid, or a service's
+            host path is refused (``services.binds``).
         RuntimeFailure: the image build failed.
     """
     from podspawn.services.config_edit import update_config
@@ -277,6 +279,7 @@ def add_project(
         clone = os.path.join(staging, "repo")
         _clone(repo, branch, clone)
         loaded = _load(config, clone)
+        check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
         for warning in loaded.warnings:
             log.warning(warning, project=name)
         tag = build_project_image(runtime=runtime, config=config, project=name,
@@ -333,6 +336,7 @@ def update_project(
         clone = os.path.join(staging, "repo")
         _clone(current.repo, current.branch, clone)
         loaded = _load(config, clone)
+        check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
         rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
             current.image_tag)
         tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,

@@ -49,6 +49,8 @@ from podspawn.names import (
 from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
+from podspawn.services.binds import BindPolicy, session_staging
+from podspawn.services.binds import release as release_binds
 from podspawn.services.companions import start_services
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
@@ -101,6 +103,8 @@ class Made:
     shell: str
     home: str
     workdir: str
+    binds: str = ""
+    """The staging directory of the services' host binds (``services.binds``), or ""."""
 
 
 def _stderr_progress(message: str) -> None:
@@ -243,7 +247,8 @@ def _make(
             abandon_session(conn, plan.user, plan.project, row.id)
         raise
     state = {**row.runtime_state, "backend": runtime.name, "network": made.network,
-             "shell": made.shell, "home": made.home, "workdir": made.workdir}
+             "shell": made.shell, "home": made.home, "workdir": made.workdir,
+             "binds": made.binds}
     with _user_lock(config, plan.user):
         recorded = finish_session(
             conn, plan.user, plan.project, row.id, container_id=made.container_id,
@@ -366,6 +371,7 @@ def create_session(
         network_name(user, project), {**session_labels, labels.ROLE: "network"})
     container_id = ""
     service_ids: list[str] = []
+    staging = session_staging(config.state.db_path, user, project, session_id)
     try:
         mounts: tuple[Mount, ...] = ()
         env = dict(settings.env)
@@ -386,6 +392,7 @@ def create_session(
             service_ids = start_services(
                 runtime=runtime, services=podfile.services, user=user, project=project,
                 network=network.name, labels=session_labels, progress=progress,
+                binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
             )
         spec = build_spec(config, name=name, image=plan.image,
                           labels={**session_labels, labels.ROLE: "session"},
@@ -403,11 +410,11 @@ def create_session(
         _remove_made(runtime, owner[labels.INSTANCE], plan, session_id,
                      Made(container_id=container_id, service_ids=tuple(service_ids),
                           network_id=network.id, network=network.name, shell="", home="",
-                          workdir=""))
+                          workdir="", binds=staging))
         raise
     return Made(container_id=container_id, service_ids=tuple(service_ids),
                 network_id=network.id, network=network.name, shell=shell, home=home,
-                workdir=workdir or home)
+                workdir=workdir or home, binds=staging)
 
 
 def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: Made) -> None:
@@ -419,6 +426,8 @@ def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: 
     for target in made.service_ids:
         _quietly(runtime.remove, target, {**owner, labels.ROLE: "service"})
     _quietly(runtime.remove_network, made.network, {**owner, labels.ROLE: "network"})
+    for failure in release_binds(made.binds):
+        log.error("rollback step failed", target=failure)
 
 
 def build_spec(
@@ -493,6 +502,8 @@ def destroy_session(
             runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
         except PodspawnError as exc:
             failures.append(f"{network}: {exc.detail or exc.message}")
+    if not failures:  # the services are gone: unmount their staged host binds (services.binds)
+        failures += release_binds(str(row.runtime_state.get("binds") or ""))
     if failures:
         log.error("destroy incomplete, will retry", user=row.user, failures="; ".join(failures))
         if row.status != "starting":

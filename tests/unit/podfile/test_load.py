@@ -11,6 +11,7 @@ import pytest
 from podspawn.errors import PodfileError
 from podspawn.podfile import (
     MAX_EXTENDS_DEPTH,
+    Podfile,
     check_policy,
     find_podfile,
     http_fetcher,
@@ -19,6 +20,7 @@ from podspawn.podfile import (
     parse_podfile,
     validate,
 )
+from podspawn.podfile.load import bind_parts
 
 from .conftest import WriteFile, problem_lines
 
@@ -441,14 +443,32 @@ def test_host_bind_under_an_allowed_root(tmp_path: Path, write: WriteFile) -> No
         load_podfile(tmp_path, allowed_bind_roots=["/srv/share"])
 
 
-def test_allowed_root_is_compared_after_resolving_symlinks(tmp_path: Path) -> None:
-    allowed = tmp_path / "allowed"
-    allowed.mkdir()
-    (allowed / "escape").symlink_to("/etc")
-    podfile = validate({"base": "b", "services": [
-        {"name": "db", "image": "p", "volumes": [f"{allowed}/escape:/x"]}]})
-    with pytest.raises(PodfileError, match="is not allowed on this server"):
-        check_policy(podfile, allowed_bind_roots=[str(allowed)])
+def test_allowed_root_is_compared_by_component_and_without_host_io(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"  # never created: the load-time check reads no host path
+
+    def podfile(source: str) -> Podfile:
+        return validate({"base": "b", "services": [
+            {"name": "db", "image": "p", "volumes": [f"{source}:/x"]}]})
+
+    check_policy(podfile(f"{allowed}/./a//b"), allowed_bind_roots=[str(allowed)])
+    check_policy(podfile(str(allowed)), allowed_bind_roots=[f"{allowed}/"])
+    for outside in (f"{allowed}x/a", str(tmp_path), "/etc"):
+        with pytest.raises(PodfileError, match="is not allowed on this server"):
+            check_policy(podfile(outside), allowed_bind_roots=[str(allowed)])
+
+
+@pytest.mark.parametrize(("source", "roots", "expected"), [
+    ("/srv/shared/a/x", ["/srv/shared"], ("/srv/shared", ("a", "x"))),
+    ("/srv/shared", ["/srv/shared/"], ("/srv/shared/", ())),
+    ("//srv/./shared//a", ["/srv/shared"], ("/srv/shared", ("a",))),
+    ("/srv/sharedx/a", ["/srv/shared"], None),
+    ("/srv/shared/../etc", ["/srv/shared"], None),
+    ("/srv/shared/a", ["/srv/shared/../srv/shared"], None),
+    ("/srv/other/a", ["/srv/shared", "/srv/other"], ("/srv/other", ("a",))),
+    ("/etc", [], None),
+])
+def test_bind_parts(source: str, roots: list[str], expected: object) -> None:
+    assert bind_parts(source, roots) == expected
 
 
 def test_allowed_roots_must_be_absolute() -> None:
