@@ -27,10 +27,12 @@ Progress = Callable[[str], None]
 
 
 def service_spec(
-    service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str]
+    service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str],
+    oci_runtime: str = "",
 ) -> ContainerSpec:
     """A companion container as plain data. ``labels`` are the session's (``labels.owner``
-    plus its session id); each object gets its role on top."""
+    plus its session id); each object gets its role on top. ``oci_runtime`` is the admin's
+    ``security.runtime``: a service runs in the same sandbox kind as the dev container."""
     mounts = []
     for entry in service.volumes:
         source, target, *rest = entry.split(":")
@@ -54,6 +56,7 @@ def service_spec(
         env=dict(service.env),
         mounts=tuple(mounts),
         init=False,
+        runtime=oci_runtime,
     )
 
 
@@ -66,6 +69,7 @@ def start_services(
     network: str,
     labels: Mapping[str, str],
     progress: Progress | None = None,
+    oci_runtime: str = "",
 ) -> list[str]:
     """Start every service and wait until each is ready; return their container ids.
 
@@ -80,7 +84,7 @@ def start_services(
                 progress(f"  Starting companion service: {service.name} ({service.image})...")
             ensure_base(runtime, service.image)
             spec = service_spec(service, user=user, project=project, network=network,
-                                labels=labels)
+                                labels=labels, oci_runtime=oci_runtime)
             # a leftover of this very (user, project) from a crash; anything else of that
             # name is not ours, and the removal refuses it
             runtime.remove(spec.name, owner=_leftover_owner(spec.labels))

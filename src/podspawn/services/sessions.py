@@ -234,6 +234,7 @@ def create_session(
             service_ids = start_services(
                 runtime=runtime, services=podfile.services, user=user, project=project,
                 network=network.name, labels=session_labels, progress=progress,
+                oci_runtime=config.security.runtime,
             )
         spec = build_spec(config, name=name, image=image,
                           labels={**session_labels, labels.ROLE: "session"},
