@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Start dockerd and sshd if they are not running, with systemd where it is PID 1 and
-# directly where it is not (containers, CI machines). Idempotent.
+# directly where it is not (containers, CI machines). Idempotent. If gVisor's runsc is
+# installed, it is registered with Docker first (scripts/register-runsc.sh), so that a
+# dockerd started here already knows it.
 set -euo pipefail
 has_systemd() { [ -d /run/systemd/system ]; }
+
+if command -v runsc >/dev/null 2>&1; then
+  "$(dirname "$0")/register-runsc.sh" >/dev/null
+fi
 
 if ! docker info >/dev/null 2>&1; then
   if has_systemd; then

@@ -55,32 +55,37 @@ def test_exit_status_and_binary_stdin(pod, sarah):
     assert result.stdout == data
 
 
-def test_local_forward_reaches_container_loopback(pod, sarah):
+def forwarded_reply(config: Path, target: str, reply: str, timeout: float = 30) -> bytes:
+    """What ``ssh -L PORT:localhost:3000 target`` returns from a one-shot server that a
+    second connection runs on the container's loopback port 3000."""
     port = free_port()
     server = subprocess.Popen(
-        ["ssh", "-F", str(pod), f"{sarah}@work.pod",
-         LISTEN_ONCE.format(port=3000, reply="inside")],
+        ["ssh", "-F", str(config), target, LISTEN_ONCE.format(port=3000, reply=reply)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         forward = subprocess.Popen(
-            ["ssh", "-F", str(pod), "-N", "-o", "ExitOnForwardFailure=yes",
-             "-L", f"{port}:localhost:3000", f"{sarah}@work.pod"])
+            ["ssh", "-F", str(config), "-N", "-o", "ExitOnForwardFailure=yes",
+             "-L", f"{port}:localhost:3000", target])
         try:
             got = b""
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and b"inside" not in got:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and reply.encode() not in got:
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
                         got = sock.recv(64)
                 except OSError:
                     time.sleep(0.3)
-            assert b"inside" in got
+            return got
         finally:
             forward.terminate()
             forward.wait(timeout=10)
     finally:
         server.kill()
         server.wait(timeout=10)
+
+
+def test_local_forward_reaches_container_loopback(pod, sarah):
+    assert b"inside" in forwarded_reply(pod, f"{sarah}@work.pod", "inside")
 
 
 def test_remote_forward_listens_inside(pod, sarah):

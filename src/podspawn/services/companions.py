@@ -32,10 +32,13 @@ Progress = Callable[[str], None]
 def service_spec(
     service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str],
     staged: Mapping[int, str] | None = None,
+    oci_runtime: str = "",
 ) -> ContainerSpec:
     """A companion container as plain data. ``labels`` are the session's (``labels.owner``
     plus its session id); each object gets its role on top. ``staged`` maps the index of
     each host-path volume to its staging mount (:func:`podspawn.services.binds.stage`).
+    ``oci_runtime`` is the admin's ``security.runtime``: a service runs in the same sandbox
+    kind as the dev container.
 
     A staged bind is handed to the engine as a plain, writable bind: the staging mount
     already carries ``ro`` (when asked), ``nosuid`` and ``nodev``, and an engine remount for
@@ -73,6 +76,7 @@ def service_spec(
         env=dict(service.env),
         mounts=tuple(mounts),
         init=False,
+        runtime=oci_runtime,
     )
 
 
@@ -127,6 +131,7 @@ def start_services(
     labels: Mapping[str, str],
     binds: BindPolicy,
     progress: Progress | None = None,
+    oci_runtime: str = "",
 ) -> list[str]:
     """Start every service and wait until each is ready; return their container ids.
 
@@ -147,7 +152,7 @@ def start_services(
             ensure_base(runtime, service.image)
             staged = stage_binds(service, index=index, policy=binds)
             spec = service_spec(service, user=user, project=project, network=network,
-                                labels=labels, staged=staged)
+                                labels=labels, staged=staged, oci_runtime=oci_runtime)
             # a leftover of this very (user, project) from a crash; anything else of that
             # name is not ours, and the removal refuses it
             runtime.remove(spec.name, owner=_leftover_owner(spec.labels))

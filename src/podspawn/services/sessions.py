@@ -393,6 +393,7 @@ def create_session(
                 runtime=runtime, services=podfile.services, user=user, project=project,
                 network=network.name, labels=session_labels, progress=progress,
                 binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
+                oci_runtime=config.security.runtime,
             )
         spec = build_spec(config, name=name, image=plan.image,
                           labels={**session_labels, labels.ROLE: "session"},
