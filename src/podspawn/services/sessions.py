@@ -21,6 +21,7 @@ from podspawn.errors import LimitReached, PodspawnError, RuntimeFailure
 from podspawn.lifecycle import expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
+    bridge_name,
     container_name,
     hostname,
     lock_file_name,
@@ -32,6 +33,7 @@ from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.companions import start_services
+from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
 from podspawn.state.db import install_id
@@ -109,6 +111,8 @@ def open_session(
     """
     runtime = runtime or get_runtime()
     user, project = connection.user, connection.project
+    # before any container of this login starts or restarts (a reboot empties the filter)
+    guard_login(config=config, conn=conn, runtime=runtime)
     image, settings, podfile = plan_session(
         runtime=runtime, config=config, user=user, project=project, progress=progress
     )
@@ -214,7 +218,8 @@ def create_session(
     name = container_name(user, project)
     _clear_leftovers(runtime, owner, name=name, network=network_name(user, project))
     network = runtime.create_network(
-        network_name(user, project), {**session_labels, labels.ROLE: "network"})
+        network_name(user, project), {**session_labels, labels.ROLE: "network"},
+        interface=bridge_name(iid, network_name(user, project)))
     container_id = ""
     service_ids: list[str] = []
     try:
