@@ -410,3 +410,94 @@ def test_status_names_what_is_missing(server):
     finally:
         assert server.podspawn("firewall", "apply").returncode == 0
     assert policy(server)["in_place"]
+
+
+# -- a dockerd restart --------------------------------------------------------------------------
+
+@dataclass
+class Engine:
+    """A dockerd of this test's own, in a network namespace of its own, so restarting it
+    disturbs nobody else's containers and its packet filter is private."""
+
+    ns: str
+    sock: str
+    root: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def nsenter(self, *argv: str) -> list[str]:
+        # not "ip netns exec": that remounts /sys, and dockerd then finds no cgroups
+        return ["nsenter", f"--net=/run/netns/{self.ns}", *argv]
+
+    def start(self) -> None:
+        from pathlib import Path
+
+        log = Path(f"{self.root}.log")
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.nsenter("dockerd", "--data-root", f"{self.root}/data", "--exec-root",
+                             f"{self.root}/exec", "-H", f"unix://{self.sock}", "--pidfile",
+                             f"{self.root}/docker.pid"),
+                stdout=out, stderr=out, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while run("docker", "-H", f"unix://{self.sock}", "info", check=False).returncode:
+            assert self.proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the private dockerd did not start"
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(60)
+            self.proc = None
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    import shutil
+
+    root = f"/var/lib/podspawn-e2e-engine-{RUN_ID or 'x'}"
+    eng = Engine(ns=f"psdk-{RUN_ID or 'x'}", sock=f"{root}/exec/docker.sock", root=root)
+    run("ip", "netns", "del", eng.ns, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+    run("ip", "netns", "add", eng.ns)
+    try:
+        run(*eng.nsenter("ip", "link", "set", "lo", "up"))
+        eng.start()
+        yield eng
+    finally:
+        eng.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        run("ip", "netns", "del", eng.ns, check=False)
+
+
+def test_policy_survives_a_dockerd_restart(server, engine):
+    def podspawn(*args: str) -> subprocess.CompletedProcess[str]:
+        from tests.e2e.harness import BIN
+
+        return run(*engine.nsenter("env", f"DOCKER_HOST=unix://{engine.sock}", str(BIN),
+                                   "--config", str(server.config), *args), check=False)
+
+    def state() -> dict:
+        result = podspawn("firewall", "status", "--json")
+        return json.loads(result.stdout) | {"exit": result.returncode}
+
+    assert state()["exit"] == 1  # control: a fresh namespace has no policy
+    applied = podspawn("firewall", "apply")
+    assert applied.returncode == 0, applied.stderr
+    prefix = state()["bridge_prefix"]
+    docker = ["docker", "-H", f"unix://{engine.sock}"]
+    # a session-style network: Docker rearranges FORWARD and DOCKER-USER for it
+    run(*docker, "network", "create", "-o",
+        f"com.docker.network.bridge.name={prefix}0f0f0f0f", "fwrestart")
+    assert state()["in_place"]
+    before = engine.proc.pid if engine.proc else 0
+    engine.stop()
+    engine.start()
+    assert engine.proc is not None and engine.proc.pid != before
+    rules = run(*engine.nsenter("iptables", "-S")).stdout
+    assert "-A FORWARD -j DOCKER-USER" in rules  # Docker rebuilt its own chains
+    assert f"-A FORWARD -o {prefix}0f0f0f0f -j DOCKER" in rules
+    after = state()
+    assert after["exit"] == 0 and after["in_place"], after
+    assert rules.index("-A DOCKER-USER -j PODSPAWN-FWD-") < rules.index(
+        "-A DOCKER-USER -j RETURN")

@@ -63,7 +63,8 @@ def _render(app: App, result: Any) -> None:
             "legacy_bridges": list(result.legacy),
             "applied": list(result.applied),
             "families": [{"family": f.family, "state": f.state, "problems": list(f.problems),
-                          "chains": list(f.chains), "hooks": list(f.hooks)}
+                          "chains": list(f.chains), "hooks": list(f.hooks),
+                          "repaired": list(f.repaired)}
                          for f in result.families],
         })
         return
@@ -77,3 +78,5 @@ def _render(app: App, result: Any) -> None:
         out.line(f"{fam.family}: {fam.state}{done}")
         for problem in fam.problems:
             out.line(f"  {problem}")
+        for problem in fam.repaired:
+            out.line(f"  was: {problem}")

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
@@ -57,6 +57,8 @@ class FamilyStatus:
     problems: tuple[str, ...] = ()
     chains: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()
+    repaired: tuple[str, ...] = ()
+    """What was wrong before this call wrote the family (empty when it did not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def ensure(*, config: ServerConfig, conn: sqlite3.Connection,
     for fam in result.families:
         if fam.family in result.applied:
             log.warning("network policy was not in place, re-applied", family=fam.family,
-                        problems="; ".join(fam.problems))
+                        problems="; ".join(fam.repaired))
     return result
 
 
@@ -153,16 +155,16 @@ def _converge(config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime |
               *, write: str) -> PolicyStatus:
     iid = install_id(conn)
     egress = tuple(config.security.egress)
-    tables = {family.name: _read(family) for family in FAMILIES}
-    if tables["ipv4"] is None:
-        raise SetupError("iptables is not installed, so containers could reach this host; "
-                         "run: apt-get install -y iptables")
-    legacy = _legacy(runtime, iid, tables)
     families: list[FamilyStatus] = []
     applied: list[str] = []
     with _lock(config, iid) if write != "never" else nullcontext():
+        tables = {family.name: _read(family) for family in FAMILIES}
+        if tables["ipv4"] is None:
+            raise SetupError("iptables is not installed, so containers could reach this "
+                             "host; run: apt-get install -y iptables")
+        legacy = _legacy(runtime, iid, tables)
         for family in FAMILIES:
-            table = tables[family.name] if write == "never" else _read(family)
+            table = tables[family.name]
             if table is None:
                 families.append(FamilyStatus(family.name, "unavailable"))
                 continue
@@ -173,12 +175,15 @@ def _converge(config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime |
                 _restore(family, restore_script(ruleset, table))
                 applied.append(family.name)
                 after = _read(family)
-                found = problems(ruleset, after) if after is not None else ["unreadable"]
-                if found:
+                left = problems(ruleset, after) if after is not None else ["unreadable"]
+                if left:
                     raise SetupError(
                         f"{family.tool} took podspawn's rules but they did not stay in "
-                        f"place ({found[0]}); check what else manages the packet filter",
-                        detail="; ".join(found))
+                        f"place ({left[0]}); check what else manages the packet filter",
+                        detail="; ".join(left))
+                families.append(replace(_family_status(ruleset, table, ()),
+                                        repaired=tuple(found)))
+                continue
             families.append(_family_status(ruleset, table, found))
     if applied:
         audit.record("firewall.apply", families=applied, egress=list(egress),
