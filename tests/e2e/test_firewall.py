@@ -212,6 +212,12 @@ def policy(server: Server) -> dict:
     return json.loads(result.stdout) | {"exit": result.returncode}
 
 
+def our_rules(tag: str) -> list[str]:
+    """This installation's lines of the live IPv4 filter table."""
+    return [line for line in run("iptables-save", "-t", "filter").stdout.splitlines()
+            if tag in line]
+
+
 @pytest.fixture
 def egress(server: Server) -> Iterator[object]:
     """Set ``security.egress`` for one test (applied at once); the default comes back."""
@@ -246,12 +252,9 @@ def test_server_setup_installs_the_policy_and_says_so(server):
     state = policy(server)
     assert state["exit"] == 0 and state["in_place"], state
     assert [f["state"] for f in state["families"] if f["family"] == "ipv4"] == ["in place"]
-    before = run("iptables-save", "-t", "filter").stdout
+    before = our_rules(state["bridge_prefix"][3:])
     assert server.podspawn("firewall", "apply").returncode == 0
-    after = run("iptables-save", "-t", "filter").stdout
-    ours = [line for line in after.splitlines() if state["bridge_prefix"][3:] in line]
-    assert ours and ours == [line for line in before.splitlines()
-                             if state["bridge_prefix"][3:] in line]  # idempotent
+    assert before and our_rules(state["bridge_prefix"][3:]) == before  # idempotent
 
 
 def test_session_container_cannot_reach_the_host(server, sarah, host_server, outside):
@@ -287,6 +290,24 @@ def test_egress_narrowed_by_config(server, sarah, outside, egress):
     egress([])
     seen = probe_session(server, sarah, targets)
     assert refused(seen["first"]) and refused(seen["second"]), seen
+
+
+def test_a_bad_egress_value_is_refused_in_one_sentence(server):
+    state = policy(server)
+    assert state["in_place"]
+    tag = state["bridge_prefix"][3:]
+    before = our_rules(tag)
+    server.set_config({"security": {"egress": ["10.0.0.1/8"]}})
+    try:
+        result = server.podspawn("firewall", "apply")
+        assert result.returncode == 2
+        text = (result.stdout + result.stderr).strip()
+        assert text.endswith("security.egress: '10.0.0.1/8' has host bits set; write the "
+                             "network, 10.0.0.0/8"), text
+        assert len(text.splitlines()) == 1 and "Traceback" not in text
+        assert our_rules(tag) == before  # the installed policy was left as it was
+    finally:
+        server.set_config(None)
 
 
 SERVICE_LISTENER = [

@@ -215,9 +215,11 @@ def server_setup(
 
     _ensure_accounts_and_dirs(config, report)
     _ensure_sudoers(binary, explicit, report)
-    _ensure_network_policy(config, report)
     if report.changed:
         report.say(_reload_sshd(sshd_config))
+    # last: if iptables fails here, sshd is already consistent, and logins fail closed
+    # (services.firewall.guard_login) until the policy is in place
+    _ensure_network_policy(config, report)
     report.say("server-setup complete")
     audit.record("server.setup", sshd_config=sshd_config, changed=report.changed)
     return report

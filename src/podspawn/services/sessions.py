@@ -106,6 +106,7 @@ def open_session(
 
     Raises:
         LimitReached: the user already holds ``resources.max_per_user`` sessions.
+        SetupError: the packet-filter policy is not in place and cannot be installed.
         ImageUnavailable: the session's image is missing and cannot be pulled.
         RuntimeUnavailable, RuntimeFailure: the engine is down or refused.
     """
