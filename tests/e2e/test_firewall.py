@@ -362,6 +362,37 @@ def test_companion_service_cannot_reach_the_host(server, svc_project, host_serve
         server.podspawn("remove-user", user, "--force")
 
 
+def test_bridges_of_sessions_from_the_previous_release_are_covered(
+        server, host_server, outside):
+    """A network made before bridges were named keeps Docker's br-<id>: apply adds it."""
+    iid = server.install_id()
+    user = uname("fwold")
+    labels = ["--label", "managed-by=podspawn", "--label", f"podspawn-instance={iid}",
+              "--label", f"podspawn-user={user}", "--label", "podspawn-project="]
+    net = f"podspawn-fw-legacy-{RUN_ID or 'x'}"
+    run("docker", "network", "rm", net, check=False)
+    net_id = run("docker", "network", "create", *labels, net).stdout.strip()
+    container = f"{net}-ctr"
+    try:
+        run("docker", "run", "-d", "--rm", "--name", container, "--network", net, *labels,
+            "debian:bookworm", "sleep", "300")
+        _, gateway = network_of(container)
+        targets = {"gateway": (gateway, host_server.port),
+                   "outside": (outside.address, outside.port)}
+        assert probe_container(container, targets)["gateway"] == HOST_BANNER  # control
+        assert server.podspawn("firewall", "apply").returncode == 0
+        state = policy(server)
+        assert f"br-{net_id[:12]}" in state["legacy_bridges"], state
+        seen = probe_container(container, targets)
+        assert seen["outside"] == OUTSIDE_BANNER, seen
+        assert refused(seen["gateway"]), seen
+    finally:
+        run("docker", "rm", "-f", container, check=False)
+        run("docker", "network", "rm", net, check=False)
+    assert server.podspawn("firewall", "apply").returncode == 0
+    assert policy(server)["legacy_bridges"] == []
+
+
 # -- the policy comes back ----------------------------------------------------------------------
 
 def delete_policy(server: Server) -> None:
