@@ -483,7 +483,8 @@ class Engine:
     def start(self) -> None:
         from pathlib import Path
 
-        log = Path(f"{self.root}.log")
+        log = Path(self.root, "dockerd.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.nsenter("dockerd", "--data-root", f"{self.root}/data", "--exec-root",
