@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine, as root: installs what the tests need
-# (Docker Engine, OpenSSH server and clients, rsync, sudo, debootstrap, gVisor), a development
-# virtual environment, then runs ruff, mypy and pytest (unit and end-to-end).
+# (Docker Engine, OpenSSH server and clients, rsync, sudo, debootstrap, gVisor, iptables,
+# iproute2), a development virtual environment, then runs ruff, mypy and pytest (unit
+# and end-to-end).
 #
 #   sudo scripts/test.sh [pytest arguments]
 set -euo pipefail
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 need=""
 for pair in dockerd:docker.io sshd:openssh-server ssh:openssh-client sftp:openssh-client \
-            rsync:rsync sudo:sudo debootstrap:debootstrap tmux:tmux git:git runsc:runsc; do
+            rsync:rsync sudo:sudo debootstrap:debootstrap tmux:tmux git:git runsc:runsc \
+            iptables:iptables ip:iproute2 nsenter:util-linux; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done

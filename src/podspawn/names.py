@@ -58,8 +58,16 @@ _MAX_HOSTNAME = 63
 #: The engine objects podspawn names. A name says which kind it is, so the same
 #: (user, project, part) never names two kinds alike either.
 RESOURCE_KINDS = ("session", "service", "network", "volume", "workspace")
-#: Flock files in ``state.lock_dir``: one per user, one per image build, one per project.
-LOCK_KINDS = ("user", "image", "build")
+#: Flock files in ``state.lock_dir``: one per user, one per image build, one per project,
+#: and one around changes to this installation's packet-filter chains.
+LOCK_KINDS = ("user", "image", "build", "firewall")
+#: Linux refuses interface names longer than this (IFNAMSIZ - 1).
+MAX_IFNAME = 15
+#: What every session bridge of this podspawn release is called: ``psp`` + installation
+#: tag + network hash, so the packet filter matches them all with one ``psp<tag>+``.
+BRIDGE_PREFIX = "psp"
+#: The packet-filter chains of one installation (``services.firewall``), by job.
+CHAIN_KINDS = ("IN", "HOST", "FWD", "OUT", "REJ")
 
 def validate_user(name: str) -> str:
     """Return ``name`` if it is an acceptable podspawn login name.
@@ -195,7 +203,8 @@ def workspace_volume(user: str, project: str) -> str:
 
 def lock_name(kind: str, key: str) -> str:
     """The flock file name of a user (``user.<name>.lock``), of an image build keyed by its
-    recipe hash (``image.<hash>.lock``) or of a project's build queue (``build.<project>.lock``).
+    recipe hash (``image.<hash>.lock``), of a project's build queue (``build.<project>.lock``)
+    or of the packet filter of an installation keyed by its tag (``firewall.<tag>.lock``).
 
     The kind is spelt before a ``.``, which no key may contain, so no user can share an
     image's lock by choosing a name such as ``image-0123456789ab``.
@@ -207,7 +216,7 @@ def lock_name(kind: str, key: str) -> str:
         validate_user(key)
     elif kind == "build":
         validate_project(key)
-    elif kind != "image" or not key or any(ch not in _HEX for ch in key):
+    elif kind not in ("image", "firewall") or not key or any(ch not in _HEX for ch in key):
         raise InvalidName(f"invalid lock {_show(kind)}:{_show(key)}")
     return f"{kind}.{key}.lock"
 
@@ -233,6 +242,57 @@ def image_name(kind: str, digest: str, project: str = "") -> str:
     if kind == "layer" and not project:
         return f"{PREFIX}/base:{digest}"
     raise InvalidName(f"unknown image kind {_show(kind)}")
+
+
+def install_tag(install_id: str) -> str:
+    """Four hex digits naming an installation on this host, in bridge and chain names.
+
+    Derived by hashing, so any id gives hex. Two installations on one host share a tag with
+    odds of 1 in 65536; they then apply both policies to both sets of bridges, which only
+    ever restricts more (each policy ends in a reject), never less.
+
+    Raises:
+        InvalidName: ``install_id`` is empty.
+    """
+    if not install_id or not isinstance(install_id, str):
+        raise InvalidName("an installation id is needed to name its bridges")
+    import hashlib  # only on the cold path: auth-keys imports this module
+
+    return hashlib.sha256(f"podspawn-install:{install_id}".encode()).hexdigest()[:4]
+
+
+def bridge_prefix(install_id: str) -> str:
+    """The start of every session bridge interface of this installation (``psp`` + tag)."""
+    return BRIDGE_PREFIX + install_tag(install_id)
+
+
+def bridge_name(install_id: str, network: str) -> str:
+    """The host interface of a session network: ``psp`` + tag + 8 hex of the network name.
+
+    Linux allows 15 characters, so this cannot be injective: within one installation two
+    networks share one only with odds of about n^2 / 2^33 (3e-5 for 500 live networks), and
+    Docker then refuses the second network, so a collision fails a login; it never joins two
+    tenants on one bridge.
+
+    Raises:
+        InvalidName: ``install_id`` or ``network`` is empty.
+    """
+    if not network or not isinstance(network, str):
+        raise InvalidName("a network name is needed to name its bridge")
+    import hashlib
+
+    return bridge_prefix(install_id) + hashlib.sha256(network.encode()).hexdigest()[:8]
+
+
+def chain_name(kind: str, install_id: str) -> str:
+    """One of this installation's packet-filter chains: ``PODSPAWN-<kind>-<tag>``.
+
+    Raises:
+        InvalidName: ``kind`` is not one of :data:`CHAIN_KINDS`, or ``install_id`` is empty.
+    """
+    if kind not in CHAIN_KINDS:
+        raise InvalidName(f"unknown chain kind {_show(kind)}")
+    return f"PODSPAWN-{kind}-{install_tag(install_id)}"
 
 
 _HEX = frozenset("0123456789abcdef")

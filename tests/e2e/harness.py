@@ -240,6 +240,7 @@ def cleanup_installation(server: Server) -> None:
         iid = server.install_id()
     except sqlite3.Error:
         return
+    server.podspawn("firewall", "remove")  # this installation's packet-filter chains
     for kind in ("container", "network"):
         listed = run(["docker", kind, "ls", "-aq" if kind == "container" else "-q",
                       "--filter", f"label=podspawn-instance={iid}"])

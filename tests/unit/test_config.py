@@ -70,6 +70,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "projects": {},
     "users_dir": "/etc/podspawn/users",
     "security.allowed_bind_roots": (),
+    "security.egress": ("0.0.0.0/0",),
     "images.node_dist_url": "https://nodejs.org/dist",
     "images.go_dist_url": "https://go.dev/dl",
     "images.rustup_url": "https://sh.rustup.rs",
@@ -222,6 +223,8 @@ def test_parse_memory_refuses(text: str) -> None:
         ("security:\n  tmpfs:\n    tmp: size=1m\n", "security.tmpfs"),
         ("security:\n  tmpfs: [/tmp]\n", "security.tmpfs"),
         ("security:\n  runtime: [runsc]\n", "security.runtime"),
+        ("security:\n  egress: 10.0.0.0/8\n", "security.egress"),
+        ("security:\n  egress: [10.0.0.0/33]\n", "security.egress"),
         ("resources:\n  max_per_user: -1\n", "resources.max_per_user"),
         ("resources:\n  max_per_user: 2.5\n", "resources.max_per_user"),
         ("images:\n  mirror: [x]\n", "images.mirror"),
@@ -393,6 +396,7 @@ security:
   readonly_rootfs: true
   tmpfs: {/tmp: size=64m, /run: size=8m}
   runtime: runsc
+  egress: [10.0.0.0/8, "2001:db8::/32"]
 resources: {max_per_user: 7}
 images: {mirror: "http://deb.example/debian"}
 projects_file: /srv/projects.yaml
@@ -576,3 +580,34 @@ def test_the_login_snapshot_carries_access_lists(tmp_path) -> None:
     loader.load_config(str(path))  # writes the snapshots (as root)
     settings = load_login_settings(str(path))
     assert settings.acl == {"api": (["sarah", "bob"], ["ops"])}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("internet", "security.egress: 'internet' is not a network; write a CIDR such as "
+                     "10.0.0.0/8, 203.0.113.7/32 or 0.0.0.0/0"),
+        ("10.0.0.0/33", "security.egress: '10.0.0.0/33' is not a network"),
+        ("10.1.2.3/8", "security.egress: '10.1.2.3/8' has host bits set; write the network, "
+                       "10.0.0.0/8"),
+        ("169.254.169.254/32", "security.egress: 169.254.169.254/32 is link-local (where "
+                               "cloud metadata lives), which containers can never reach; "
+                               "remove it"),
+        ("fe80::/64", "security.egress: fe80::/64 is link-local"),
+    ],
+)
+def test_egress_refuses_what_is_not_a_reachable_network(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        loader.parse_config(f"security:\n  egress: ['{value}']\n", source="config.yaml")
+    assert info.value.message.startswith(f"config.yaml: {message}"), info.value.message
+    assert "\n" not in info.value.message
+
+
+@pytest.mark.parametrize("egress", [[], ["0.0.0.0/0"], ["10.0.0.0/8", "203.0.113.7", "::/0"]])
+def test_egress_accepts_lists_of_networks(egress: list[str]) -> None:
+    config = loader.parse_config(f"security:\n  egress: {json.dumps(egress)}\n")
+    assert config.security.egress == tuple(egress)
+    rebuilt = ServerConfig.from_trusted_dict(json.loads(json.dumps(loader._plain(
+        config.to_dict()))))
+    assert rebuilt == config
+    assert isinstance(rebuilt.security.egress, tuple)

@@ -382,3 +382,59 @@ def test_string_checks_agree_with_the_documented_patterns(value):
         (names.SERVICE_PATTERN, names._service_ok),
     ):
         assert check(value) == (re.fullmatch(pattern, value) is not None), (pattern, value)
+
+
+# -- bridge interfaces and packet-filter chains (services.firewall) -------------------------
+
+def test_bridge_names_fit_linux_and_carry_the_installation_prefix() -> None:
+    from podspawn.names import MAX_IFNAME, bridge_name, bridge_prefix
+
+    iid = "0123456789ab"
+    names = {bridge_name(iid, network_name(f"u{i}", "api")) for i in range(2000)}
+    assert len(names) == 2000  # no collision among 2000 networks of one installation
+    prefix = bridge_prefix(iid)
+    assert len(prefix) == 7 and prefix.startswith("psp")
+    for name in names:
+        assert len(name) == MAX_IFNAME
+        assert name.startswith(prefix)
+        assert re.fullmatch(r"psp[0-9a-f]{12}", name)
+
+
+def test_bridge_names_are_stable_and_differ_between_installations() -> None:
+    from podspawn.names import bridge_name, bridge_prefix
+
+    net = network_name("sarah", "api")
+    assert bridge_name("aaaaaaaaaaaa", net) == bridge_name("aaaaaaaaaaaa", net)
+    assert bridge_prefix("aaaaaaaaaaaa") != bridge_prefix("bbbbbbbbbbbb")
+    assert bridge_name("aaaaaaaaaaaa", net) != bridge_name("bbbbbbbbbbbb", net)
+    # the derivation is fixed: a bridge made by one release is matched by the next
+    assert bridge_name("0123456789ab", "podspawn-network.sarah.api") == "psp648deedca21a"
+
+
+def test_bridge_and_chain_names_refuse_empty_inputs() -> None:
+    from podspawn.names import bridge_name, chain_name
+
+    for bad in (("", "podspawn-network.a"), ("0123456789ab", "")):
+        with pytest.raises(InvalidName):
+            bridge_name(*bad)
+    with pytest.raises(InvalidName):
+        chain_name("IN", "")
+    with pytest.raises(InvalidName):
+        chain_name("ACCEPT", "0123456789ab")
+
+
+def test_chain_names_fit_iptables_and_share_the_bridge_tag() -> None:
+    from podspawn.names import CHAIN_KINDS, bridge_prefix, chain_name
+
+    iid = "0123456789ab"
+    tag = bridge_prefix(iid)[3:]
+    for kind in CHAIN_KINDS:
+        name = chain_name(kind, iid)
+        assert name == f"PODSPAWN-{kind}-{tag}"
+        assert len(name) <= 28  # iptables' limit on a chain name
+
+
+def test_firewall_lock_is_keyed_by_hex_tag() -> None:
+    assert lock_name("firewall", "ab12") == "firewall.ab12.lock"
+    with pytest.raises(InvalidName):
+        lock_name("firewall", "../x")

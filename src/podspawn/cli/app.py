@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "End one session now (USER or USER@PROJECT)."),
     "cleanup": ("Server administration", "podspawn.cli.admin:cleanup",
                 "Expire grace periods and lifetimes, remove orphans (--daemon to loop)."),
+    "firewall": ("Server administration", "podspawn.cli.firewall:firewall",
+                 "Keep containers off the host: apply, status or remove the packet filter."),
     "add-project": ("Server administration", "podspawn.cli.projects:add_project",
                     "Register a project: clone it and build its Podfile's image."),
     "update-project": ("Server administration", "podspawn.cli.projects:update_project",

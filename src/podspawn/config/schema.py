@@ -192,6 +192,11 @@ class SecurityConfig:
     allowed_bind_roots: tuple[str, ...] = ()
     """Host directories a Podfile's services may bind-mount. Empty: only named volumes, since
     a Podfile comes from a repository and must not reach arbitrary host paths."""
+    egress: tuple[str, ...] = ("0.0.0.0/0",)
+    """Networks (CIDRs) that session and service containers may open connections to, beyond
+    their own session network. The default is anything outside this host; ``[]`` allows
+    nothing. The host itself and 169.254.0.0/16 (cloud metadata) are never reachable,
+    whatever this says (``services.firewall``)."""
 
     def __post_init__(self) -> None:
         for key, caps in (("security.cap_drop", self.cap_drop), ("security.cap_add", self.cap_add)):
@@ -204,6 +209,8 @@ class SecurityConfig:
             _require_absolute("security.tmpfs", path)
         for path in self.allowed_bind_roots:
             _require_absolute("security.allowed_bind_roots", path)
+        for cidr in self.egress:
+            egress_network(cidr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +282,8 @@ class ServerConfig:
         sec["cap_drop"] = tuple(sec["cap_drop"])
         sec["cap_add"] = tuple(sec["cap_add"])
         sec["allowed_bind_roots"] = tuple(sec.get("allowed_bind_roots", ()))
+        if "egress" in sec:
+            sec["egress"] = tuple(sec["egress"])
         return cls(
             auth=AuthConfig(**data["auth"]),
             defaults=DefaultsConfig(**data["defaults"]),
@@ -319,6 +328,36 @@ def _check_project(name: str, entry: Any) -> None:
         ):
             raise ValueError(f"{where}.{key} must be a list of {key[:-1]} names, such as "
                              f"[{'sarah' if key == 'users' else 'developers'}]")
+
+
+def egress_network(cidr: str) -> Any:
+    """``cidr`` of ``security.egress`` as an ``ipaddress`` network.
+
+    Raises:
+        ValueError: it is not a network, has host bits set, or lies in link-local space
+            (169.254.0.0/16 or fe80::/10), which containers may never reach.
+    """
+    import ipaddress  # the cold path only: the login path never validates
+
+    try:
+        loose = ipaddress.ip_network(cidr, strict=False)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"security.egress: {cidr!r} is not a network; write a CIDR such as 10.0.0.0/8, "
+            "203.0.113.7/32 or 0.0.0.0/0"
+        ) from None
+    try:
+        net = ipaddress.ip_network(cidr)
+    except ValueError:
+        raise ValueError(
+            f"security.egress: {cidr!r} has host bits set; write the network, {loose}"
+        ) from None
+    if net.is_link_local:
+        raise ValueError(
+            f"security.egress: {cidr} is link-local (where cloud metadata lives), which "
+            "containers can never reach; remove it"
+        )
+    return net
 
 
 def _check(key: str, parse: Any, value: str) -> None:

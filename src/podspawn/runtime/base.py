@@ -69,6 +69,9 @@ class NetworkInfo:
     id: str
     name: str
     labels: Mapping[str, str]
+    interface: str = ""
+    """The host's interface for it (a Linux bridge), which the packet filter matches; empty
+    when the engine has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,15 @@ class Runtime(Protocol):
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of ``labels``."""
 
-    def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
-        """Create a bridge network, or return the existing one of that name with our labels."""
+    def create_network(
+        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+    ) -> NetworkInfo:
+        """Create a bridge network, or return the existing one of that name with our labels.
+
+        ``interface`` names the host's bridge (``names.bridge_name``), so the packet filter
+        can match every session network with one pattern; empty leaves the engine's choice.
+        An existing network keeps the interface it has.
+        """
 
     def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         """Remove a network whose labels carry ``owner``; a missing one is success.

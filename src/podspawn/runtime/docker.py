@@ -24,6 +24,8 @@ from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, Moun
 
 T = TypeVar("T")
 
+#: The bridge driver's option naming the host interface; without it Docker uses br-<id>.
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 _UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
 
 
@@ -174,21 +176,26 @@ class DockerRuntime:
 
     # networks ---------------------------------------------------------------------------
 
-    def create_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+    def create_network(
+        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+    ) -> NetworkInfo:
         api = self._api
         with _mapped(f"find network {name}"):
             existing = [n for n in api.networks(names=[name]) if n.get("Name") == name]
         for net in existing:
             if all((net.get("Labels") or {}).get(k) == v for k, v in labels.items()):
-                return NetworkInfo(id=net["Id"], name=name, labels=net.get("Labels") or {})
+                return _network(net)
         if existing:
             raise RuntimeFailure(
                 f"a network called {name} exists but was not made by podspawn; "
                 "remove it or rename it",
             )
+        options = {BRIDGE_NAME_OPTION: interface} if interface else None
         with _mapped(f"create network {name}"):
-            created = api.create_network(name, driver="bridge", labels=dict(labels))
-        return NetworkInfo(id=created["Id"], name=name, labels=dict(labels))
+            created = api.create_network(name, driver="bridge", labels=dict(labels),
+                                         options=options)
+        return NetworkInfo(id=created["Id"], name=name, labels=dict(labels),
+                           interface=interface or _default_bridge(created["Id"]))
 
     def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         try:
@@ -206,7 +213,7 @@ class DockerRuntime:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with _mapped("list networks"):
             rows = self._api.networks(filters=filters)
-        return [NetworkInfo(id=n["Id"], name=n["Name"], labels=n.get("Labels") or {}) for n in rows]
+        return [_network(n) for n in rows]
 
     # images -----------------------------------------------------------------------------
 
@@ -328,6 +335,20 @@ def _mount(mount: Mount) -> docker.types.Mount:
         read_only=mount.read_only,
         labels=(dict(mount.labels) or None) if mount.type == "volume" else None,
     )
+
+
+def _network(attrs: Mapping[str, Any]) -> NetworkInfo:
+    interface = ""
+    if attrs.get("Driver", "bridge") == "bridge":
+        interface = str((attrs.get("Options") or {}).get(BRIDGE_NAME_OPTION)
+                        or _default_bridge(str(attrs["Id"])))
+    return NetworkInfo(id=attrs["Id"], name=attrs["Name"], labels=attrs.get("Labels") or {},
+                       interface=interface)
+
+
+def _default_bridge(network_id: str) -> str:
+    """What Docker calls a bridge that was given no name: ``br-`` + 12 digits of its id."""
+    return f"br-{network_id[:12]}"
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -1,12 +1,13 @@
 """Reconcile state with reality: expire sessions, repair counts, remove orphans.
 
-One pass, in order: drop connections whose process died and start the grace period of
-sessions left with none; warn users whose session nears its max lifetime; destroy sessions
-whose grace period or lifetime is over; drop rows whose container vanished; remove
-containers and networks that carry this installation's id but belong to no row; unmount
-the staged host binds of sessions that have no row any more (``services.binds``); remove
-disposable users whose time is up. Each item runs under its user's lock and in its own
-``try``, so one failure is logged and the pass goes on.
+One pass, in order: put the packet-filter policy back if it is missing; drop connections
+whose process died and start the grace period of sessions left with none; warn users whose
+session nears its max lifetime; destroy sessions whose grace period or lifetime is over;
+drop rows whose container vanished; remove containers and networks that carry this
+installation's id but belong to no row; unmount the staged host binds of sessions that have
+no row any more (``services.binds``); remove disposable users whose time is up. Each item
+runs under its user's lock and in its own ``try``, so one failure is logged and the pass
+goes on.
 
 Only resources labelled with this installation's id are ever removed: local-mode containers
 and other installations on the same Docker host are left alone.
@@ -98,6 +99,7 @@ def run_pass(
     """One reconciliation pass; see the module docstring for the order."""
     counts = {"grace": 0, "lifetime": 0, "orphans": 0, "rows": 0, "users": 0, "warned": 0,
               "binds": 0}
+    _ensure_network_policy(config, conn, runtime)
     prune_dead(conn, is_alive)
     for row in list_sessions(conn):
         try:
@@ -130,6 +132,18 @@ def run_pass(
                  lifetime_expired=result.lifetime_expired,
                  orphans_removed=result.orphans_removed, users_expired=result.users_expired)
     return result
+
+
+def _ensure_network_policy(
+    config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime
+) -> None:
+    """Put the packet filter back if a reboot, a dockerd restart or a flush removed it."""
+    from podspawn.services.firewall import ensure
+
+    try:
+        ensure(config=config, conn=conn, runtime=runtime)
+    except PodspawnError as exc:
+        log.error("network policy check failed", error=exc.detail or exc.message)
 
 
 def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ What it owns: one marker-delimited block in sshd_config (global AuthorizedKeysCo
 then a ``Match Group podspawn`` block that forces the spawn command and turns off every kind
 of forwarding, agent, X11, tunnel and user rc for podspawn logins), one sudoers drop-in
 allowing exactly one command line, two accounts (the ``podspawn`` group and the unprivileged
-``podspawn-auth`` user that sshd runs ``auth-keys`` as) and the key and state directories.
+``podspawn-auth`` user that sshd runs ``auth-keys`` as), the key and state directories, and
+the packet-filter policy that keeps containers off the host (``services.firewall``).
 
 Safety: ``sshd -t`` must pass before anything is touched; the original is backed up; the new
 file is written atomically and checked with ``sshd -t`` again, and on any failure the original
@@ -202,6 +203,9 @@ def server_setup(
         if updated != original:
             report.say(f"[dry-run] would add the podspawn block to {sshd_config}")
         report.say("[dry-run] would write sudoers rule, accounts and directories, then reload sshd")
+        report.say("[dry-run] would install the packet-filter policy: containers reach nothing "
+                   "on this host nor 169.254.0.0/16; egress allowed to "
+                   f"{_egress_text(config)}")
         return report
 
     if updated == original:
@@ -213,6 +217,9 @@ def server_setup(
     _ensure_sudoers(binary, explicit, report)
     if report.changed:
         report.say(_reload_sshd(sshd_config))
+    # last: if iptables fails here, sshd is already consistent, and logins fail closed
+    # (services.firewall.guard_login) until the policy is in place
+    _ensure_network_policy(config, report)
     report.say("server-setup complete")
     audit.record("server.setup", sshd_config=sshd_config, changed=report.changed)
     return report
@@ -249,6 +256,31 @@ def _ensure_accounts_and_dirs(config: ServerConfig, report: SetupReport) -> None
     open_db(config.state.db_path, create=True).close()
     os.chmod(config.state.db_path, 0o600)
     report.say(f"state database ready at {config.state.db_path}")
+
+
+def _ensure_network_policy(config: ServerConfig, report: SetupReport) -> None:
+    """Install the packet filter that keeps containers off this host (``services.firewall``)."""
+    from podspawn.errors import RuntimeUnavailable
+    from podspawn.runtime import get_runtime
+    from podspawn.services import firewall
+
+    try:
+        runtime = get_runtime()
+    except RuntimeUnavailable:
+        runtime = None  # the next cleanup pass adds bridges of earlier sessions
+    conn = open_db(config.state.db_path)
+    try:
+        result = firewall.apply(config=config, conn=conn, runtime=runtime)
+    finally:
+        conn.close()
+    families = ", ".join(f"{f.family} {f.state}" for f in result.families)
+    report.say(f"network policy installed ({families}): containers reach nothing on this host "
+               f"nor 169.254.0.0/16; egress allowed to {_egress_text(config)}; bridges "
+               f"{result.bridge_prefix}+")
+
+
+def _egress_text(config: ServerConfig) -> str:
+    return ", ".join(config.security.egress) or "nothing beyond the session's own network"
 
 
 def _ensure_dir(path: str, mode: int, *, gid: int = 0) -> None:

@@ -38,6 +38,7 @@ from podspawn.errors import (
 from podspawn.lifecycle import abandoned, expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
+    bridge_name,
     container_name,
     hostname,
     lock_file_name,
@@ -52,6 +53,7 @@ from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
 from podspawn.services.companions import start_services
+from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
 from podspawn.services.overrides import Effective, effective
 from podspawn.services.personalise import personalise, set_up_user
@@ -128,6 +130,7 @@ def open_session(
     Raises:
         PermissionDenied: the project's access list leaves this user out; nothing is made.
         LimitReached: the user already holds ``resources.max_per_user`` sessions.
+        SetupError: the packet-filter policy is not in place and cannot be installed.
         ImageUnavailable: the session's image is missing and cannot be pulled.
         SessionNotFound: the session was ended (``stop``, ``remove-user``) while starting.
         StateError: another login of this user has been making the session for too long.
@@ -136,6 +139,8 @@ def open_session(
     runtime = runtime or get_runtime()
     user, project = connection.user, connection.project
     check_access(config, user, project)
+    # before any container of this login starts or restarts (a reboot empties the filter)
+    guard_login(config=config, conn=conn, runtime=runtime)
     plan = plan_session(runtime=runtime, config=config, user=user, project=project,
                         progress=progress)
     deadline = time.monotonic() + START_WAIT_SECONDS
@@ -368,7 +373,8 @@ def create_session(
     name = container_name(user, project)
     _clear_leftovers(runtime, owner, session_id, name=name, network=network_name(user, project))
     network = runtime.create_network(
-        network_name(user, project), {**session_labels, labels.ROLE: "network"})
+        network_name(user, project), {**session_labels, labels.ROLE: "network"},
+        interface=bridge_name(owner[labels.INSTANCE], network_name(user, project)))
     container_id = ""
     service_ids: list[str] = []
     staging = session_staging(config.state.db_path, user, project, session_id)
