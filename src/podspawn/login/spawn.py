@@ -17,7 +17,7 @@ from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import on_last_disconnect, reusable
 from podspawn.locks import file_lock
 from podspawn.login import inner_sshd
-from podspawn.login.handoff import run_attached
+from podspawn.login.handoff import expect_notices, run_attached
 from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv
@@ -25,6 +25,7 @@ from podspawn.names import lock_file_name, project_from_host
 from podspawn.procs import is_alive, start_time
 from podspawn.runtime.engine import exec_argv, quick_inspect
 from podspawn.state.db import open_db
+from podspawn.state.notices import take_notices
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
 from podspawn.state.users import get_user
@@ -77,6 +78,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
     connection = Connection(
         user=user, project=project, pid=me, pid_start=start_time(me) or 0, started_at=time.time()
     )
+    expect_notices()  # before the connection is recorded: from then on notices may come
     row = _join_warm(conn, config, connection)
     if row is None:
         from podspawn.services.sessions import open_session
@@ -88,7 +90,10 @@ def main(args: list[str], *, config_path: str | None) -> int:
                  kind=request.kind, command=request.command or None,
                  client=os.environ.get("SSH_CLIENT"))
     try:
-        code = run_attached(_handoff_argv(config, row, request, user=user, project=project))
+        code = run_attached(
+            _handoff_argv(config, row, request, user=user, project=project),
+            notices=lambda: take_notices(conn, connection.pid, connection.pid_start),
+        )
     finally:
         _leave(conn, config, connection)
     audit.record("session.disconnect", user=user, project=project,
