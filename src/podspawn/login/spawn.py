@@ -20,7 +20,7 @@ from podspawn.login import inner_sshd
 from podspawn.login.handoff import expect_notices, run_attached
 from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
-from podspawn.login.router import Request, classify, container_argv
+from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import lock_file_name, project_from_host
 from podspawn.procs import is_alive, start_time
 from podspawn.runtime.engine import exec_argv, quick_inspect
@@ -191,6 +191,8 @@ def _handoff_argv(
         value = os.environ.get(key)
         if value is not None and "\n" not in value:
             env[key] = value
+    hidden = container_env(request, shell=shell)
+    os.environ.update(hidden)  # the Docker CLI passes these on, out of every argv
     return exec_argv(
         row.container_id,
         container_argv(request, shell=shell),
@@ -198,6 +200,7 @@ def _handoff_argv(
         workdir=str(row.runtime_state.get("workdir", home)),
         env=env,
         tty=request.tty and request.kind != "sftp",
+        inherited=tuple(hidden),
     )
 
 
