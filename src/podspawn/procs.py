@@ -24,3 +24,27 @@ def start_time(pid: int) -> int | None:
 
 def is_alive(pid: int, started: int) -> bool:
     return start_time(pid) == started
+
+
+def send_signal(pid: int, started: int, signum: int) -> bool:
+    """Send ``signum`` to the process (pid, started) and to no other; False if it is gone.
+
+    The start time is checked through a pidfd, which pins the process: a pid reused between
+    the check and the kill cannot receive the signal.
+    """
+    import os
+    import signal
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if start_time(pid) != started:
+            return False
+        signal.pidfd_send_signal(fd, signum)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import grp
 import http.server
 import json
 import os
 import pwd
+import socket
 import subprocess
 import threading
 import time
@@ -355,6 +357,112 @@ def test_existing_host_account_is_only_adopted_and_never_deleted(server, keys):
     finally:
         server.podspawn("remove-user", user, "--force")
         run("userdel", "--remove", user)
+
+
+@contextlib.contextmanager
+def host_account(user: str) -> Iterator[None]:
+    """A person's own host account (home, bash), deleted at the end."""
+    created = run("useradd", "--create-home", "--shell", "/bin/bash", user)
+    assert created.returncode == 0, created.stderr
+    try:
+        yield
+    finally:
+        run("userdel", "--remove", user)
+
+
+def refused_adoption(server: Server, user: str, key: Path) -> str:
+    """Adoption refused in one sentence, with nothing changed on the host or in podspawn."""
+    before, own_before = host_snapshot(), account_lines(user)
+    message = refused(server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                      "--adopt-account"))
+    assert (host_snapshot(), account_lines(user)) == (before, own_before)
+    assert not key_file(user).exists()
+    assert "podspawn" not in run("id", "-nG", user).stdout.split()
+    assert server.ssh(user, "true", key=key).returncode == 255
+    return message
+
+
+@pytest.mark.parametrize("group", ["docker", "sudo", "adm", "staff", "disk", "kvm"])
+def test_an_account_in_a_privileged_group_is_not_adopted(server, keys, group):
+    user = uname(f"priv{group[:3]}")
+    made_group = run("getent", "group", group).returncode != 0
+    with host_account(user):
+        if made_group:
+            assert run("groupadd", "--system", group).returncode == 0
+        assert run("usermod", "--append", "--groups", group, user).returncode == 0
+        key = new_key(keys, user)
+        message = refused_adoption(server, user, key)
+        assert f"group {group}" in message, message
+        # control: the same account without that group is adopted and logs in
+        assert run("gpasswd", "--delete", user, group).returncode == 0
+        adopted = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                  "--adopt-account")
+        assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+        assert logs_in_as(server, user, key)
+        assert server.podspawn("remove-user", user, "--force").returncode == 0
+    if made_group:
+        run("groupdel", group)
+
+
+def test_the_primary_group_and_an_engine_socket_group_count(server, keys, tmp_path):
+    user = uname("privprim")
+    with host_account(user):
+        key = new_key(keys, user)
+        # the primary group: gid 0
+        assert run("usermod", "--gid", "0", user).returncode == 0
+        assert "primary group root" in refused_adoption(server, user, key)
+        assert run("usermod", "--gid", user, user).returncode == 0
+        # a group of any name that may write to the engine's socket (DOCKER_HOST)
+        group = uname("engsock")
+        assert run("groupadd", group).returncode == 0
+        try:
+            assert run("usermod", "--append", "--groups", group, user).returncode == 0
+            sock_path = tmp_path / "engine.sock"
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(sock_path))
+            os.chown(sock_path, 0, grp.getgrnam(group).gr_gid)
+            os.chmod(sock_path, 0o660)
+            env = {"DOCKER_HOST": f"unix://{sock_path}"}
+            message = refused(server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                              "--adopt-account", env=env))
+            assert f"group {group}" in message and str(sock_path) in message, message
+            assert not key_file(user).exists()
+            # control: not group-writable, so the group no longer drives the engine
+            os.chmod(sock_path, 0o640)
+            adopted = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                      "--adopt-account", env=env)
+            assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+            sock.close()
+        finally:
+            server.podspawn("remove-user", user, "--force")
+            run("groupdel", group)
+
+
+def test_an_account_with_sudo_rights_of_its_own_is_not_adopted(server, keys):
+    user = uname("privsudo")
+    rule = Path(f"/etc/sudoers.d/zz-e2e-{user}")
+    with host_account(user):
+        rule.write_text(f"{user} ALL=(root) NOPASSWD: /usr/bin/id\n")
+        rule.chmod(0o440)
+        try:
+            assert run("visudo", "-cf", str(rule)).returncode == 0
+            key = new_key(keys, user)
+            message = refused_adoption(server, user, key)
+            assert "/usr/bin/id" in message and "sudo" in message, message
+            # control: without the rule the same account is adopted; podspawn's own spawn
+            # rule, which it now holds through the podspawn group, does not count
+            rule.unlink()
+            adopted = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                      "--adopt-account")
+            assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+            assert "spawn" in run("sudo", "-n", "-l", "-U", user).stdout
+            again = server.podspawn("add-user", user, "--key-file", f"{key}.pub",
+                                    "--adopt-account")
+            assert again.returncode == 0, again.stdout + again.stderr
+            assert logs_in_as(server, user, key)
+        finally:
+            rule.unlink(missing_ok=True)
+            server.podspawn("remove-user", user, "--force")
 
 
 # -- remove-user ----------------------------------------------------------------------------

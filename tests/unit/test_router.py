@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from podspawn.login.router import SFTP_SERVER, Request, classify, container_argv
+from podspawn.login.router import (
+    COMMAND_VAR,
+    EVAL_COMMAND,
+    SFTP_SERVER,
+    Request,
+    classify,
+    container_argv,
+    container_env,
+)
 
 SHELL = "/bin/bash"
 
@@ -73,14 +81,28 @@ def test_shell_and_sftp(original: str, expected: Request, argv: list[str], tty: 
 def test_commands_run_through_the_login_shell_unchanged(original: str, tty: bool) -> None:
     request = classify(original, tty=tty)
     assert request == Request(kind="command", command=original, tty=tty)
-    assert container_argv(request, shell=SHELL) == [SHELL, "-c", original]
+    # the text travels in the environment, whole; no argv holds it
+    assert container_argv(request, shell=SHELL) == [SHELL, "-c", EVAL_COMMAND]
+    assert container_env(request, shell=SHELL) == {COMMAND_VAR: original}
 
 
-def test_the_command_is_one_argument_never_split() -> None:
+def test_the_command_is_one_value_never_split() -> None:
     original = "printf '%s\\n' \"a  b\" ; id"
-    argv = container_argv(classify(original, tty=False), shell="/bin/sh")
-    assert argv == ["/bin/sh", "-c", original]
-    assert len(argv) == 3
+    request = classify(original, tty=False)
+    assert container_argv(request, shell="/bin/sh") == ["/bin/sh", "-c", EVAL_COMMAND]
+    assert container_env(request, shell="/bin/sh") == {COMMAND_VAR: original}
+
+
+@pytest.mark.parametrize("shell", ["/usr/bin/fish", "/bin/tcsh", "/usr/bin/nu"])
+def test_a_shell_without_posix_eval_gets_the_command_as_before(shell: str) -> None:
+    request = classify("ls -la", tty=False)
+    assert container_argv(request, shell=shell) == [shell, "-c", "ls -la"]
+    assert container_env(request, shell=shell) == {}
+
+
+@pytest.mark.parametrize("original", ["", "internal-sftp", "podspawn-tunnel api"])
+def test_only_commands_need_the_variable(original: str) -> None:
+    assert container_env(classify(original, tty=False), shell=SHELL) == {}
 
 
 @pytest.mark.parametrize(

@@ -80,11 +80,11 @@ def test_open_db_of_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_open_db_creates_and_migrates(db: sqlite3.Connection, db_path: str) -> None:
     assert os.path.isfile(db_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"sessions", "connections", "users", "meta"}
+    assert tables == {"sessions", "connections", "users", "meta", "notices"}
 
 
 def test_install_id_is_stable(db: sqlite3.Connection, db_path: str, tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_install_id_is_stable(db: sqlite3.Connection, db_path: str, tmp_path: Pa
     int(first, 16)
     again = open_db(db_path)
     assert install_id(again) == first
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 3
     again.close()
     other = open_db(str(tmp_path / "other.db"), create=True)
     assert install_id(other) != first

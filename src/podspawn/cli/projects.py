@@ -13,11 +13,16 @@ from podspawn.cli.app import App
 @click.command("add-project")
 @click.argument("name")
 @click.option("--repo", required=True, metavar="URL",
-              help="git URL (https, ssh, file://) or a local directory.")
+              help="git URL (https, ssh, file://) or a local directory. Credentials in an "
+                   "https URL (https://user:token@host/...) are stored apart, root-only.")
 @click.option("--branch", default="", metavar="BRANCH", help="Branch or tag to check out.")
 @click.pass_obj
 def add_project(app: App, name: str, repo: str, branch: str) -> None:
-    """Register project NAME: clone it, build its Podfile's image once."""
+    """Register project NAME: clone it, build its Podfile's image once.
+
+    To keep a token out of this command's own argv (which other accounts can see in ps
+    while it runs), put ``user:token`` in PODSPAWN_REPO_CREDENTIALS instead of the URL.
+    """
     from podspawn.names import validate_project
     from podspawn.runtime import get_runtime
     from podspawn.services.projects import add_project as add
@@ -26,7 +31,8 @@ def add_project(app: App, name: str, repo: str, branch: str) -> None:
     config, _ = app.admin_context("add-project", echo=False)
     out = app.output
     info = add(runtime=get_runtime(), config=config, config_path=app.resolved_config_path(),
-               name=name, repo=repo, branch=branch, progress=out.info)
+               name=name, repo=repo, branch=branch, progress=out.info,
+               credentials=os.environ.get("PODSPAWN_REPO_CREDENTIALS", "").strip())
     out.line(f"project {info.name} registered, image: {info.image_tag}")
 
 
@@ -66,6 +72,11 @@ def list_projects(app: App) -> None:
     from podspawn.services.projects import list_projects as listing
 
     projects = listing(app.config())
+    for p in projects:
+        if p.legacy_credentials:
+            app.output.warn(f"the config holds credentials in project {p.name}'s URL; run "
+                            f"'podspawn update-project {p.name}' to move them to a root-only "
+                            "file")
     if app.json_mode:
         app.output.data([{"name": p.name, "repo": p.repo, "branch": p.branch,
                           "image_tag": p.image_tag} for p in projects])

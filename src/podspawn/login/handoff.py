@@ -8,6 +8,10 @@ A client that vanishes (``kill -9``, a dropped network) makes sshd close its end
 stdout; with no terminal, nothing signals the child, which could then wait forever on a
 command in the container. The parent therefore watches stdout for a hang-up and ends the
 child when it sees one.
+
+While it waits, the parent also delivers notices (``podspawn.state.notices``): on
+``NOTICE_SIGNAL`` it fetches this connection's notices and writes them to its own stderr,
+the channel's descriptor, so nothing but the channel can be written.
 """
 
 from __future__ import annotations
@@ -16,12 +20,59 @@ import os
 import select
 import signal
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+
+    Notices = Callable[[], list[str]]
+
 _SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE)
 _HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
+#: Sent by ``services.notices`` when a notice waits for this connection.
+NOTICE_SIGNAL = signal.SIGUSR1
+_noticed = [False]
 
 
-def run_attached(argv: list[str], *, watch_fd: int = 1) -> int:
-    """Exec ``argv`` in a child and return its exit status (128+N if killed by signal N)."""
+def expect_notices() -> None:
+    """Catch ``NOTICE_SIGNAL`` from now on, for ``run_attached`` to act on.
+
+    Its default action would end ``spawn``, and a notice may be sent as soon as the
+    connection is recorded, before the hand-off starts (a cold start can take minutes).
+    """
+    signal.signal(NOTICE_SIGNAL, _remember)
+
+
+def _remember(signum: int, frame: FrameType | None) -> None:
+    _noticed[0] = True
+
+
+def _deliverer(notices: Notices) -> Callable[[int, FrameType | None], None]:
+    def deliver(signum: int, frame: FrameType | None) -> None:
+        _noticed[0] = False
+        try:
+            if not select.select([], [2], [], 0)[1]:
+                _noticed[0] = True  # the channel is full: keep them for the next signal
+                return
+            messages = notices()
+            if not messages:
+                return
+            tty = os.isatty(2)
+            text = "".join(f"\r\npodspawn: {m}\r\n" if tty else f"podspawn: {m}\n"
+                           for m in messages)
+            os.write(2, text.encode(errors="replace"))
+        except Exception:  # a notice must never break the session
+            return
+
+    return deliver
+
+
+def run_attached(argv: list[str], *, watch_fd: int = 1, notices: Notices | None = None) -> int:
+    """Exec ``argv`` in a child and return its exit status (128+N if killed by signal N).
+
+    ``notices`` returns (and forgets) this connection's waiting notices; it is called, while
+    the child runs, on each ``NOTICE_SIGNAL``.
+    """
     pid = os.fork()
     if pid == 0:  # child
         try:
@@ -33,6 +84,19 @@ def run_attached(argv: list[str], *, watch_fd: int = 1) -> int:
             os._exit(127)
     for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    if notices is not None:
+        deliver = _deliverer(notices)
+        signal.signal(NOTICE_SIGNAL, deliver)
+        if _noticed[0]:
+            deliver(0, None)
+    try:
+        return _wait(pid, watch_fd)
+    finally:
+        if notices is not None:
+            signal.signal(NOTICE_SIGNAL, _remember)  # later ones must not touch the database
+
+
+def _wait(pid: int, watch_fd: int) -> int:
     poller: select.poll | None = select.poll()
     try:
         poller.register(watch_fd, 0)  # type: ignore[union-attr]  # no events asked: only hang-up and error are reported

@@ -15,8 +15,12 @@ long-lived process keeps a working agent after the connection that started it ha
 
 from __future__ import annotations
 
+from podspawn.login.router import POSIX_SHELLS
+
 CONFIG_DIR = "/etc/podspawn"
 
+# The command runs from $SSH_ORIGINAL_COMMAND with eval, not as an argument of the shell,
+# so that it is not in any argv that the host's process list shows (``login.router``).
 SESSION_WRAPPER = """#!/bin/sh
 # the container's environment (Podfile env, PODSPAWN_*), which sshd -i does not pass on
 if [ -r /etc/podspawn/environment ]; then . /etc/podspawn/environment; fi
@@ -31,22 +35,31 @@ cd "${PODSPAWN_WORKDIR:-$HOME}" 2>/dev/null || cd "$HOME" 2>/dev/null
 if [ -z "$SSH_ORIGINAL_COMMAND" ]; then
   exec "$SHELL" -l
 fi
+case "${SHELL##*/}" in
+  POSIX_SHELLS) exec "$SHELL" -c 'eval "$SSH_ORIGINAL_COMMAND"' ;;
+esac
 exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
-"""
+""".replace("POSIX_SHELLS", "|".join(sorted(POSIX_SHELLS)))
+
+#: Bumped whenever the files below change, so that a container started by an older release
+#: gets the new ones at its next connection (2: the wrapper keeps the command out of argv).
+LAYOUT = "2"
 
 _START = r"""set -e
-# Once per container: config, host key and session wrapper (constant for its life). Later
-# connections only refresh the keys, with shell builtins, so no extra process is started.
-if [ ! -f /etc/podspawn/sshd_config ]; then
+# Once per container and layout: config, host key and session wrapper. Later connections
+# only refresh the keys, with shell builtins, so no extra process is started.
+if [ ! -f /etc/podspawn/layout-LAYOUT ]; then
   mkdir -p /etc/podspawn /run/sshd
   chmod 0755 /etc/podspawn
   umask 077
   printf '%s\n' "$PODSPAWN_HOST_KEY" > /etc/podspawn/ssh_host_ed25519_key
   printf '%s\n' "$PODSPAWN_SSHD_CONFIG" > /etc/podspawn/sshd_config.new
   umask 022
-  printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session
-  chmod 0755 /etc/podspawn/session
+  printf '%s' "$PODSPAWN_SESSION" > /etc/podspawn/session.new
+  chmod 0755 /etc/podspawn/session.new
+  mv /etc/podspawn/session.new /etc/podspawn/session
   mv /etc/podspawn/sshd_config.new /etc/podspawn/sshd_config
+  : > /etc/podspawn/layout-LAYOUT
 fi
 umask 022
 printf '%s\n' "$PODSPAWN_AUTHORIZED_KEYS" > /etc/podspawn/authorized_keys
@@ -57,7 +70,7 @@ if [ ! -f /etc/podspawn/environment ]; then
   mv /etc/podspawn/environment.new /etc/podspawn/environment
 fi
 exec /usr/sbin/sshd -i -f /etc/podspawn/sshd_config
-"""
+""".replace("LAYOUT", LAYOUT)
 
 
 def render_config(user: str) -> str:

@@ -4,6 +4,11 @@ sshd hands a forced command the client's request in ``SSH_ORIGINAL_COMMAND``: em
 shell, the command line for ``ssh host cmd`` (also ``scp -t``/``-f`` and ``rsync --server``),
 and the configured Subsystem command for sftp (``internal-sftp`` or a path ending in
 ``sftp-server``).
+
+The command line itself never goes into an argv: every account on the host can read every
+process's argv (``ps``), the container's processes included. It travels in ``COMMAND_VAR``
+through ``docker exec``'s inherited (root-only) environment, and the container's shell runs
+it with ``eval``: the same parser as ``-c``, the same exit status and streams.
 """
 
 from __future__ import annotations
@@ -22,6 +27,17 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 #: What ``podspawn connect`` asks the outer connection for (see ``login.inner_sshd``).
 TUNNEL_VERB = "podspawn-tunnel"
 HOSTKEY_VERB = "podspawn-hostkey"
+
+COMMAND_VAR = "PODSPAWN_COMMAND"
+#: Shells whose ``eval`` and ``unset`` are POSIX's. Another shell (fish, csh, nu...) gets
+#: the command as its ``-c`` argument, as before, since its syntax for this differs.
+POSIX_SHELLS = frozenset({
+    "sh", "bash", "rbash", "dash", "ash", "busybox", "zsh", "ksh", "ksh93", "mksh", "lksh",
+    "pdksh", "oksh", "loksh", "yash", "posh",
+})
+#: The variable is unset inside the eval'd text, so the command sees the environment it
+#: always had; the newline keeps the user's text a script of its own, parsed line by line.
+EVAL_COMMAND = f'eval "unset {COMMAND_VAR}\n${COMMAND_VAR}"'
 
 
 class Request(Record):
@@ -50,10 +66,24 @@ def classify(original: str, *, tty: bool) -> Request:
     return Request(kind="command", command=original, tty=tty)
 
 
+def hides_command(shell: str) -> bool:
+    """Whether ``shell`` can run a command from ``COMMAND_VAR`` (see ``POSIX_SHELLS``)."""
+    return shell.rsplit("/", 1)[-1] in POSIX_SHELLS
+
+
 def container_argv(request: Request, *, shell: str) -> list[str]:
-    """The argv to exec in the container for ``request``."""
+    """The argv to exec in the container for ``request``; see ``container_env``."""
     if request.kind == "shell":
         return [shell, "-l"]
     if request.kind == "sftp":
         return [SFTP_SERVER]
+    if hides_command(shell):
+        return [shell, "-c", EVAL_COMMAND]
     return [shell, "-c", request.command]
+
+
+def container_env(request: Request, *, shell: str) -> dict[str, str]:
+    """What the argv of ``container_argv`` needs in its environment, kept out of argv."""
+    if request.kind == "command" and hides_command(shell):
+        return {COMMAND_VAR: request.command}
+    return {}

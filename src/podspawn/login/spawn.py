@@ -17,14 +17,15 @@ from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import on_last_disconnect, reusable
 from podspawn.locks import file_lock
 from podspawn.login import inner_sshd
-from podspawn.login.handoff import run_attached
+from podspawn.login.handoff import expect_notices, run_attached
 from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
-from podspawn.login.router import Request, classify, container_argv
+from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import lock_file_name, project_from_host
 from podspawn.procs import is_alive, start_time
 from podspawn.runtime.engine import exec_argv, quick_inspect
 from podspawn.state.db import open_db
+from podspawn.state.notices import take_notices
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
 from podspawn.state.users import get_user
@@ -81,6 +82,7 @@ def main(args: list[str], *, config_path: str | None) -> int:
     connection = Connection(
         user=user, project=project, pid=me, pid_start=start_time(me) or 0, started_at=time.time()
     )
+    expect_notices()  # before the connection is recorded: from then on notices may come
     row = _join_warm(conn, config, connection)
     if row is None:
         from podspawn.services.sessions import open_session
@@ -92,7 +94,10 @@ def main(args: list[str], *, config_path: str | None) -> int:
                  kind=request.kind, command=request.command or None,
                  client=os.environ.get("SSH_CLIENT"))
     try:
-        code = run_attached(_handoff_argv(config, row, request, user=user, project=project))
+        code = run_attached(
+            _handoff_argv(config, row, request, user=user, project=project),
+            notices=lambda: take_notices(conn, connection.pid, connection.pid_start),
+        )
     finally:
         _leave(conn, config, connection)
     audit.record("session.disconnect", user=user, project=project,
@@ -190,6 +195,8 @@ def _handoff_argv(
         value = os.environ.get(key)
         if value is not None and "\n" not in value:
             env[key] = value
+    hidden = container_env(request, shell=shell)
+    os.environ.update(hidden)  # the Docker CLI passes these on, out of every argv
     return exec_argv(
         row.container_id,
         container_argv(request, shell=shell),
@@ -197,6 +204,7 @@ def _handoff_argv(
         workdir=str(row.runtime_state.get("workdir", home)),
         env=env,
         tty=request.tty and request.kind != "sftp",
+        inherited=tuple(hidden),
     )
 
 

@@ -15,6 +15,7 @@ import grp
 import os
 import pwd
 import signal
+import stat
 import subprocess
 import time
 
@@ -25,6 +26,24 @@ GROUP = "podspawn"
 AUTH_USER = "podspawn-auth"
 MARKER = "podspawn user"
 FIRST_REGULAR_UID = 1000
+
+#: Groups that hand their members the host, by family: administration (root, sudo, wheel,
+#: admin), logs and secrets (adm, systemd-journal, shadow), raw devices (disk, kmem, kvm),
+#: root's search path (staff owns /usr/local on Debian), and container or VM managers, each
+#: of which starts root processes on request. Groups outside the list are caught by what
+#: they own (``ENGINE_SOCKETS``) or by the sudo rules they carry (``sudo -l``).
+PRIVILEGED_GROUPS = frozenset({
+    "root", "sudo", "wheel", "admin", "adm", "staff", "shadow", "systemd-journal",
+    "disk", "kmem", "kvm", "docker", "podman", "containerd", "lxd", "lxc", "incus",
+    "incus-admin", "libvirt", "libvirtd", "libvirt-qemu", "microk8s",
+})
+#: Sockets whose group members drive a root daemon (whatever the group is called).
+ENGINE_SOCKETS = (
+    "/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock",
+    "/run/containerd/containerd.sock", "/var/run/libvirt/libvirt-sock",
+    "/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket",
+    "/var/lib/incus/unix.socket",
+)
 
 
 def _run(argv: list[str]) -> None:
@@ -61,15 +80,136 @@ def check_adoptable(name: str, *, adopt: bool) -> pwd.struct_passwd | None:
             f"{name} is a system account on this host; podspawn never takes those over, "
             "choose another user name"
         )
-    if is_podspawn_made(entry):
-        return entry
-    if not adopt:
+    if not is_podspawn_made(entry) and not adopt:
         raise Conflict(
             f"a host account named {name} already exists and podspawn did not create it; "
             "choose another name, or pass --adopt-account to turn it into a podspawn login "
             "(its normal SSH access then ends)"
         )
+    reason = host_privilege(entry)
+    if reason:
+        raise Conflict(
+            f"{name} {reason}, so podspawn will not make it a login; take that away first, "
+            "or choose another user name"
+        )
     return entry
+
+
+def host_privilege(entry: pwd.struct_passwd) -> str:
+    """Why this account already reaches the host as root, or "" if nothing says so.
+
+    A podspawn login must not: whatever its sessions are confined to, the account itself
+    could use the right through any other door (a cron job, a file it owns, another login
+    method). Checked: the primary and every supplementary group (gid 0, ``PRIVILEGED_GROUPS``,
+    the owner group of an engine socket) and sudo rights other than podspawn's own rule.
+
+    Raises:
+        SetupError: sudo is installed but cannot say what the account may run.
+    """
+    sockets = _socket_groups()
+    for gid in os.getgrouplist(entry.pw_name, entry.pw_gid):
+        group = _group_name(gid)
+        kind = "primary group" if gid == entry.pw_gid else "group"
+        if gid == 0 or group in PRIVILEGED_GROUPS:
+            return f"is in {kind} {group}, which gives access to the host"
+        if gid in sockets:
+            return f"is in {kind} {group}, which may use {sockets[gid]} (root on the host)"
+    rules = sudo_rights(entry.pw_name)
+    if rules:
+        return f"may run {rules[0]!r} with sudo ('sudo -l -U {entry.pw_name}' lists it)"
+    return ""
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _socket_groups() -> dict[int, str]:
+    """{gid: socket} for each engine socket its group may write to."""
+    from podspawn.runtime.engine import socket_path
+
+    found: dict[int, str] = {}
+    for path in (socket_path(), *ENGINE_SOCKETS):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISSOCK(st.st_mode) and st.st_mode & stat.S_IWGRP:
+            found.setdefault(st.st_gid, path)
+    return found
+
+
+def sudo_rights(name: str) -> list[str]:
+    """The commands sudo lets ``name`` run, podspawn's own spawn rule left out.
+
+    ``sudo -ll -U`` (root only) asks sudo itself, so rules from include files, aliases,
+    groups and LDAP all count. Its long format puts each command on a tab-indented line
+    below ``Commands:``. Output that says rules exist but shows no command line counts as
+    a right: an unknown format must refuse, not pass.
+
+    Raises:
+        SetupError: sudo exists but failed.
+    """
+    try:
+        result = subprocess.run(["sudo", "-n", "-ll", "-U", name], capture_output=True,
+                                text=True, check=False, timeout=30)
+    except FileNotFoundError:
+        return []  # no sudo, no sudo rights
+    if result.returncode != 0:
+        raise SetupError(
+            f"cannot tell whether {name} has sudo rights ('sudo -l -U {name}' failed: "
+            f"{result.stderr.strip()[:200]}); fix sudo's configuration and try again"
+        )
+    return _other_commands(result.stdout, spawn_rule_commands())
+
+
+def _other_commands(listing: str, ours: frozenset[str]) -> list[str]:
+    """The commands in a ``sudo -ll`` listing that are not in ``ours``."""
+    if "may run the following commands" not in listing:
+        return []
+    commands: list[str] = []
+    in_commands = False
+    for line in listing.splitlines():
+        if line.strip() == "Commands:":
+            in_commands = True
+        elif in_commands and line.startswith("\t") and line.strip():
+            commands.append(" ".join(line.split()))
+        else:
+            in_commands = False
+    if not commands:
+        return ["(a rule sudo lists in a format podspawn does not read)"]
+    return [c for c in commands if c not in ours]
+
+
+def spawn_rule_commands() -> frozenset[str]:
+    """The command lines of every podspawn sudoers drop-in on this host (one per
+    installation): the rule ``server-setup`` grants the podspawn group, which is no host
+    access of the account's own."""
+    from podspawn.services.server_setup import SPAWN_ALIAS_PREFIX, SUDOERS_DIR
+
+    found = set()
+    try:
+        names = os.listdir(SUDOERS_DIR)
+    except OSError:
+        return frozenset()
+    for file_name in names:
+        if not file_name.startswith("podspawn"):
+            continue
+        try:
+            with open(os.path.join(SUDOERS_DIR, file_name), encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            head, sep, command = line.partition("=")
+            words = head.split()
+            if sep and len(words) == 2 and words[0] == "Cmnd_Alias" \
+                    and words[1].startswith(SPAWN_ALIAS_PREFIX):
+                found.add(" ".join(command.split()))
+    return frozenset(found)
 
 
 def ensure_group() -> None:

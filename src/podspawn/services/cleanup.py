@@ -31,12 +31,12 @@ from podspawn.names import is_valid_user, lock_file_name
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
 from podspawn.services.binds import reconcile as reconcile_binds
+from podspawn.services.notices import notify_session
 from podspawn.services.sessions import destroy_session
 from podspawn.state.db import install_id
 from podspawn.state.records import SessionRow
 from podspawn.state.sessions import (
     get_session,
-    list_connections,
     list_sessions,
     prune_dead,
     set_grace,
@@ -63,30 +63,6 @@ class CleanupResult:
 def warn_window(lifetime_seconds: float) -> float:
     """How long before the max lifetime connected users are warned: 10 min, or half of it."""
     return min(600.0, lifetime_seconds / 2)
-
-
-def tell_connected(conn: sqlite3.Connection, row: SessionRow, message: str) -> int:
-    """Write ``message`` to the terminal (or stderr) of each live connection of ``row``.
-
-    The serving ``spawn`` process holds the SSH channel as its stderr, so writing to its
-    ``/proc/<pid>/fd/2`` reaches the user and nobody else.
-    """
-    told = 0
-    for c in list_connections(conn, row.user, row.project):
-        if not is_alive(c.pid, c.pid_start):
-            continue
-        try:
-            fd = os.open(f"/proc/{c.pid}/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
-        except OSError:
-            continue
-        try:
-            os.write(fd, f"\r\npodspawn: {message}\r\n".encode())
-            told += 1
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return told
 
 
 def run_pass(
@@ -161,8 +137,9 @@ def _reconcile_row(
     where = {"user": row.user, "project": row.project or None, "container": row.container_name}
     if lifetime_expired(row, at):
         log.info("max lifetime reached, destroying", **where)
-        tell_connected(conn, row, "this session reached its maximum lifetime "
-                       f"({config.session.max_lifetime}) and is being ended")
+        notify_session(conn, row.user, row.project, "this session reached its maximum "
+                       f"lifetime ({config.session.max_lifetime}) and is being ended",
+                       wait=2.0)
         destroy_session(conn=conn, row=row, reason="lifetime_expired", runtime=runtime)
         counts["lifetime"] += 1
         return
@@ -195,10 +172,11 @@ def _reconcile_row(
     if (row.mode != "persistent" and not row.lifetime_warned and row.connections > 0
             and left <= warn_window(config.session.lifetime_seconds)):
         minutes = max(1, round(left / 60))
-        told = tell_connected(
-            conn, row, f"this session reaches its maximum lifetime in about {minutes} "
-            "minute(s) and will then be ended; save your work")
+        told = notify_session(
+            conn, row.user, row.project, "this session reaches its maximum lifetime in about "
+            f"{minutes} minute(s) and will then be ended; save your work")
         update_session(conn, row.user, row.project, lifetime_warned=1)
+        log.info("lifetime warning sent", **where, connections=told)
         counts["warned"] += told
 
 

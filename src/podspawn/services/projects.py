@@ -11,6 +11,9 @@ rsync), a uid-1000 build user (renamed to the login name in each container), the
 the workspace path, and the result of ``on_create``, which therefore runs once per build,
 never per login. Each user's workspace is a named volume that Docker seeds from the image on
 first use, so their edits outlive the container.
+
+Credentials in a ``--repo`` URL never reach the config, the checkout, the image or a message:
+see ``podspawn.services.repo_auth``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageErro
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
 from podspawn.runtime.base import Runtime
+from podspawn.services import repo_auth
 from podspawn.services.companions import check_binds
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 
@@ -45,9 +49,13 @@ _GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://|/)[^\s]+$")
 class ProjectInfo:
     name: str
     repo: str
+    """The URL without credentials: safe to show."""
     branch: str
     image_tag: str
     podfile_hash: str
+    legacy_credentials: bool = False
+    """The config still holds credentials in the URL (registered by an older release);
+    ``update-project`` moves them out."""
 
 
 def projects_root(config: ServerConfig) -> str:
@@ -69,13 +77,7 @@ def get_project(config: ServerConfig, name: str) -> ProjectInfo:
         raise ProjectNotFound(
             f"no project named {name}; 'podspawn list-projects' shows the registered ones"
         )
-    return ProjectInfo(
-        name=name,
-        repo=str(entry.get("repo", "")),
-        branch=str(entry.get("branch", "")),
-        image_tag=str(entry.get("image_tag", "")),
-        podfile_hash=str(entry.get("podfile_hash", "")),
-    )
+    return get_project_from(entry, name)
 
 
 def list_projects(config: ServerConfig) -> list[ProjectInfo]:
@@ -176,20 +178,23 @@ def build_project_image(
     loaded: LoadedPodfile,
     checkout: str,
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> str:
     """Build (once) and return the image tag for ``loaded``; concurrent callers share it.
+
+    ``replace`` builds even when the tag exists (its image holds something it must not).
 
     Raises:
         ImageUnavailable: the base image is missing and cannot be pulled.
         RuntimeFailure: a build step failed (the message has the step and its last lines).
     """
     tag = loaded.image_tag(project)
-    if runtime.image_id(tag):
+    if runtime.image_id(tag) and not replace:
         return tag
     podfile = loaded.podfile
     lock = os.path.join(config.state.lock_dir, lock_name("image", loaded.content_hash))
     with file_lock(lock, timeout=3600):
-        if runtime.image_id(tag):
+        if runtime.image_id(tag) and not replace:
             return tag
         if progress:
             progress(f"Building environment from {loaded.sources[0]} "
@@ -228,11 +233,16 @@ def build_project_image(
 # -- registry ---------------------------------------------------------------------------
 
 
-def _clone(repo: str, branch: str, target: str) -> None:
+def _clone(repo: str, branch: str, target: str, *, userinfo: str = "") -> None:
+    """Clone ``repo`` (a URL without credentials) at ``branch`` into ``target``.
+
+    ``userinfo`` reaches git through its environment only (root-only in ``/proc``), so the
+    checkout's ``.git/config`` records the clean URL.
+    """
     if not _GIT_URL.match(repo) and not os.path.isdir(repo):
         raise UsageError(
-            f"--repo {repo[:80]!r} is not a git URL (https://, ssh://, git@, file://) or a "
-            "local directory"
+            f"--repo {repo_auth.redact(repo)[:80]!r} is not a git URL (https://, ssh://, "
+            "git@, file://) or a local directory"
         )
     if branch.startswith("-"):
         raise UsageError("--branch must not start with '-'")
@@ -240,11 +250,24 @@ def _clone(repo: str, branch: str, target: str) -> None:
     if branch:
         argv += ["--branch", branch]
     source = f"file://{os.path.abspath(repo)}" if os.path.isdir(repo) else repo
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **repo_auth.git_env(source, userinfo)}
     result = subprocess.run([*argv, "--", source, target], capture_output=True, text=True,
-                            check=False, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                            check=False, env=env)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise UsageError(f"cloning {repo} failed: {last}")
+        raise UsageError(repo_auth.redact(f"cloning {repo} failed: {last}"))
+
+
+def _split_repo(repo: str, credentials: str) -> tuple[str, str]:
+    """(clean URL, userinfo) from ``--repo`` and credentials given apart from it."""
+    clean, userinfo = repo_auth.split_credentials(repo)
+    if credentials and userinfo:
+        raise UsageError("give the repository's credentials either in the --repo URL or in "
+                         "PODSPAWN_REPO_CREDENTIALS, not both")
+    if credentials and not clean.lower().startswith(("http://", "https://")):
+        raise UsageError("PODSPAWN_REPO_CREDENTIALS works with http(s) URLs only; use an SSH "
+                         "key for ssh:// and git@ URLs")
+    return clean, userinfo or credentials
 
 
 def add_project(
@@ -255,11 +278,14 @@ def add_project(
     name: str,
     repo: str,
     branch: str = "",
+    credentials: str = "",
     progress: Progress | None = None,
 ) -> ProjectInfo:
     """Clone, load the Podfile, build the image and register the project.
 
-    Nothing is left behind on failure: the clone is removed and the config is unchanged.
+    Credentials, in ``repo``'s userinfo or as ``credentials`` (``user:token``), are stored
+    apart from the config (``repo_auth``). Nothing is left behind on failure: the clone is
+    removed and the config and the credentials store are unchanged.
 
     Raises:
         InvalidName, Conflict: a bad or already registered name.
@@ -272,12 +298,13 @@ def add_project(
     validate_project(name)
     if name in config.projects:
         raise Conflict(f"project {name} is already registered; use update-project")
+    repo, userinfo = _split_repo(repo, credentials)
     target = checkout_dir(config, name)
     os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
     try:
         clone = os.path.join(staging, "repo")
-        _clone(repo, branch, clone)
+        _clone(repo, branch, clone, userinfo=userinfo)
         loaded = _load(config, clone)
         check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
         for warning in loaded.warnings:
@@ -296,20 +323,31 @@ def add_project(
             data.setdefault("projects", {})[name] = entry
 
         try:
+            _keep_credentials(config, name, userinfo)
             update_config(config_path, register)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
+            repo_auth.forget_credentials(config, name)
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("project registered", project=name, image=tag)
+    log.info("project registered", project=name, image=tag, credentials=bool(userinfo))
     return get_project_from(entry, name)
 
 
+def _keep_credentials(config: ServerConfig, name: str, userinfo: str) -> None:
+    if userinfo:
+        repo_auth.store_credentials(config, name, userinfo)
+    else:
+        repo_auth.forget_credentials(config, name)
+
+
 def get_project_from(entry: dict[str, Any], name: str) -> ProjectInfo:
-    return ProjectInfo(name=name, repo=str(entry["repo"]), branch=str(entry.get("branch", "")),
-                       image_tag=str(entry["image_tag"]),
-                       podfile_hash=str(entry["podfile_hash"]))
+    repo, legacy = repo_auth.split_credentials(str(entry.get("repo", "")))
+    return ProjectInfo(name=name, repo=repo, branch=str(entry.get("branch", "")),
+                       image_tag=str(entry.get("image_tag", "")),
+                       podfile_hash=str(entry.get("podfile_hash", "")),
+                       legacy_credentials=bool(legacy))
 
 
 def update_project(
@@ -322,6 +360,10 @@ def update_project(
 ) -> tuple[ProjectInfo, bool]:
     """Fetch the repository; rebuild when the resolved Podfile changed. Returns (info, rebuilt).
 
+    The stored credentials are used. A project registered by an older release with
+    credentials in its config URL is migrated: they move to the credentials store, the config
+    keeps the clean URL, and the image is rebuilt from a checkout that no longer records them.
+
     Raises:
         ProjectNotFound: no such project. UsageError: the fetch failed.
         PodfileError, RuntimeFailure: the new Podfile is invalid or does not build (the
@@ -330,29 +372,53 @@ def update_project(
     from podspawn.services.config_edit import update_config
 
     current = get_project(config, name)
+    legacy = repo_auth.split_credentials(str(config.projects[name].get("repo", "")))[1]
+    userinfo = legacy or repo_auth.load_credentials(config, name)
+    old_image = runtime.image_id(current.image_tag) if legacy and current.image_tag else None
     target = checkout_dir(config, name)
+    os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
     try:
         clone = os.path.join(staging, "repo")
-        _clone(current.repo, current.branch, clone)
+        _clone(current.repo, current.branch, clone, userinfo=userinfo)
         loaded = _load(config, clone)
         check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
-        rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
-            current.image_tag)
+        rebuilt = bool(legacy) or loaded.content_hash != current.podfile_hash or not \
+            runtime.image_id(current.image_tag)
         tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
-                                  checkout=clone, progress=progress)
+                                  checkout=clone, progress=progress, replace=bool(legacy))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(clone, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    entry: dict[str, Any] = {**config.projects[name], "image_tag": tag,
+    entry: dict[str, Any] = {**config.projects[name], "repo": current.repo, "image_tag": tag,
                              "podfile_hash": loaded.content_hash}
 
     def record(data: dict[str, Any]) -> None:
         data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
 
+    if legacy:
+        repo_auth.store_credentials(config, name, legacy)
     update_config(config_path, record)
+    if legacy:
+        _report_migration(runtime, current, tag, old_image, progress)
     return get_project_from(entry, name), rebuilt
+
+
+def _report_migration(
+    runtime: Runtime, info: ProjectInfo, tag: str, old_image: str | None,
+    progress: Progress | None,
+) -> None:
+    """Say that the credentials left the config, and what may still hold them."""
+    log.info("moved repository credentials out of the config", project=info.name)
+    if progress is None:
+        return
+    progress(f"  moved the credentials of project {info.name} from the config into a "
+             "root-only file; the new checkout and image no longer contain them")
+    if old_image and old_image != runtime.image_id(tag):
+        progress(f"  the previous image still does: remove it with docker rmi {old_image}")
+    progress("  workspaces seeded from an older image keep the old URL in .git/config; "
+             f"'git remote set-url origin {info.repo}' there fixes one")
 
 
 def remove_project(*, config: ServerConfig, config_path: str, name: str) -> ProjectInfo:
@@ -372,6 +438,7 @@ def remove_project(*, config: ServerConfig, config_path: str, name: str) -> Proj
 
     update_config(config_path, forget)
     shutil.rmtree(checkout_dir(config, name), ignore_errors=True)
+    repo_auth.forget_credentials(config, name)
     log.info("project removed", project=name)
     return info
 

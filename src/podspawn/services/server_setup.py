@@ -32,6 +32,8 @@ from podspawn.state.db import open_db
 
 DEFAULT_SSHD_CONFIG = "/etc/ssh/sshd_config"
 SUDOERS_DIR = "/etc/sudoers.d"
+#: Every installation's Cmnd_Alias starts so; ``accounts.spawn_rule_commands`` finds them.
+SPAWN_ALIAS_PREFIX = "PODSPAWN_SPAWN"
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._-]+$")
 _ENV_KEEP = (
     "SSH_ORIGINAL_COMMAND PODSPAWN_PROJECT SSH_CONNECTION SSH_CLIENT SSH_TTY "
@@ -134,9 +136,9 @@ def _block_command(text: str, span: tuple[int, int] | None) -> str | None:
 def sudoers_name(config_path: str | None) -> tuple[str, str]:
     """(file name, Cmnd_Alias) for this installation's sudoers drop-in."""
     if not config_path:
-        return "podspawn", "PODSPAWN_SPAWN"
+        return "podspawn", SPAWN_ALIAS_PREFIX
     digest = hashlib.sha256(config_path.encode()).hexdigest()[:8]
-    return f"podspawn-{digest}", f"PODSPAWN_SPAWN_{digest.upper()}"
+    return f"podspawn-{digest}", f"{SPAWN_ALIAS_PREFIX}_{digest.upper()}"
 
 
 def render_sudoers(*, binary: str, config_path: str | None) -> str:

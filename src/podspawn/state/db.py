@@ -56,6 +56,17 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE users ADD COLUMN adopted TEXT NOT NULL DEFAULT '';
     """,
+    # 3: notices waiting for a connection's own spawn to write them (state/notices.py)
+    """
+    CREATE TABLE notices(
+        id INTEGER PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        pid_start INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX notices_connection ON notices(pid, pid_start);
+    """,
 )
 
 
