@@ -95,6 +95,9 @@ def config_set(app: App, key: str, value: str) -> None:
     from podspawn.client.config import set_value
 
     stored, written = set_value(key, value)
+    if app.json_mode:
+        app.output.data({"key": stored, "value": written})
+        return
     app.output.line(f"set {stored} = {written}")
 
 

@@ -52,6 +52,11 @@ def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, .
         from podspawn.services.overrides import set_mode
 
         set_mode(config, name, mode)
+    if app.json_mode:
+        app.output.data({"user": result.name, "keys_added": result.added,
+                         "keys_total": result.total, "account_created": result.account_created,
+                         "mode": mode})
+        return
     app.output.line(f"added {result.added} key(s) for {result.name}")
 
 
@@ -68,6 +73,10 @@ def remove_user(app: App, name: str, force: bool, purge: bool) -> None:
     validate_user(name)
     config, conn = app.admin_context("remove-user")
     result = remove(config=config, conn=conn, name=name, force=force, purge=purge)
+    if app.json_mode:
+        app.output.data({"user": result.name, "sessions_destroyed": result.sessions_destroyed,
+                         "kept_home": result.kept_home or None})
+        return
     app.output.line(
         f"removed user {result.name} ({result.sessions_destroyed} session(s) destroyed)"
     )
