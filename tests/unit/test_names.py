@@ -382,3 +382,15 @@ def test_string_checks_agree_with_the_documented_patterns(value):
         (names.SERVICE_PATTERN, names._service_ok),
     ):
         assert check(value) == (re.fullmatch(pattern, value) is not None), (pattern, value)
+
+
+def test_check_container_names_meet_no_resource_name() -> None:
+    from podspawn.names import CHECK_KIND, RESOURCE_KINDS, check_container_name
+
+    assert CHECK_KIND not in RESOURCE_KINDS
+    name = check_container_name("0123456789ab")
+    assert name == "podspawn-check.0123456789ab"
+    assert name not in {resource_name(*parts) for parts in _all_tuples()}
+    for bad in ["", "abc", "0123456789aB", "../../x123", "0123456789ab.x", "g" * 12, "a" * 33]:
+        with pytest.raises(InvalidName):
+            check_container_name(bad)
