@@ -213,6 +213,17 @@ def images_bootstrap(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("images", "bootstrap", "debian:bookworm")
 
 
+def verify_image(root: Path, mp: pytest.MonkeyPatch) -> Any:
+    from podspawn.services.verify_image import Finding, ImageReport
+
+    stub(mp, "podspawn.runtime.get_runtime", object())
+    stub(mp, "podspawn.services.verify_image.verify_image", ImageReport(
+        image="debian:bookworm",
+        findings=(Finding(name="sudo", present=False, required=True, package="sudo",
+                          why="sudo"),)))
+    return run_json("verify-image", "debian:bookworm")
+
+
 def init(root: Path, mp: pytest.MonkeyPatch) -> Any:
     project = root / "project"
     project.mkdir()
@@ -252,7 +263,7 @@ PRODUCERS: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "list-users": list_users, "list": list_sessions, "stop": stop, "cleanup": cleanup,
     "add-project": add_project, "update-project": update_project,
     "remove-project": remove_project, "list-projects": list_projects,
-    "images bootstrap": images_bootstrap,
+    "images bootstrap": images_bootstrap, "verify-image": verify_image,
     "init": init, "setup": setup, "config": config, "config set": config_set,
     "servers": servers, "version": version,
 }
