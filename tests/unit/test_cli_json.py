@@ -213,6 +213,15 @@ def images_bootstrap(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("images", "bootstrap", "debian:bookworm")
 
 
+def doctor(root: Path, mp: pytest.MonkeyPatch) -> Any:
+    from podspawn.services.doctor import Check
+
+    stub(mp, "podspawn.cli.server.own_binary", "/opt/podspawn/bin/podspawn")
+    stub(mp, "podspawn.services.doctor.diagnose",
+         [Check("docker", "ok", "answers"), Check("disk", "warn", "low", "free some")])
+    return run_json("doctor")
+
+
 def verify_image(root: Path, mp: pytest.MonkeyPatch) -> Any:
     from podspawn.services.verify_image import Finding, ImageReport
 
@@ -263,7 +272,7 @@ PRODUCERS: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "list-users": list_users, "list": list_sessions, "stop": stop, "cleanup": cleanup,
     "add-project": add_project, "update-project": update_project,
     "remove-project": remove_project, "list-projects": list_projects,
-    "images bootstrap": images_bootstrap, "verify-image": verify_image,
+    "images bootstrap": images_bootstrap, "doctor": doctor, "verify-image": verify_image,
     "init": init, "setup": setup, "config": config, "config set": config_set,
     "servers": servers, "version": version,
 }

@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("Local", "podspawn.cli.projects:init",
              "Write a podfile.yaml for this directory from a template."),
     "podfile": ("Local", "podspawn.cli.projects:podfile", "Podfile tools (schema)."),
+    "doctor": ("Server administration", "podspawn.cli.ops:doctor",
+               "Check the server: Docker, sshd, sudo, modes, state, images, disk."),
     "verify-image": ("Server administration", "podspawn.cli.ops:verify_image",
                      "Check that an image can serve sessions; names missing packages."),
     "images": ("Server administration", "podspawn.cli.images:images",

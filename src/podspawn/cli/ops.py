@@ -1,7 +1,8 @@
-"""``podspawn verify-image``: is an image fit to serve sessions."""
+"""``podspawn doctor`` and ``podspawn verify-image``: is the server, or an image, fit to serve."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -9,7 +10,46 @@ import click
 from podspawn.cli.app import App
 
 if TYPE_CHECKING:
+    from podspawn.services.doctor import Check
     from podspawn.services.verify_image import ImageReport
+
+STATUSES = ("ok", "warn", "FAIL")
+
+
+@click.command("doctor")
+@click.option("--sshd-config", default="/etc/ssh/sshd_config", show_default=True,
+              metavar="PATH", help="The sshd_config that server-setup wrote to.")
+@click.pass_obj
+def doctor(app: App, sshd_config: str) -> int:
+    """Check this server: Docker, sshd, sudo, modes, state, images, disk, address pools."""
+    from podspawn import log
+    from podspawn.cli.server import own_binary
+    from podspawn.services.doctor import diagnose
+    from podspawn.services.privileges import require_root
+
+    require_root("doctor")
+    config = app.config()
+    log.configure(config.log_file, role="doctor")
+    checks = diagnose(config=config, config_path=app.resolved_config_path(),
+                      binary=own_binary(), sshd_config=sshd_config)
+    counts = {status: sum(1 for c in checks if c.status == status) for status in STATUSES}
+    if app.json_mode:
+        app.output.data({"healthy": counts["FAIL"] == 0, "counts": counts,
+                         "checks": [{"name": c.name, "status": c.status, "message": c.message,
+                                     "fix": c.fix or None} for c in checks]})
+    else:
+        for line in check_lines(checks):
+            app.output.line(line)
+        app.output.line(", ".join(f"{counts[s]} {s}" for s in STATUSES))
+    return 1 if counts["FAIL"] else 0
+
+
+def check_lines(checks: Sequence[Check]) -> list[str]:
+    """One line per check: status, name, what was found and, unless ok, the fix."""
+    width = max((len(c.name) for c in checks), default=0)
+    return [f"{c.status:<4}  {c.name:<{width}}  {c.message}" + (f"; fix: {c.fix}" if c.fix
+                                                                  else "")
+            for c in checks]
 
 
 @click.command("verify-image")
