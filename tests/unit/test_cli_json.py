@@ -263,6 +263,13 @@ def servers(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("servers")
 
 
+def ping(root: Path, mp: pytest.MonkeyPatch) -> Any:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return run_json("ping", "-F", "/dev/null", f"127.0.0.1:{port}")
+
+
 def version(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("version")
 
@@ -274,7 +281,7 @@ PRODUCERS: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "remove-project": remove_project, "list-projects": list_projects,
     "images bootstrap": images_bootstrap, "doctor": doctor, "verify-image": verify_image,
     "init": init, "setup": setup, "config": config, "config set": config_set,
-    "servers": servers, "version": version,
+    "servers": servers, "ping": ping, "version": version,
 }
 
 

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Show the client config; `config set KEY VALUE` edits it."),
     "servers": ("Client", "podspawn.cli.client:servers",
                 "List configured servers and whether they answer."),
+    "ping": ("Client", "podspawn.cli.client:ping",
+             "Time DNS, TCP, SSH and a podspawn answer for a server."),
     "ssh": ("Client", "podspawn.cli.client:ssh",
             "SSH to USER@NAME.pod, with or without setup."),
     "open": ("Client", "podspawn.cli.client:open_editor",
