@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
 
 
 @click.command("list")
@@ -49,17 +49,11 @@ def list_sessions(app: App) -> None:
 @click.pass_obj
 def cleanup(app: App, daemon: bool, interval: str) -> None:
     """Expire grace periods and lifetimes, repair counts, remove orphans."""
-    from podspawn.config.schema import parse_duration
     from podspawn.errors import UsageError
     from podspawn.runtime import get_runtime
     from podspawn.services.cleanup import run_daemon, run_pass
 
-    try:
-        seconds = parse_duration(interval)
-    except ValueError as exc:
-        raise UsageError(f"--interval: {exc}") from None
-    if seconds <= 0:
-        raise UsageError("--interval must be more than 0, such as 30s or 1m")
+    seconds = positive_duration("--interval", interval, "30s or 1m")
     if daemon and app.json_mode:
         raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "
                          "drop one of them")

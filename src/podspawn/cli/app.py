@@ -106,6 +106,24 @@ class App:
         return config_path(self.config_path)
 
 
+def positive_duration(option: str, value: str, example: str) -> float:
+    """Seconds in ``value``, given to ``option``.
+
+    Raises:
+        UsageError: not a duration, or not more than 0 (the message shows ``example``).
+    """
+    from podspawn.config.schema import parse_duration
+    from podspawn.errors import UsageError
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"{option} must be more than 0, such as {example}")
+    return seconds
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

@@ -12,7 +12,7 @@ import os
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
 
 TYPE_CHECKING = False  # not typing's: `connect` loads this module on every .pod login
 if TYPE_CHECKING:
@@ -136,15 +136,8 @@ def ping(app: App, ssh_config: str | None, timeout: str, server: str | None) -> 
     """Time DNS, TCP, the SSH banner and a podspawn answer for SERVER (or servers.default)."""
     from podspawn.client.config import load_client_config
     from podspawn.client.ping import ping as run
-    from podspawn.config.schema import parse_duration
-    from podspawn.errors import UsageError
 
-    try:
-        seconds = parse_duration(timeout)
-    except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
-    if seconds <= 0:
-        raise UsageError("--timeout must be more than 0, such as 5s")
+    seconds = positive_duration("--timeout", timeout, "5s")
     result = run(server, config=load_client_config(), ssh_config=ssh_config, timeout=seconds)
     out = app.output
     if app.json_mode:

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
 
 
 @click.command("add-user")
@@ -35,17 +35,7 @@ def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, .
     config, conn = app.admin_context("add-user", echo=False)
     new_keys = collect_keys(keys=keys, key_files=key_files, github=github,
                             github_url=config.auth.github_url)
-    ttl_seconds = None
-    if ttl is not None:
-        from podspawn.config.schema import parse_duration
-        from podspawn.errors import UsageError
-
-        try:
-            ttl_seconds = parse_duration(ttl)
-        except ValueError as exc:
-            raise UsageError(f"--ttl: {exc}") from None
-        if ttl_seconds <= 0:
-            raise UsageError("--ttl must be more than 0, such as 30m or 2h")
+    ttl_seconds = None if ttl is None else positive_duration("--ttl", ttl, "30m or 2h")
     result = add(config=config, conn=conn, name=name, new_keys=new_keys, adopt=adopt_account,
                  ttl_seconds=ttl_seconds)
     if mode:
