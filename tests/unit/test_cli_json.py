@@ -270,6 +270,17 @@ def ping(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("ping", "-F", "/dev/null", f"127.0.0.1:{port}")
 
 
+def logs(root: Path, mp: pytest.MonkeyPatch) -> Any:
+    (root / "log").mkdir()
+    (root / "log" / "podspawn.log").write_text(
+        '2026-11-28T16:05:00Z [spawn:42] INFO session attach user=sarah command="a b"\n'
+        "2026-11-28T16:05:01Z [spawn:43] INFO session attach user=bob\n")
+    result = CliRunner().invoke(cli, ["--json", "logs", "sarah"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.splitlines()
+    return json.loads(line)
+
+
 def version(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("version")
 
@@ -281,7 +292,8 @@ PRODUCERS: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "remove-project": remove_project, "list-projects": list_projects,
     "images bootstrap": images_bootstrap, "doctor": doctor, "verify-image": verify_image,
     "init": init, "setup": setup, "config": config, "config set": config_set,
-    "servers": servers, "ping": ping, "version": version,
+    "servers": servers, "ping": ping, "logs": logs,
+    "version": version,
 }
 
 

@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Check the server: Docker, sshd, sudo, modes, state, images, disk."),
     "verify-image": ("Server administration", "podspawn.cli.ops:verify_image",
                      "Check that an image can serve sessions; names missing packages."),
+    "logs": ("Server administration", "podspawn.cli.logs:logs",
+             "Show a user's or session's log and audit entries (-f follows)."),
     "images": ("Server administration", "podspawn.cli.images:images",
                "Build and inspect base images (debootstrap for air-gapped servers)."),
     "auth-keys": ("Called by sshd", "podspawn.cli.login:auth_keys",
