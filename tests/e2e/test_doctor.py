@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,26 @@ def test_a_healthy_installation_is_all_ok(server: Server, logged_in: str) -> Non
     for check in report["checks"]:
         assert set(check) == {"name", "status", "message", "fix"}
         assert (check["fix"] is None) == (check["status"] == "ok")
+
+
+def snapshot(server: Server) -> dict[str, tuple[int, int, int, int]]:
+    """(mode, size, mtime, inode) of what doctor reads, and nothing of it may change."""
+    paths = [server.config, server.sshd_config, _sudoers(server), server.root / "keys",
+             server.root / "state", server.root / "state" / "state.db"]
+    paths += sorted((server.root / "keys").iterdir())
+    return {str(p): (p.stat().st_mode, p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in paths}
+
+
+def test_doctor_changes_nothing(server: Server, logged_in: str) -> None:
+    before = snapshot(server)
+    containers = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True,
+                                check=True).stdout.split()
+    doctor(server)
+    assert snapshot(server) == before
+    after = subprocess.run(["docker", "ps", "-aq", "--filter", "name=^podspawn-check\\."],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert set(after) <= set(containers), "doctor left its check container"
 
 
 def test_the_human_output_is_one_line_per_check(server: Server, logged_in: str) -> None:
