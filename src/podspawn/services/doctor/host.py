@@ -92,7 +92,7 @@ def _block_value(ctx: Context, key: str) -> str:
 def check_sudoers(ctx: Context) -> Check:
     name = "sudoers"
     path = os.path.join(SUDOERS_DIR, sudoers_name(ctx.explicit_config)[0])
-    fix = f"run podspawn server-setup --sshd-config {ctx.sshd_config} again, which rewrites {path}"
+    fix = f"run podspawn server-setup --sshd-config {ctx.sshd_config}, which rewrites {path}"
     try:
         st = os.lstat(path)
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -121,7 +121,7 @@ def check_sudoers(ctx: Context) -> Check:
 
 def check_accounts(ctx: Context) -> Check:
     name = "accounts"
-    fix = f"run podspawn server-setup --sshd-config {ctx.sshd_config} again"
+    fix = f"run podspawn server-setup --sshd-config {ctx.sshd_config}"
     try:
         grp.getgrnam(accounts.GROUP)
         pwd.getpwnam(accounts.AUTH_USER)
@@ -183,9 +183,9 @@ def check_database(ctx: Context) -> Check:
 
 def check_disk(ctx: Context) -> Check:
     name = "disk"
-    places = [("state", os.path.dirname(ctx.config.state.db_path))]
+    places = [("state", _existing(os.path.dirname(ctx.config.state.db_path)))]
     if ctx.engine is not None and ctx.engine.data_root:
-        places.append(("docker data", ctx.engine.data_root))
+        places.append(("docker data", _existing(ctx.engine.data_root)))
     seen: dict[int, str] = {}
     parts, low = [], []
     for label, path in places:
@@ -194,7 +194,7 @@ def check_disk(ctx: Context) -> Check:
             device = os.stat(path).st_dev
         except OSError as exc:
             return fail(name, f"cannot read the {label} filesystem at {path}: {exc.strerror}",
-                        "run podspawn server-setup, which creates the state directory")
+                        f"check {path} as root")
         free = st.f_bavail * st.f_frsize
         same = f", same filesystem as {seen[device]}" if device in seen else ""
         seen.setdefault(device, label)
@@ -210,6 +210,13 @@ def check_disk(ctx: Context) -> Check:
         return warn(name, message + "; Docker's data root not checked (Docker does not "
                     "answer)", "start dockerd, then run doctor again")
     return ok(name, message)
+
+
+def _existing(path: str) -> str:
+    """``path``, or its nearest existing parent: where its files will land."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
 
 
 def check_packet_filter(ctx: Context) -> Check:

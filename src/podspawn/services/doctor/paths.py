@@ -103,6 +103,9 @@ def check_state(ctx: Context) -> Check:
 
 def check_config_files(ctx: Context) -> Check:
     config = os.path.abspath(ctx.config_path)
+    if not os.path.exists(config):
+        return fail("config", f"{config} does not exist, so podspawn runs on built-in "
+                              "defaults", f"write {config} (install.sh writes a first one)")
     rules = [Rule(config, 0o022, 0o644)]
     rules += [Rule(d, 0o022, 0o755) for d in _ancestors(config)]
     log_dir = os.path.dirname(ctx.config.log_file)
