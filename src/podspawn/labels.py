@@ -30,6 +30,11 @@ MODE = "podspawn-mode"
 
 ROLES = ("session", "service", "network", "volume", "workspace")
 
+#: On a throw-away container of ``doctor`` or ``verify-image``: the run's token. Such a
+#: container carries no installation id, so cleanup never takes it for a session's orphan.
+CHECK = "podspawn-check"
+CHECK_ROLE = "check"
+
 
 def owner(iid: str, user: str, project: str) -> dict[str, str]:
     """The labels that say "this installation's, for this (user, project)"."""

@@ -2,7 +2,10 @@
 
 Deliberately not the ``logging`` package: the login path pays for every import, and podspawn
 needs one sink, one format and no configuration. Lines look like
-``2026-11-28T16:05:00Z INFO grace period expired, destroying user=sarah project=work``.
+``2026-11-28T16:05:00Z [admin:4301] INFO grace period expired, destroying user=sarah
+project=work``: a time, the role and pid, a level, the message, then ``key=value`` fields.
+Neither a message nor a value can contain a bare ``=``, space or newline (they are quoted
+then), so ``podspawn.services.logs`` parses a line back into exactly the fields written.
 Nothing here ever writes to a user's SSH stream; ``echo`` mirrors lines to stderr only for
 admin commands run in a terminal.
 """
@@ -21,21 +24,33 @@ def configure(path: str | None, *, echo: bool = False, role: str = "") -> None:
 
 
 #: Characters a value may show unquoted: nothing that could end a field or a line.
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/:@,+-%")
+PLAIN = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/:@,+-%")
 
 
 def _format(level: str, message: str, fields: dict[str, object]) -> str:
-    extra = " ".join(f"{_key(k)}={_value(v)}" for k, v in fields.items() if v is not None)
-    text = message if message.isprintable() else quote(message)[1:-1]
-    return f"{level} {text}" + (f" {extra}" if extra else "")
+    extra = " ".join(f"{key_text(k)}={value_text(v)}" for k, v in fields.items() if v is not None)
+    return f"{level} {message_text(message)}" + (f" {extra}" if extra else "")
 
 
-def _value(value: object) -> str:
+def message_text(message: str) -> str:
+    """The message as written: plain, unless it could be mistaken for a field.
+
+    Fields are the words that hold ``=``, so a message with ``=`` or ``"`` in it (an error
+    text quoting what a user sent, such as a project name ``x user=root``) is written quoted,
+    and no reader of the log (``podspawn logs``) can take part of it for a field.
+    """
+    if message.isprintable() and "=" not in message and '"' not in message:
+        return message
+    return quote(message)
+
+
+def value_text(value: object) -> str:
     """A field value as it is written: plain when it cannot be mistaken for anything else,
     else quoted with every quote, newline and control character escaped, so that no value a
     user controls (a name, a command, an error text) can end the line or fake a field."""
     text = str(value)
-    if text and all(ch in _PLAIN for ch in text):
+    if text and all(ch in PLAIN for ch in text):
         return text
     return quote(text)
 
@@ -55,8 +70,8 @@ def quote(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _key(key: str) -> str:
-    return key if key and all(ch in _PLAIN for ch in key) else quote(key)
+def key_text(key: str) -> str:
+    return key if key and all(ch in PLAIN for ch in key) else quote(key)
 
 
 def write(level: str, message: str, **fields: object) -> None:

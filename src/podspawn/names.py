@@ -166,6 +166,24 @@ def resource_name(kind: str, user: str, project: str = "", part: str = "") -> st
     return f"{PREFIX}-" + ".".join(fields)
 
 
+#: The kind of a throw-away check container (``doctor``, ``verify-image``); not a
+#: resource kind, so no (kind, user, project, part) tuple can spell one.
+CHECK_KIND = "check"
+
+
+def check_container_name(token: str) -> str:
+    """``podspawn-check.<token>``: the throw-away container of one ``doctor`` or
+    ``verify-image`` run. The dotted shape with a kind that :func:`resource_name` never
+    uses keeps it apart from every session's objects.
+
+    Raises:
+        InvalidName: ``token`` is not 8-32 lowercase hex digits.
+    """
+    if not 8 <= len(token) <= 32 or any(ch not in _HEX for ch in token):
+        raise InvalidName(f"{_show(token)} is not a hex token for a check container")
+    return f"{PREFIX}-{CHECK_KIND}.{token}"
+
+
 def hostname(user: str, project: str = "") -> str:
     """What the session container calls itself: ``podspawn-<user>[-<project>]``, as the Go
     implementation's prompt shows, cut to a hostname's 63 characters.

@@ -50,7 +50,20 @@ def test_plain_values_stay_plain_and_others_are_quoted() -> None:
 def test_a_message_with_a_newline_cannot_start_a_line() -> None:
     line = log._format("ERROR", "failed: bad\nINFO forged", {})
     assert "\n" not in line
-    assert line.startswith("ERROR failed: bad")
+    assert line == 'ERROR "failed: bad\\x0aINFO forged"'
+
+
+@pytest.mark.parametrize("message", ["invalid project name 'x user=root'", 'say "hi"',
+                                     '"quoted', "a=b"])
+def test_a_message_that_could_pass_for_a_field_is_quoted(message: str) -> None:
+    line = log._format("ERROR", message, {"user": "sarah"})
+    assert line == f"ERROR {log.quote(message)} user=sarah"
+    assert _fields(line)[-1] == ("user", "sarah")
+
+
+def test_an_ordinary_message_stays_plain() -> None:
+    assert log._format("INFO", "session attach: ok, 'fine'", {}) == (
+        "INFO session attach: ok, 'fine'")
 
 
 def test_quote_escapes_quotes_and_backslashes() -> None:

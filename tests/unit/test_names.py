@@ -438,3 +438,15 @@ def test_firewall_lock_is_keyed_by_hex_tag() -> None:
     assert lock_name("firewall", "ab12") == "firewall.ab12.lock"
     with pytest.raises(InvalidName):
         lock_name("firewall", "../x")
+
+
+def test_check_container_names_meet_no_resource_name() -> None:
+    from podspawn.names import CHECK_KIND, RESOURCE_KINDS, check_container_name
+
+    assert CHECK_KIND not in RESOURCE_KINDS
+    name = check_container_name("0123456789ab")
+    assert name == "podspawn-check.0123456789ab"
+    assert name not in {resource_name(*parts) for parts in _all_tuples()}
+    for bad in ["", "abc", "0123456789aB", "../../x123", "0123456789ab.x", "g" * 12, "a" * 33]:
+        with pytest.raises(InvalidName):
+            check_container_name(bad)

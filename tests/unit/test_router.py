@@ -115,6 +115,10 @@ def test_only_commands_need_the_variable(original: str) -> None:
         ("podspawn-tunnel api extra", Request(kind="command", command="podspawn-tunnel api extra")),
         ("podspawn-hostkey x", Request(kind="command", command="podspawn-hostkey x")),
         ("podspawn-tunnelx", Request(kind="command", command="podspawn-tunnelx")),
+        ("podspawn-version", Request(kind="version")),
+        (" podspawn-version ", Request(kind="version")),
+        ("podspawn-version; id", Request(kind="command", command="podspawn-version; id")),
+        ("podspawn-version x", Request(kind="command", command="podspawn-version x")),
     ],
 )
 def test_podspawn_connect_verbs(original: str, expected: Request) -> None:

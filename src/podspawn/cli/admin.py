@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
 
 
 @click.command("list")
@@ -49,23 +49,27 @@ def list_sessions(app: App) -> None:
 @click.pass_obj
 def cleanup(app: App, daemon: bool, interval: str) -> None:
     """Expire grace periods and lifetimes, repair counts, remove orphans."""
-    from podspawn.config.schema import parse_duration
     from podspawn.errors import UsageError
     from podspawn.runtime import get_runtime
     from podspawn.services.cleanup import run_daemon, run_pass
 
-    try:
-        seconds = parse_duration(interval)
-    except ValueError as exc:
-        raise UsageError(f"--interval: {exc}") from None
-    if seconds <= 0:
-        raise UsageError("--interval must be more than 0, such as 30s or 1m")
+    seconds = positive_duration("--interval", interval, "30s or 1m")
+    if daemon and app.json_mode:
+        raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "
+                         "drop one of them")
     config, conn = app.admin_context("cleanup", echo=True)
     runtime = get_runtime()
     if daemon:
         run_daemon(config=config, conn=conn, runtime=runtime, interval=seconds)
         return
-    run_pass(config=config, conn=conn, runtime=runtime)
+    result = run_pass(config=config, conn=conn, runtime=runtime)
+    if app.json_mode:
+        app.output.data({"grace_expired": result.grace_expired,
+                         "lifetime_expired": result.lifetime_expired,
+                         "orphans_removed": result.orphans_removed,
+                         "rows_dropped": result.rows_dropped,
+                         "users_expired": result.users_expired, "warned": result.warned})
+        return
     app.output.line("Cleanup pass complete.")
 
 
@@ -79,4 +83,8 @@ def stop(app: App, target: str) -> None:
     user, _, project = target.partition("@")
     config, conn = app.admin_context("stop")
     row = stop_session(config=config, conn=conn, user=user, project=project)
+    if app.json_mode:
+        app.output.data({"user": row.user, "project": row.project,
+                         "container": row.container_name})
+        return
     app.output.line(f"stopped {row.container_name}")

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Show the client config; `config set KEY VALUE` edits it."),
     "servers": ("Client", "podspawn.cli.client:servers",
                 "List configured servers and whether they answer."),
+    "ping": ("Client", "podspawn.cli.client:ping",
+             "Time DNS, TCP, SSH and a podspawn answer for a server."),
     "ssh": ("Client", "podspawn.cli.client:ssh",
             "SSH to USER@NAME.pod, with or without setup."),
     "open": ("Client", "podspawn.cli.client:open_editor",
@@ -52,6 +54,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("Local", "podspawn.cli.projects:init",
              "Write a podfile.yaml for this directory from a template."),
     "podfile": ("Local", "podspawn.cli.projects:podfile", "Podfile tools (schema)."),
+    "doctor": ("Server administration", "podspawn.cli.ops:doctor",
+               "Check the server: Docker, sshd, sudo, modes, state, images, disk."),
+    "verify-image": ("Server administration", "podspawn.cli.ops:verify_image",
+                     "Check that an image can serve sessions; names missing packages."),
+    "logs": ("Server administration", "podspawn.cli.logs:logs",
+             "Show a user's or session's log and audit entries (-f follows)."),
     "images": ("Server administration", "podspawn.cli.images:images",
                "Build and inspect base images (debootstrap for air-gapped servers)."),
     "auth-keys": ("Called by sshd", "podspawn.cli.login:auth_keys",
@@ -100,6 +108,24 @@ class App:
         from podspawn.config.cached import config_path
 
         return config_path(self.config_path)
+
+
+def positive_duration(option: str, value: str, example: str) -> float:
+    """Seconds in ``value``, given to ``option``.
+
+    Raises:
+        UsageError: not a duration, or not more than 0 (the message shows ``example``).
+    """
+    from podspawn.config.schema import parse_duration
+    from podspawn.errors import UsageError
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"{option} must be more than 0, such as {example}")
+    return seconds
 
 
 class LazyGroup(click.Group):

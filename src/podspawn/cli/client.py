@@ -1,4 +1,5 @@
-"""Client commands: ``setup``, ``connect``, ``config``, ``servers``, ``ssh``, ``open``.
+"""Client commands: ``setup``, ``connect``, ``config``, ``servers``, ``ping``, ``ssh``,
+``open``.
 
 ``connect`` is the ProxyCommand of every ``ssh NAME.pod``: this module imports nothing
 heavy at the top, so loading it for ``connect`` costs click and little else.
@@ -11,7 +12,11 @@ import os
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
+
+TYPE_CHECKING = False  # not typing's: `connect` loads this module on every .pod login
+if TYPE_CHECKING:
+    from podspawn.client.ping import PingResult
 
 
 @click.command("setup")
@@ -95,6 +100,9 @@ def config_set(app: App, key: str, value: str) -> None:
     from podspawn.client.config import set_value
 
     stored, written = set_value(key, value)
+    if app.json_mode:
+        app.output.data({"key": stored, "value": written})
+        return
     app.output.line(f"set {stored} = {written}")
 
 
@@ -116,6 +124,52 @@ def servers(app: App, json_flag: bool) -> None:
     rows = [(s.label, s.server.address, s.server.mode or "-", s.status) for s in statuses]
     out.table(("NAME", "SERVER", "MODE", "STATUS"), rows,
               empty=f"No servers configured; {NO_CONFIG_HINT}")
+
+
+@click.command("ping")
+@click.option("-F", "ssh_config", metavar="PATH", help="ssh config to use, as ssh -F.")
+@click.option("--timeout", default="5s", show_default=True, metavar="DURATION",
+              help="How long each step may take.")
+@click.argument("server", required=False, metavar="[USER@]SERVER")
+@click.pass_obj
+def ping(app: App, ssh_config: str | None, timeout: str, server: str | None) -> int:
+    """Time DNS, TCP, the SSH banner and a podspawn answer for SERVER (or servers.default)."""
+    from podspawn.client.config import load_client_config
+    from podspawn.client.ping import ping as run
+
+    seconds = positive_duration("--timeout", timeout, "5s")
+    result = run(server, config=load_client_config(), ssh_config=ssh_config, timeout=seconds)
+    out = app.output
+    if app.json_mode:
+        out.data({"target": result.target, "host": result.host, "port": result.port,
+                  "user": result.user or None, "address": result.address,
+                  "resolve_ms": result.resolve_ms, "tcp_ms": result.tcp_ms,
+                  "banner": result.banner, "banner_ms": result.banner_ms,
+                  "ssh_ms": result.ssh_ms, "version": result.version, "ok": result.ok,
+                  "error_kind": result.error_kind, "error": result.error})
+    else:
+        for line in ping_lines(result):
+            out.line(line)
+    return 0 if result.ok else 1
+
+
+def ping_lines(result: PingResult) -> list[str]:
+    """A header, then one line per step reached: ``ok`` with its time, or ``FAIL`` and why."""
+    who = f" as {result.user}" if result.user else ""
+    lines = [f"ping {result.target}: {result.host} port {result.port}{who}"]
+    steps = [
+        ("resolve", result.address is not None, f"{result.address} ({result.resolve_ms} ms)"),
+        ("tcp", result.tcp_ms is not None, f"connected in {result.tcp_ms} ms"),
+        ("ssh", result.banner is not None, f"{result.banner} (banner after {result.banner_ms} ms)"),
+        ("podspawn", result.version is not None,
+         f"podspawn {result.version} (answered in {result.ssh_ms} ms)"),
+    ]
+    for name, done, detail in steps:
+        if not done:
+            lines.append(f"{name:<8}  FAIL  {result.error}")
+            break
+        lines.append(f"{name:<8}  ok    {detail}")
+    return lines
 
 
 @click.command("ssh", context_settings={"ignore_unknown_options": True,

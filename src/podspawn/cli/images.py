@@ -30,4 +30,7 @@ def bootstrap(app: App, image: str, mirror: str | None) -> None:
     out = app.output
     image_id = run(runtime=get_runtime(), image=image,
                    mirror=mirror or config.images.mirror, progress=out.info)
+    if app.json_mode:
+        out.data({"image": image, "id": image_id})
+        return
     out.line(f"built {image} ({image_id[7:19]})")

@@ -8,6 +8,7 @@ import subprocess
 import click
 
 from podspawn import __version__
+from podspawn.cli.app import App
 
 
 def git_sha() -> str:
@@ -32,6 +33,10 @@ def git_sha() -> str:
 
 
 @click.command()
-def version() -> None:
+@click.pass_obj
+def version(app: App) -> None:
     """Print the podspawn version and the commit it was built from."""
+    if app.json_mode:
+        app.output.data({"version": __version__, "commit": git_sha()})
+        return
     click.echo(f"podspawn v{__version__} ({git_sha()})")

@@ -4,10 +4,20 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from podspawn.cli.app import App
+
+if TYPE_CHECKING:
+    from podspawn.services.projects import ProjectInfo
+
+
+def project_data(info: ProjectInfo) -> dict[str, str]:
+    """One project in ``--json`` output: the same keys from every project command."""
+    return {"name": info.name, "repo": info.repo, "branch": info.branch,
+            "image_tag": info.image_tag, "podfile_hash": info.podfile_hash}
 
 
 @click.command("add-project")
@@ -33,6 +43,9 @@ def add_project(app: App, name: str, repo: str, branch: str) -> None:
     info = add(runtime=get_runtime(), config=config, config_path=app.resolved_config_path(),
                name=name, repo=repo, branch=branch, progress=out.info,
                credentials=os.environ.get("PODSPAWN_REPO_CREDENTIALS", "").strip())
+    if app.json_mode:
+        out.data(project_data(info))
+        return
     out.line(f"project {info.name} registered, image: {info.image_tag}")
 
 
@@ -48,6 +61,9 @@ def update_project(app: App, name: str) -> None:
     info, rebuilt = update(runtime=get_runtime(), config=config,
                            config_path=app.resolved_config_path(), name=name,
                            progress=app.output.info)
+    if app.json_mode:
+        app.output.data({**project_data(info), "rebuilt": rebuilt})
+        return
     state = "rebuilt" if rebuilt else "unchanged"
     app.output.line(f"project {info.name} updated, image {state}: {info.image_tag}")
 
@@ -61,6 +77,9 @@ def remove_project(app: App, name: str) -> None:
 
     config, _ = app.admin_context("remove-project", echo=False)
     info = remove(config=config, config_path=app.resolved_config_path(), name=name)
+    if app.json_mode:
+        app.output.data(project_data(info))
+        return
     app.output.line(f"removed project {info.name}; free its image with: docker rmi "
                     f"{info.image_tag}")
 
@@ -78,8 +97,7 @@ def list_projects(app: App) -> None:
                             f"'podspawn update-project {p.name}' to move them to a root-only "
                             "file")
     if app.json_mode:
-        app.output.data([{"name": p.name, "repo": p.repo, "branch": p.branch,
-                          "image_tag": p.image_tag} for p in projects])
+        app.output.data([project_data(p) for p in projects])
         return
     app.output.table(("PROJECT", "REPO", "BRANCH", "IMAGE"),
                      [(p.name, p.repo, p.branch or "-", p.image_tag) for p in projects],
@@ -105,6 +123,9 @@ def init(app: App, template: str | None, force: bool, directory: str) -> None:
         raise Conflict(f"{target} exists; pass --force to overwrite it")
     with open(target, "w", encoding="utf-8") as fh:
         fh.write(template_text(name))
+    if app.json_mode:
+        app.output.data({"path": target, "template": name})
+        return
     app.output.line(f"wrote {target} from the {name} template")
 
 

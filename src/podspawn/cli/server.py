@@ -44,5 +44,9 @@ def server_setup(app: App, sshd_config: str, dry_run: bool) -> None:
         dry_run=dry_run,
     )
     out = app.output
+    if app.json_mode:
+        out.data({"sshd_config": sshd_config, "changed": report.changed, "dry_run": dry_run,
+                  "lines": report.lines})
+        return
     for line in report.lines:
         out.line(line)

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from podspawn.cli.app import App
+from podspawn.cli.app import App, positive_duration
 
 
 @click.command("add-user")
@@ -35,23 +35,18 @@ def add_user(app: App, name: str, keys: tuple[str, ...], key_files: tuple[str, .
     config, conn = app.admin_context("add-user", echo=False)
     new_keys = collect_keys(keys=keys, key_files=key_files, github=github,
                             github_url=config.auth.github_url)
-    ttl_seconds = None
-    if ttl is not None:
-        from podspawn.config.schema import parse_duration
-        from podspawn.errors import UsageError
-
-        try:
-            ttl_seconds = parse_duration(ttl)
-        except ValueError as exc:
-            raise UsageError(f"--ttl: {exc}") from None
-        if ttl_seconds <= 0:
-            raise UsageError("--ttl must be more than 0, such as 30m or 2h")
+    ttl_seconds = None if ttl is None else positive_duration("--ttl", ttl, "30m or 2h")
     result = add(config=config, conn=conn, name=name, new_keys=new_keys, adopt=adopt_account,
                  ttl_seconds=ttl_seconds)
     if mode:
         from podspawn.services.overrides import set_mode
 
         set_mode(config, name, mode)
+    if app.json_mode:
+        app.output.data({"user": result.name, "keys_added": result.added,
+                         "keys_total": result.total, "account_created": result.account_created,
+                         "mode": mode})
+        return
     app.output.line(f"added {result.added} key(s) for {result.name}")
 
 
@@ -68,6 +63,10 @@ def remove_user(app: App, name: str, force: bool, purge: bool) -> None:
     validate_user(name)
     config, conn = app.admin_context("remove-user")
     result = remove(config=config, conn=conn, name=name, force=force, purge=purge)
+    if app.json_mode:
+        app.output.data({"user": result.name, "sessions_destroyed": result.sessions_destroyed,
+                         "kept_home": result.kept_home or None})
+        return
     app.output.line(
         f"removed user {result.name} ({result.sessions_destroyed} session(s) destroyed)"
     )

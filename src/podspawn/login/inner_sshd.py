@@ -108,6 +108,12 @@ def start_command() -> list[str]:
     return ["sh", "-c", _START]
 
 
+def check_command() -> list[str]:
+    """The same start script ending in ``sshd -t`` instead of ``-i``: ``doctor`` proves that
+    an image's sshd accepts this config without serving anyone."""
+    return ["sh", "-c", _START.replace("exec /usr/sbin/sshd -i ", "exec /usr/sbin/sshd -t ")]
+
+
 def start_env(
     *, user: str, authorized_keys: str, host_key: str, project: str = "", workdir: str = ""
 ) -> dict[str, str]:

@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Literal
 
-    Kind = Literal["shell", "command", "sftp", "tunnel", "hostkey"]
+    Kind = Literal["shell", "command", "sftp", "tunnel", "hostkey", "version"]
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 #: What ``podspawn connect`` asks the outer connection for (see ``login.inner_sshd``).
 TUNNEL_VERB = "podspawn-tunnel"
 HOSTKEY_VERB = "podspawn-hostkey"
+#: ``podspawn ping`` asks for this over the outer connection; answered before any session.
+VERSION_VERB = "podspawn-version"
 
 COMMAND_VAR = "PODSPAWN_COMMAND"
 #: Shells whose ``eval`` and ``unset`` are POSIX's. Another shell (fish, csh, nu...) gets
@@ -61,6 +63,8 @@ def classify(original: str, *, tty: bool) -> Request:
         return Request(kind="tunnel", command=words[1] if len(words) == 2 else "")
     if first == HOSTKEY_VERB and len(words) == 1:
         return Request(kind="hostkey")
+    if first == VERSION_VERB and len(words) == 1:
+        return Request(kind="version")
     if first == "internal-sftp" or first.rsplit("/", 1)[-1] == "sftp-server":
         return Request(kind="sftp", command=text)
     return Request(kind="command", command=original, tty=tty)

@@ -64,6 +64,11 @@ def main(args: list[str], *, config_path: str | None) -> int:
     request = classify(os.environ.get("SSH_ORIGINAL_COMMAND", ""), tty=os.isatty(0))
     if request.kind == "hostkey":
         return _print_host_key(config, user)
+    if request.kind == "version":
+        from podspawn import __version__
+
+        sys.stdout.write(f"podspawn {__version__}\n")
+        return 0
     raw_project = claimed_project or os.environ.get("PODSPAWN_PROJECT", "")
     if request.kind == "tunnel":
         raw_project = request.command

@@ -77,10 +77,15 @@ def sshd_test(sshd_config: str) -> str | None:
     return (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
 
 
-def sshd_effective(sshd_config: str) -> dict[str, str]:
-    """sshd's global settings after Includes, lower-cased keys (``sshd -T``)."""
+def sshd_effective(sshd_config: str, *, match: str = "") -> dict[str, str]:
+    """sshd's global settings after Includes, lower-cased keys (``sshd -T``).
+
+    ``match`` is a connection spec for ``-C`` (``user=NAME,host=H,addr=A``): the settings
+    then include the ``Match`` blocks that apply to that connection. Empty when sshd fails.
+    """
     result = subprocess.run(
-        [sshd_binary(), "-T", "-f", sshd_config], capture_output=True, text=True, check=False
+        [sshd_binary(), "-T", "-f", sshd_config, *(["-C", match] if match else [])],
+        capture_output=True, text=True, check=False,
     )
     settings: dict[str, str] = {}
     for line in result.stdout.splitlines():

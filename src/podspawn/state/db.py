@@ -69,6 +69,9 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+#: The schema version this podspawn writes (``PRAGMA user_version``).
+SCHEMA_VERSION = len(_MIGRATIONS)
+
 
 def open_db(path: str, *, create: bool = False) -> sqlite3.Connection:
     """A connection to the state database, migrated to the current schema.

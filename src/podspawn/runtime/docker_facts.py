@@ -1,0 +1,94 @@
+"""Docker's answers for ``podspawn doctor`` (see :mod:`podspawn.runtime.facts`).
+
+Docker gives a new bridge network the next free subnet of its address pools, skipping any
+that overlap one of its networks or a route of the host. Engine 20.10 does not report its
+pools, so they are read from ``daemon.json`` (``default-address-pools``), else Docker's
+built-in list is assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import docker
+
+from podspawn import labels
+from podspawn.runtime.docker import _mapped
+from podspawn.runtime.facts import AddressPool, EngineFacts
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+#: libnetwork's local-scope defaults (Engine 20.10): 31 networks in all.
+DEFAULT_POOLS = (
+    AddressPool("172.17.0.0/16", 16), AddressPool("172.18.0.0/16", 16),
+    AddressPool("172.19.0.0/16", 16), AddressPool("172.20.0.0/14", 16),
+    AddressPool("172.24.0.0/14", 16), AddressPool("172.28.0.0/14", 16),
+    AddressPool("192.168.0.0/16", 20),
+)
+
+
+def engine_facts() -> EngineFacts:
+    """Raises: RuntimeUnavailable: dockerd does not answer (``DOCKER_HOST`` is honoured)."""
+    endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    with _mapped("answer"):
+        client = docker.from_env(timeout=15)
+        try:
+            info = client.api.info()
+            networks = client.api.networks()
+        finally:
+            client.close()
+    pools, source = configured_pools(DAEMON_JSON)
+    taken = [str(cfg["Subnet"]) for net in networks
+             for cfg in ((net.get("IPAM") or {}).get("Config") or [])
+             if "." in str(cfg.get("Subnet", ""))]
+    taken += host_routes()
+    ours = sum(1 for net in networks
+               if (net.get("Labels") or {}).get(labels.MANAGED_BY) == labels.MANAGED_BY_VALUE)
+    return EngineFacts(
+        version=str(info.get("ServerVersion", "")),
+        endpoint=endpoint,
+        data_root=str(info.get("DockerRootDir", "")),
+        pools=pools,
+        pools_source=source,
+        taken=tuple(dict.fromkeys(taken)),
+        podspawn_networks=ours,
+    )
+
+
+def configured_pools(path: str) -> tuple[tuple[AddressPool, ...], str]:
+    """The pools in ``daemon.json``, or Docker's defaults when it sets none."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        listed = data.get("default-address-pools") if isinstance(data, dict) else None
+        if isinstance(listed, list) and listed:
+            pools = tuple(AddressPool(str(p["base"]), int(p["size"])) for p in listed)
+            return pools, path
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return DEFAULT_POOLS, "Docker's default pools"
+
+
+def host_routes(path: str = "/proc/net/route") -> list[str]:
+    """IPv4 destinations the host routes (not the default route), as CIDRs."""
+    routes = []
+    try:
+        with open(path, encoding="ascii") as fh:
+            lines = fh.read().splitlines()[1:]
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        mask = int(fields[7], 16)
+        if mask == 0:  # the default route
+            continue
+        routes.append(f"{_le_ip(fields[1])}/{bin(mask).count('1')}")
+    return routes
+
+
+def _le_ip(hex_text: str) -> str:
+    """``/proc/net/route``'s little-endian hex address as dotted quad."""
+    value = int(hex_text, 16)
+    return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))
