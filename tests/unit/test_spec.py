@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from podspawn import labels
 from podspawn.config.loader import parse_config
 from podspawn.config.schema import DefaultsConfig, ServerConfig
-from podspawn import labels
 from podspawn.services.sessions import build_spec
 
 NAME = "podspawn-alice-api"
