@@ -4,6 +4,12 @@ Each runs in its own container on the session's private network, reachable by it
 ``name``; its named volumes are private to the (user, project). Services start in order and
 each is waited for (its ``ready`` command, else its declared ports accepting connections)
 before the next; if any fails, the ones already started are removed again.
+
+A service's image and settings come from the Podfile, that is from a repository, so its
+container is hardened like a session's: ``security.cap_drop`` with a capability list of its
+own (``security.service_cap_add``), no-new-privileges, the pids limit, the OCI runtime, and a
+CPU and memory limit that are requests within the admin's ceilings
+(:mod:`podspawn.services.limits`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,23 @@ from podspawn.labels import ROLE, SERVICE, SESSION
 from podspawn.names import service_container_name, volume_name
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.images import ensure_base
+from podspawn.services.limits import service_limits
 
 if TYPE_CHECKING:
+    from podspawn.config.schema import ServerConfig
     from podspawn.podfile import Service
 
 Progress = Callable[[str], None]
 
 
 def service_spec(
-    service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str]
+    service: Service, *, config: ServerConfig, user: str, project: str, network: str,
+    labels: Mapping[str, str],
 ) -> ContainerSpec:
     """A companion container as plain data. ``labels`` are the session's (``labels.owner``
     plus its session id); each object gets its role on top."""
+    sec = config.security
+    cpus, memory = service_limits(config, service.resources.cpus, service.resources.memory)
     mounts = []
     for entry in service.volumes:
         source, target, *rest = entry.split(":")
@@ -54,12 +65,20 @@ def service_spec(
         env=dict(service.env),
         mounts=tuple(mounts),
         init=False,
+        nano_cpus=round(cpus * 1e9),
+        memory=memory,
+        cap_drop=sec.cap_drop,
+        cap_add=sec.service_cap_add,
+        security_opt=("no-new-privileges:true",) if sec.service_no_new_privileges else (),
+        pids_limit=sec.pids_limit,
+        runtime=sec.runtime,
     )
 
 
 def start_services(
     *,
     runtime: Runtime,
+    config: ServerConfig,
     services: tuple[Service, ...],
     user: str,
     project: str,
@@ -79,8 +98,8 @@ def start_services(
             if progress:
                 progress(f"  Starting companion service: {service.name} ({service.image})...")
             ensure_base(runtime, service.image)
-            spec = service_spec(service, user=user, project=project, network=network,
-                                labels=labels)
+            spec = service_spec(service, config=config, user=user, project=project,
+                                network=network, labels=labels)
             # a leftover of this very (user, project) from a crash; anything else of that
             # name is not ours, and the removal refuses it
             runtime.remove(spec.name, owner=_leftover_owner(spec.labels))

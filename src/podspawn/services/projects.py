@@ -106,6 +106,21 @@ def _load(config: ServerConfig, directory: str) -> LoadedPodfile:
                         allowed_bind_roots=config.security.allowed_bind_roots)
 
 
+def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile:
+    """The checkout's Podfile, resolved and within the admin's ceilings (add/update-project).
+
+    Raises:
+        PodfileError: invalid, a remote base cannot be fetched, or a request is too large.
+    """
+    from podspawn.services.limits import check_requests
+
+    loaded = _load(config, checkout)
+    for warning in loaded.warnings:
+        log.warning(warning, project=project)
+    check_requests(config, loaded.podfile)
+    return loaded
+
+
 def project_dockerfile(
     podfile: Podfile, project: str, settings: RecipeSettings | None = None
 ) -> str:
@@ -276,9 +291,7 @@ def add_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(repo, branch, clone)
-        loaded = _load(config, clone)
-        for warning in loaded.warnings:
-            log.warning(warning, project=name)
+        loaded = _resolve(config, clone, name)
         tag = build_project_image(runtime=runtime, config=config, project=name,
                                   loaded=loaded, checkout=clone, progress=progress)
         if os.path.exists(target):
@@ -332,7 +345,7 @@ def update_project(
     try:
         clone = os.path.join(staging, "repo")
         _clone(current.repo, current.branch, clone)
-        loaded = _load(config, clone)
+        loaded = _resolve(config, clone, name)
         rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
             current.image_tag)
         tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,

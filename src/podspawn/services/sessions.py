@@ -33,6 +33,7 @@ from podspawn.runtime import get_runtime
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.companions import start_services
 from podspawn.services.images import ensure_layer
+from podspawn.services.limits import clamp_cpus, clamp_memory
 from podspawn.services.overrides import Effective, effective
 from podspawn.state.db import install_id
 from podspawn.state.records import Connection, SessionRow
@@ -159,11 +160,11 @@ def plan_session(
             runtime=runtime, config=config, project=project, progress=progress
         )
         podfile = loaded.podfile
-        base = replace(
+        base = replace(  # the Podfile's requests, clamped to today's ceilings
             config.defaults,
             shell=podfile.shell,
-            cpus=podfile.resources.cpus or config.defaults.cpus,
-            memory=podfile.resources.memory or config.defaults.memory,
+            cpus=clamp_cpus(config, podfile.resources.cpus) or config.defaults.cpus,
+            memory=clamp_memory(config, podfile.resources.memory) or config.defaults.memory,
         )
         settings = effective(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
@@ -232,7 +233,8 @@ def create_session(
             env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
                    **env}
             service_ids = start_services(
-                runtime=runtime, services=podfile.services, user=user, project=project,
+                runtime=runtime, config=config, services=podfile.services, user=user,
+                project=project,
                 network=network.name, labels=session_labels, progress=progress,
             )
         spec = build_spec(config, name=name, image=image,
