@@ -236,6 +236,7 @@ def test_parse_memory_refuses(text: str) -> None:
         ("resources:\n  max_cpus: -1\n", "resources.max_cpus"),
         ("resources:\n  max_cpus: .nan\n", "resources.max_cpus"),
         ("resources:\n  service_cpus: 2000\n", "resources.service_cpus"),
+        ("resources:\n  service_cpus: 5\n", "resources.service_cpus"),
         ("resources:\n  max_memory: 0\n", "resources.max_memory"),
         ("resources:\n  max_memory: ''\n", "resources.max_memory"),
         ("resources:\n  max_memory: '0'\n", "resources.max_memory"),

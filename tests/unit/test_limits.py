@@ -10,7 +10,17 @@ from podspawn.config.loader import parse_config
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodfileError
 from podspawn.podfile import validate
+from podspawn.services import limits
 from podspawn.services.limits import check_requests, clamp_cpus, clamp_memory
+
+MACHINE_CPUS = limits.machine_cpus
+
+
+@pytest.fixture(autouse=True)
+def big_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests are bounded by the machine's CPUs too; these tests run on a 64-CPU one."""
+    monkeypatch.setattr(limits, "machine_cpus", lambda: 64)
+
 
 DEFAULT = ServerConfig()
 
@@ -74,8 +84,8 @@ def test_requests_within_the_ceilings_pass(value: Any) -> None:
 
 
 def test_no_cpu_ceiling_lets_any_cpu_request_through() -> None:
-    check_requests(parse_config("resources: {max_cpus: 0}\n"), podfile({"cpus": 512}))
-    assert clamp_cpus(parse_config("resources: {max_cpus: 0}\n"), 512) == 512
+    check_requests(parse_config("resources: {max_cpus: 0}\n"), podfile({"cpus": 64}))
+    assert clamp_cpus(parse_config("resources: {max_cpus: 0}\n"), 48) == 48
 
 
 @pytest.mark.parametrize(
@@ -92,3 +102,20 @@ def test_clamp_memory_keeps_the_text_within_and_caps_above(
 @pytest.mark.parametrize(("requested", "expected"), [(None, None), (2.5, 2.5), (4, 4), (9, 4)])
 def test_clamp_cpus(requested: float | None, expected: float | None) -> None:
     assert clamp_cpus(DEFAULT, requested) == expected
+
+
+def test_cpu_requests_are_bounded_by_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "machine_cpus", lambda: 2)
+    with pytest.raises(PodfileError) as info:
+        check_requests(DEFAULT, podfile({"cpus": 3}))
+    assert info.value.message.startswith(
+        "resources.cpus: 3 is more than this server has (2 CPUs); ")
+    assert clamp_cpus(DEFAULT, 3) == 2
+    assert clamp_cpus(DEFAULT, 1.5) == 1.5
+    check_requests(DEFAULT, podfile({"cpus": 2}))
+
+
+def test_machine_cpus_is_what_this_process_may_use() -> None:
+    import os
+
+    assert MACHINE_CPUS() == len(os.sched_getaffinity(0))

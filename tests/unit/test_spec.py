@@ -12,8 +12,16 @@ from podspawn import labels
 from podspawn.config.loader import parse_config
 from podspawn.config.schema import DefaultsConfig, ServerConfig
 from podspawn.podfile import Service
+from podspawn.services import limits
 from podspawn.services.companions import service_spec
 from podspawn.services.sessions import build_spec
+
+
+@pytest.fixture(autouse=True)
+def big_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests are bounded by the machine's CPUs too; these tests run on a 64-CPU one."""
+    monkeypatch.setattr(limits, "machine_cpus", lambda: 64)
+
 
 NAME = "podspawn-alice-api"
 NETWORK = "podspawn-network.alice.api"

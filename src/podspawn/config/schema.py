@@ -224,8 +224,8 @@ class ResourcesConfig:
     Never 0: memory cannot be shared out like CPU time, and a repository asking for all of
     it would leave the host to its OOM killer. Set it as high as the machine allows."""
     service_cpus: float = 1.0
-    """CPU limit of a companion service whose Podfile entry asks for none; 0 means the
-    ``max_cpus`` ceiling (or none, when that is 0 too)."""
+    """CPU limit of a companion service whose Podfile entry asks for none, at most
+    ``max_cpus``; 0 means the ``max_cpus`` ceiling (or none, when that is 0 too)."""
     service_memory: str = "1g"
     """Memory limit of a companion service whose Podfile entry asks for none. Never 0, and
     at most ``max_memory``: a service always has a memory limit."""
@@ -237,6 +237,11 @@ class ResourcesConfig:
             value = getattr(self, key)
             if not 0 <= value <= 1024:  # also refuses nan
                 raise ValueError(f"resources.{key} must be a number of CPUs from 0 to 1024")
+        if self.max_cpus and self.service_cpus > self.max_cpus:
+            raise ValueError(
+                f"resources.service_cpus ({self.service_cpus:g}) must not be more than "
+                f"resources.max_cpus ({self.max_cpus:g})"
+            )
         ceiling = _positive_memory("resources.max_memory", self.max_memory)
         if _positive_memory("resources.service_memory", self.service_memory) > ceiling:
             raise ValueError(

@@ -10,12 +10,15 @@ invariant 6), so what it asks for the dev container (``resources``) and for each
   :func:`clamp_memory`), since the admin may have lowered one after ``add-project``.
 
 A memory request of ``0`` asks for no limit, which is above every ceiling (``max_memory`` is
-never 0). What the admin sets themselves (``defaults``, ``resources.service_*``, the per-user
-override files) is not capped here.
+never 0). A CPU request is also bounded by the CPUs the machine has, which Docker enforces by
+refusing the container: refused at ``add-project``, clamped at login. What the admin sets
+themselves (``defaults``, ``resources.service_*``, the per-user override files) is not capped
+here.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from podspawn.config.schema import ServerConfig, parse_memory
@@ -37,10 +40,14 @@ def check_requests(config: ServerConfig, podfile: Podfile) -> None:
     requests += [(f"services.{service.name}.resources", service.resources.cpus,
                   service.resources.memory) for service in podfile.services]
     problems: list[str] = []
+    ceiling, machine = config.resources.max_cpus, machine_cpus()
     for where, cpus, memory in requests:
-        if cpus is not None and clamp_cpus(config, cpus) != cpus:
+        if cpus is not None and ceiling and cpus > ceiling:
             problems.append(f"{where}.cpus: {cpus:g} is more than this server allows "
-                            f"(resources.max_cpus: {config.resources.max_cpus:g})")
+                            f"(resources.max_cpus: {ceiling:g})")
+        elif cpus is not None and cpus > machine:
+            problems.append(f"{where}.cpus: {cpus:g} is more than this server has "
+                            f"({machine} CPUs)")
         if memory is not None and clamp_memory(config, memory) != memory:
             shown = f"{memory} (no limit)" if parse_memory(memory) == 0 else memory
             problems.append(f"{where}.memory: {shown} is more than this server allows "
@@ -52,12 +59,18 @@ def check_requests(config: ServerConfig, podfile: Podfile) -> None:
         )
 
 
+def machine_cpus() -> int:
+    """The CPUs this process may run on, which is what Docker allows a container at most."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
 def clamp_cpus(config: ServerConfig, requested: float | None) -> float | None:
-    """A Podfile's CPU request capped at ``resources.max_cpus``; None when it asks none."""
+    """A Podfile's CPU request capped at ``resources.max_cpus`` and at the machine's CPUs;
+    None when it asks none."""
+    if requested is None:
+        return None
     ceiling = config.resources.max_cpus
-    if requested is None or not ceiling:
-        return requested
-    return min(requested, ceiling)
+    return min(requested, ceiling or requested, machine_cpus())
 
 
 def clamp_memory(config: ServerConfig, requested: str | None) -> str | None:
@@ -78,7 +91,5 @@ def service_limits(config: ServerConfig, cpus: float | None, memory: str | None
     ``service_cpus`` of 0 means the ``max_cpus`` ceiling. The memory is never unlimited.
     """
     res = config.resources
-    granted = clamp_cpus(config, cpus)
-    if granted is None:
-        granted = res.service_cpus or res.max_cpus
-    return granted, parse_memory(clamp_memory(config, memory) or res.service_memory)
+    granted = clamp_cpus(config, cpus if cpus is not None else res.service_cpus or res.max_cpus)
+    return granted or 0.0, parse_memory(clamp_memory(config, memory) or res.service_memory)

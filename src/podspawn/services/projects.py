@@ -20,16 +20,24 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podspawn import log
-from podspawn.config.schema import ServerConfig
-from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageError
+from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.errors import (
+    BuildLimitReached,
+    Conflict,
+    PodspawnError,
+    ProjectNotFound,
+    RuntimeFailure,
+    UsageError,
+)
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
-from podspawn.runtime.base import Runtime
+from podspawn.runtime.base import BuildLimits, Runtime
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 
 if TYPE_CHECKING:
@@ -182,6 +190,12 @@ class _BuildProgress:
         self.phase = ""
 
 
+def build_limits(config: ServerConfig, project: str) -> BuildLimits:
+    """The memory and process limits of a project's image build (``images.build_*``)."""
+    return BuildLimits(memory=parse_memory(config.images.build_memory),
+                       pids=config.images.build_pids, name=project)
+
+
 def build_project_image(
     *,
     runtime: Runtime,
@@ -191,52 +205,84 @@ def build_project_image(
     checkout: str,
     progress: Progress | None = None,
 ) -> str:
-    """Build (once) and return the image tag for ``loaded``; concurrent callers share it.
+    """Build (unless present) and return the image tag for ``loaded``.
+
+    The caller holds the project's build lock (:func:`project_lock`), so one project builds
+    one image at a time; the build runs under :func:`build_limits`.
 
     Raises:
         ImageUnavailable: the base image is missing and cannot be pulled.
         RuntimeFailure: a build step failed (the message has the step and its last lines).
+        BuildLimitReached: a step needed more memory or processes than a build may use.
     """
     tag = loaded.image_tag(project)
     if runtime.image_id(tag):
         return tag
     podfile = loaded.podfile
-    lock = os.path.join(config.state.lock_dir, lock_name("image", loaded.content_hash))
-    with file_lock(lock, timeout=3600):
-        if runtime.image_id(tag):
-            return tag
-        if progress:
-            progress(f"Building environment from {loaded.sources[0]} "
-                     "(first time, this takes a minute)...")
-        ensure_base(runtime, podfile.base)
-        files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
-        if podfile.on_create:
-            files["podspawn-on-create.sh"] = podfile.on_create.encode()
-        reporter = _BuildProgress(podfile, progress)
-        with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
-            workspace = os.path.join(tmp, "workspace")
-            shutil.copytree(checkout, workspace, symlinks=True)
-            log.info("building project image", project=project, tag=tag)
-            try:
-                runtime.build(
-                    tag,
-                    project_dockerfile(podfile, project, recipe_settings(config)),
-                    labels={"managed-by": "podspawn", "podspawn-project": project},
-                    files=files,
-                    context_dirs={"workspace": workspace},
-                    on_output=reporter,
-                )
-            except RuntimeFailure as exc:
-                if "podspawn-on-create.sh" not in exc.message:
-                    raise
-                output = exc.message.split("\n", 1)[1] if "\n" in exc.message else ""
-                raise RuntimeFailure(
-                    f"on_create of project {project} failed; fix the Podfile's on_create. "
-                    f"Its last output:\n{output}",
-                    detail=exc.detail,
-                ) from exc
-        reporter.finish()
+    if progress:
+        progress(f"Building environment from {loaded.sources[0]} "
+                 "(first time, this takes a minute)...")
+    ensure_base(runtime, podfile.base)
+    files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
+    if podfile.on_create:
+        files["podspawn-on-create.sh"] = podfile.on_create.encode()
+    reporter = _BuildProgress(podfile, progress)
+    with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
+        workspace = os.path.join(tmp, "workspace")
+        shutil.copytree(checkout, workspace, symlinks=True)
+        log.info("building project image", project=project, tag=tag)
+        try:
+            runtime.build(
+                tag,
+                project_dockerfile(podfile, project, recipe_settings(config)),
+                labels={"managed-by": "podspawn", "podspawn-project": project},
+                files=files,
+                context_dirs={"workspace": workspace},
+                on_output=reporter,
+                limits=build_limits(config, project),
+            )
+        except BuildLimitReached as exc:
+            raise _limit_message(config, project, exc) from exc
+        except RuntimeFailure as exc:
+            if "podspawn-on-create.sh" not in exc.message:
+                raise
+            raise RuntimeFailure(
+                f"on_create of project {project} failed; fix the Podfile's on_create. "
+                f"Its last output:\n{_output(exc)}",
+                detail=exc.detail,
+            ) from exc
+    reporter.finish()
     return tag
+
+
+def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
+                   ) -> BuildLimitReached:
+    """The runtime's report, in the admin's terms: which key limits what."""
+    if exc.limit == "memory":
+        what, key, value = "memory", "images.build_memory", config.images.build_memory
+    else:
+        what, key, value = "processes", "images.build_pids", str(config.images.build_pids)
+    step = exc.step.split(" : ", 1)[-1][:120] or "its first step"
+    return BuildLimitReached(
+        f"the image build of project {project} was stopped at {step}: it needed more {what} "
+        f"than a build may use ({key}: {value}); make that step use less, or raise {key}. "
+        f"Its last output:\n{_output(exc)}",
+        limit=exc.limit, step=exc.step, detail=exc.detail,
+    )
+
+
+def _output(exc: PodspawnError) -> str:
+    """The build output lines a runtime failure carries after its first line."""
+    return exc.message.split("\n", 1)[1] if "\n" in exc.message else ""
+
+
+@contextmanager
+def project_lock(config: ServerConfig, project: str) -> Iterator[None]:
+    """Held by add-project and update-project: one clone, build and registration of a
+    project at a time (``names.lock_name("build", project)``)."""
+    with file_lock(os.path.join(config.state.lock_dir, lock_name("build", project)),
+                   timeout=3600):
+        yield
 
 
 # -- registry ---------------------------------------------------------------------------
@@ -285,33 +331,34 @@ def add_project(
     validate_project(name)
     if name in config.projects:
         raise Conflict(f"project {name} is already registered; use update-project")
-    target = checkout_dir(config, name)
-    os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
-    try:
-        clone = os.path.join(staging, "repo")
-        _clone(repo, branch, clone)
-        loaded = _resolve(config, clone, name)
-        tag = build_project_image(runtime=runtime, config=config, project=name,
-                                  loaded=loaded, checkout=clone, progress=progress)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(clone, target)
-        entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
-                                 "podfile_hash": loaded.content_hash}
-        if branch:
-            entry["branch"] = branch
-
-        def register(data: dict[str, Any]) -> None:
-            data.setdefault("projects", {})[name] = entry
-
+    with project_lock(config, name):
+        target = checkout_dir(config, name)
+        os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
         try:
-            update_config(config_path, register)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            clone = os.path.join(staging, "repo")
+            _clone(repo, branch, clone)
+            loaded = _resolve(config, clone, name)
+            tag = build_project_image(runtime=runtime, config=config, project=name,
+                                      loaded=loaded, checkout=clone, progress=progress)
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.replace(clone, target)
+            entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
+                                     "podfile_hash": loaded.content_hash}
+            if branch:
+                entry["branch"] = branch
+
+            def register(data: dict[str, Any]) -> None:
+                data.setdefault("projects", {})[name] = entry
+
+            try:
+                update_config(config_path, register)
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     log.info("project registered", project=name, image=tag)
     return get_project_from(entry, name)
 
@@ -339,28 +386,29 @@ def update_project(
     """
     from podspawn.services.config_edit import update_config
 
-    current = get_project(config, name)
-    target = checkout_dir(config, name)
-    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
-    try:
-        clone = os.path.join(staging, "repo")
-        _clone(current.repo, current.branch, clone)
-        loaded = _resolve(config, clone, name)
-        rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
-            current.image_tag)
-        tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
-                                  checkout=clone, progress=progress)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(clone, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    entry: dict[str, Any] = {**config.projects[name], "image_tag": tag,
-                             "podfile_hash": loaded.content_hash}
+    with project_lock(config, name):
+        current = get_project(config, name)
+        target = checkout_dir(config, name)
+        staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
+        try:
+            clone = os.path.join(staging, "repo")
+            _clone(current.repo, current.branch, clone)
+            loaded = _resolve(config, clone, name)
+            rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
+                current.image_tag)
+            tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
+                                      checkout=clone, progress=progress)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(clone, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        entry: dict[str, Any] = {**config.projects[name], "image_tag": tag,
+                                 "podfile_hash": loaded.content_hash}
 
-    def record(data: dict[str, Any]) -> None:
-        data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
+        def record(data: dict[str, Any]) -> None:
+            data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
 
-    update_config(config_path, record)
+        update_config(config_path, record)
     return get_project_from(entry, name), rebuilt
 
 
@@ -394,7 +442,9 @@ def ensure_project_image(
     loaded = load_project_podfile(config, project)
     if runtime.image_id(info.image_tag) and loaded.content_hash == info.podfile_hash:
         return info.image_tag, loaded
-    tag = build_project_image(runtime=runtime, config=config, project=project, loaded=loaded,
-                              checkout=checkout_dir(config, project), progress=progress)
+    with project_lock(config, project):
+        tag = build_project_image(runtime=runtime, config=config, project=project,
+                                  loaded=loaded, checkout=checkout_dir(config, project),
+                                  progress=progress)
     return tag, loaded
 
