@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import RUN_ID, uname
+from tests.e2e.project_helpers import forget, fresh_user, pname, project_images
 from tests.e2e.test_projects import (  # noqa: F401 - postgres_image is a fixture
     POSTGRES_IMAGE,
     make_repo,
@@ -28,11 +28,6 @@ from tests.e2e.test_projects import (  # noqa: F401 - postgres_image is a fixtur
 SERVICE_CAPS = {"CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
                 "CAP_NET_BIND_SERVICE", "CAP_KILL"}
 BUILD_CGROUPS = Path("/sys/fs/cgroup/pids/podspawn-build")
-
-
-def pname(base: str) -> str:
-    """A project name of this run: project images are shared by every run on the engine."""
-    return f"{base}-{RUN_ID}" if RUN_ID else base
 
 
 def inspect(name: str) -> dict:
@@ -50,31 +45,6 @@ def plain(script: str) -> subprocess.CompletedProcess[str]:
     """The probe in a container with Docker's own defaults: the control."""
     return subprocess.run(["docker", "run", "--rm", "debian:bookworm", "sh", "-c", script],
                           capture_output=True, text=True, timeout=120, check=False)
-
-
-def fresh_user(server, base: str) -> str:
-    user = uname(base)
-    server.podspawn("remove-user", user, "--force")
-    server.add_user(user)
-    return user
-
-
-def project_images(project: str) -> list[str]:
-    return subprocess.run(["docker", "images", "-q", "--filter",
-                           f"label=podspawn-project={project}"],
-                          capture_output=True, text=True, check=True).stdout.split()
-
-
-def remove_images(project: str) -> None:
-    """This run's project images (the names carry the run id), so the engine stays tidy."""
-    images = project_images(project)
-    if images:
-        subprocess.run(["docker", "rmi", "-f", *images], capture_output=True, check=False)
-
-
-def forget(server, project: str) -> None:
-    server.podspawn("remove-project", project)
-    remove_images(project)
 
 
 def commit(repo: Path, podfile: str) -> None:
@@ -283,8 +253,7 @@ def build_result(server, tmp_path: Path, base: str, commands: list[str]):
     """add-project of a Podfile with ``commands``; the first step is new every time, so
     the builder's cache never answers for a step built under other limits."""
     name = pname(base)
-    server.podspawn("remove-project", name)
-    remove_images(name)
+    forget(server, name)
     podfile = "base: debian:bookworm\nextra_commands:\n" + "".join(
         f"  - {json.dumps(command)}\n" for command in [f"echo {uuid.uuid4().hex}", *commands])
     repo = make_repo(tmp_path / base, podfile)

@@ -9,7 +9,9 @@ A service's image and settings come from the Podfile, that is from a repository,
 container is hardened like a session's: ``security.cap_drop`` with a capability list of its
 own (``security.service_cap_add``), no-new-privileges, the pids limit, the OCI runtime, and a
 CPU and memory limit that are requests within the admin's ceilings
-(:mod:`podspawn.services.limits`).
+(:mod:`podspawn.services.limits`). Its image is pulled by ``add-project`` and
+``update-project`` (:func:`pull_service_images`), never at login: a missing one refuses the
+login with a sentence telling the admin to run ``update-project``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from podspawn import log
-from podspawn.errors import PodspawnError, RuntimeFailure
+from podspawn.errors import ImageUnavailable, PodspawnError, RuntimeFailure
 from podspawn.labels import ROLE, SERVICE, SESSION
 from podspawn.names import service_container_name, volume_name
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
-from podspawn.services.images import ensure_base
 from podspawn.services.limits import service_limits
 
 if TYPE_CHECKING:
@@ -90,14 +91,14 @@ def start_services(
 
     Raises:
         RuntimeFailure: a service did not start or become ready; none is left running.
-        ImageUnavailable: a service image is missing and cannot be pulled.
+        ImageUnavailable: a service image is missing (``update-project`` pulls it).
     """
     started: list[str] = []
     try:
         for service in services:
             if progress:
                 progress(f"  Starting companion service: {service.name} ({service.image})...")
-            ensure_base(runtime, service.image)
+            _require_image(runtime, service, project)
             spec = service_spec(service, config=config, user=user, project=project,
                                 network=network, labels=labels)
             # a leftover of this very (user, project) from a crash; anything else of that
@@ -119,6 +120,41 @@ def start_services(
                           error=exc.detail or exc.message)
         raise
     return started
+
+
+def pull_service_images(
+    runtime: Runtime, services: tuple[Service, ...], *, progress: Progress | None = None
+) -> None:
+    """Make every service image present (``add-project``, ``update-project``).
+
+    Raises:
+        ImageUnavailable: an image is neither local nor pullable.
+    """
+    for service in services:
+        if runtime.image_id(service.image):
+            continue
+        if progress:
+            progress(f"  Pulling image {service.image} of service {service.name}...")
+        try:
+            runtime.pull(service.image)
+        except ImageUnavailable as exc:
+            raise ImageUnavailable(
+                f"the image {service.image} of service {service.name} is not on this server "
+                "and cannot be pulled; provide it (docker pull or docker load) and try again",
+                detail=exc.detail,
+            ) from None
+
+
+def _require_image(runtime: Runtime, service: Service, project: str) -> None:
+    """A login never pulls: the image was made present by add-project or update-project."""
+    if runtime.image_id(service.image):
+        return
+    log.error("service image missing at login", project=project, service=service.name,
+              image=service.image, fix=f"podspawn update-project {project}")
+    raise ImageUnavailable(
+        f"the image {service.image} of service {service.name} of project {project} is "
+        f"missing on this server; an administrator must run: podspawn update-project {project}"
+    )
 
 
 def _leftover_owner(labels: Mapping[str, str]) -> dict[str, str]:

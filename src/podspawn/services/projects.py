@@ -1,10 +1,14 @@
 """Projects: a repository with a Podfile, checked out on the server and built into an image.
 
-``add-project`` clones the repository, loads its Podfile (``extends`` resolved), builds the
-image and records the project in the ``projects`` section of the server config. The image
-is named by the hash of the resolved Podfile (``podspawn/<project>:podfile-<hash>``), so a
-login, ``update-project`` and ``add-project`` always agree on it, and a rebuild happens
-only when the resolved Podfile changes.
+``add-project`` clones the repository, resolves its Podfile (``extends`` fetched and merged,
+the admin's ceilings checked), pulls its service images, builds the image, stores the
+resolved Podfile (:mod:`podspawn.services.project_store`) and records the project in the
+``projects`` section of the server config. The image is named by the hash of the resolved
+Podfile (``podspawn/<project>:podfile-<hash>``), and a rebuild happens only when that
+changes. ``update-project`` does the same again. A login only reads what they stored
+(:func:`project_image`): the repository is untrusted input, so nothing it names is fetched
+or built at login time (DESIGN-NOTES invariant 6). Both hold the project's build lock, so
+one project has one build at a time, run under the ``images.build_*`` limits.
 
 The image holds, on top of the Podfile's recipe: podspawn's layer (sudo, sshd, sftp-server,
 rsync), a uid-1000 build user (renamed to the login name in each container), the checkout at
@@ -30,6 +34,7 @@ from podspawn.config.schema import ServerConfig, parse_memory
 from podspawn.errors import (
     BuildLimitReached,
     Conflict,
+    ImageUnavailable,
     PodspawnError,
     ProjectNotFound,
     RuntimeFailure,
@@ -39,6 +44,14 @@ from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
 from podspawn.runtime.base import BuildLimits, Runtime
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
+from podspawn.services.project_store import (
+    checkout_dir,
+    load_resolved,
+    projects_root,
+    prune_resolved,
+    store_resolved,
+    stored_hashes,
+)
 
 if TYPE_CHECKING:
     from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings
@@ -55,14 +68,6 @@ class ProjectInfo:
     branch: str
     image_tag: str
     podfile_hash: str
-
-
-def projects_root(config: ServerConfig) -> str:
-    return os.path.join(os.path.dirname(config.state.db_path), "projects")
-
-
-def checkout_dir(config: ServerConfig, name: str) -> str:
-    return os.path.join(projects_root(config), validate_project(name))
 
 
 def get_project(config: ServerConfig, name: str) -> ProjectInfo:
@@ -87,11 +92,6 @@ def get_project(config: ServerConfig, name: str) -> ProjectInfo:
 
 def list_projects(config: ServerConfig) -> list[ProjectInfo]:
     return [get_project(config, name) for name in sorted(config.projects)]
-
-
-def load_project_podfile(config: ServerConfig, name: str) -> LoadedPodfile:
-    """The resolved Podfile of a registered project's checkout."""
-    return _load(config, checkout_dir(config, name))
 
 
 # -- image ------------------------------------------------------------------------------
@@ -317,14 +317,18 @@ def add_project(
     branch: str = "",
     progress: Progress | None = None,
 ) -> ProjectInfo:
-    """Clone, load the Podfile, build the image and register the project.
+    """Clone, resolve the Podfile, pull the service images, build the image, store the
+    resolved Podfile and register the project.
 
-    Nothing is left behind on failure: the clone is removed and the config is unchanged.
+    Nothing is left behind on failure: the clone and the stored Podfile are removed and the
+    config is unchanged.
 
     Raises:
         InvalidName, Conflict: a bad or already registered name.
-        UsageError: the clone failed. PodfileError: the Podfile is invalid.
-        RuntimeFailure: the image build failed.
+        UsageError: the clone failed. PodfileError: the Podfile is invalid, a remote base
+            cannot be fetched, or it asks for more than the ceilings.
+        ImageUnavailable: a base or service image cannot be pulled.
+        RuntimeFailure, BuildLimitReached: the image build failed.
     """
     from podspawn.services.config_edit import update_config
 
@@ -332,31 +336,31 @@ def add_project(
     if name in config.projects:
         raise Conflict(f"project {name} is already registered; use update-project")
     with project_lock(config, name):
-        target = checkout_dir(config, name)
         os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
         try:
             clone = os.path.join(staging, "repo")
             _clone(repo, branch, clone)
-            loaded = _resolve(config, clone, name)
-            tag = build_project_image(runtime=runtime, config=config, project=name,
-                                      loaded=loaded, checkout=clone, progress=progress)
-            if os.path.exists(target):
-                shutil.rmtree(target)
-            os.replace(clone, target)
+            loaded, tag = _prepare(runtime, config, name, clone, progress)
             entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
                                      "podfile_hash": loaded.content_hash}
             if branch:
                 entry["branch"] = branch
 
             def register(data: dict[str, Any]) -> None:
-                data.setdefault("projects", {})[name] = entry
+                projects = data.setdefault("projects", {})
+                if name in projects:
+                    raise Conflict(f"project {name} is already registered; use update-project")
+                projects[name] = entry
 
+            prune_resolved(config, name)  # left by an earlier project of this name
+            store_resolved(config, name, loaded, loaded.content_hash)
             try:
                 update_config(config_path, register)
             except BaseException:
-                shutil.rmtree(target, ignore_errors=True)
+                prune_resolved(config, name)
                 raise
+            _replace_checkout(config, name, clone)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     log.info("project registered", project=name, image=tag)
@@ -377,43 +381,74 @@ def update_project(
     name: str,
     progress: Progress | None = None,
 ) -> tuple[ProjectInfo, bool]:
-    """Fetch the repository; rebuild when the resolved Podfile changed. Returns (info, rebuilt).
+    """Fetch the repository and resolve its Podfile again (remote bases included); rebuild
+    when the resolved Podfile changed or the image is gone. Returns (info, rebuilt).
 
     Raises:
         ProjectNotFound: no such project. UsageError: the fetch failed.
-        PodfileError, RuntimeFailure: the new Podfile is invalid or does not build (the
-            project keeps its previous image then).
+        PodfileError, ImageUnavailable, RuntimeFailure, BuildLimitReached: as add-project;
+            the project keeps its previous image, stored Podfile and checkout then.
     """
     from podspawn.services.config_edit import update_config
 
+    current = get_project(config, name)
     with project_lock(config, name):
-        current = get_project(config, name)
-        target = checkout_dir(config, name)
         staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
         try:
             clone = os.path.join(staging, "repo")
             _clone(current.repo, current.branch, clone)
-            loaded = _resolve(config, clone, name)
-            rebuilt = loaded.content_hash != current.podfile_hash or not runtime.image_id(
-                current.image_tag)
-            tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
-                                      checkout=clone, progress=progress)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(clone, target)
+            had_image = runtime.image_id(current.image_tag) is not None
+            loaded, tag = _prepare(runtime, config, name, clone, progress)
+            new_hash = loaded.content_hash
+            rebuilt = tag != current.image_tag or not had_image
+
+            def record(data: dict[str, Any]) -> None:
+                projects = data.get("projects") or {}
+                if name not in projects:
+                    raise ProjectNotFound(f"project {name} was removed meanwhile; nothing "
+                                          "was updated")
+                # keeps the admin's keys (mode...)
+                projects[name] = {**projects[name], "image_tag": tag, "podfile_hash": new_hash}
+
+            known = stored_hashes(config, name)
+            store_resolved(config, name, loaded, new_hash)
+            try:
+                entry = update_config(config_path, record).projects[name]
+            except BaseException:
+                prune_resolved(config, name, keep=known)  # drops only what this run stored
+                raise
+            _replace_checkout(config, name, clone)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        entry: dict[str, Any] = {**config.projects[name], "image_tag": tag,
-                                 "podfile_hash": loaded.content_hash}
-
-        def record(data: dict[str, Any]) -> None:
-            data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
-
-        update_config(config_path, record)
+        # the previous file stays for a login that read the config just before this update
+        prune_resolved(config, name, keep={new_hash, current.podfile_hash})
     return get_project_from(entry, name), rebuilt
 
 
+def _prepare(runtime: Runtime, config: ServerConfig, name: str, clone: str,
+             progress: Progress | None) -> tuple[LoadedPodfile, str]:
+    """Everything that can fail on the repository's account, before anything is recorded:
+    the resolved Podfile, its service images present, and its image built."""
+    from podspawn.services.companions import pull_service_images
+
+    loaded = _resolve(config, clone, name)
+    pull_service_images(runtime, loaded.podfile.services, progress=progress)
+    tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
+                              checkout=clone, progress=progress)
+    return loaded, tag
+
+
+def _replace_checkout(config: ServerConfig, name: str, clone: str) -> None:
+    """The new clone in place of the old one, once the config names the new Podfile; only
+    the next build reads it."""
+    target = checkout_dir(config, name)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(clone, target)
+
+
 def remove_project(*, config: ServerConfig, config_path: str, name: str) -> ProjectInfo:
-    """Forget the project and delete its checkout; the image stays (``docker rmi`` frees it).
+    """Forget the project and delete its checkout and stored Podfiles; the image stays
+    (``docker rmi`` frees it).
 
     Raises:
         ProjectNotFound: no such project.
@@ -429,22 +464,29 @@ def remove_project(*, config: ServerConfig, config_path: str, name: str) -> Proj
 
     update_config(config_path, forget)
     shutil.rmtree(checkout_dir(config, name), ignore_errors=True)
+    prune_resolved(config, name)
     log.info("project removed", project=name)
     return info
 
 
-def ensure_project_image(
-    *, runtime: Runtime, config: ServerConfig, project: str, progress: Progress | None
-) -> tuple[str, LoadedPodfile]:
-    """The image and Podfile for a login to a registered project, rebuilding if the image
-    was deleted."""
-    info = get_project(config, project)
-    loaded = load_project_podfile(config, project)
-    if runtime.image_id(info.image_tag) and loaded.content_hash == info.podfile_hash:
-        return info.image_tag, loaded
-    with project_lock(config, project):
-        tag = build_project_image(runtime=runtime, config=config, project=project,
-                                  loaded=loaded, checkout=checkout_dir(config, project),
-                                  progress=progress)
-    return tag, loaded
+def project_image(*, runtime: Runtime, config: ServerConfig, project: str
+                  ) -> tuple[str, LoadedPodfile]:
+    """The image and the stored Podfile for a login to a registered project.
 
+    Nothing is fetched, parsed from the checkout or built here (DESIGN-NOTES invariant 6):
+    what is missing is the admin's to fix with ``update-project``.
+
+    Raises:
+        ProjectNotFound: no such project.
+        ImageUnavailable: the project's image is gone.
+        StateError, PodfileError: its stored Podfile is unusable (see ``project_store``).
+    """
+    info = get_project(config, project)
+    if not runtime.image_id(info.image_tag):
+        log.error("project image missing at login", project=project, image=info.image_tag,
+                  fix=f"podspawn update-project {project}")
+        raise ImageUnavailable(
+            f"the environment image of project {project} is missing on this server; an "
+            f"administrator must run: podspawn update-project {project}"
+        )
+    return info.image_tag, load_resolved(config, project, info.podfile_hash)

@@ -154,11 +154,9 @@ def plan_session(
     else uses the default image plus podspawn's layer.
     """
     if project and project in config.projects:
-        from podspawn.services.projects import ensure_project_image
+        from podspawn.services.projects import project_image
 
-        image, loaded = ensure_project_image(
-            runtime=runtime, config=config, project=project, progress=progress
-        )
+        image, loaded = project_image(runtime=runtime, config=config, project=project)
         podfile = loaded.podfile
         base = replace(  # the Podfile's requests, clamped to today's ceilings
             config.defaults,
