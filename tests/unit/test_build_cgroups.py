@@ -74,3 +74,16 @@ def test_without_a_group_only_the_memory_limit_is_known(root: Path) -> None:
     assert _limit_reached(137, BuildLimits(memory=1 << 30), None) == "memory"
     assert _limit_reached(137, BuildLimits(), None) == ""
     assert _limit_reached(2, BuildLimits(memory=1 << 30), None) == ""
+
+
+def test_leftovers_of_a_killed_build_of_the_same_name_are_removed(root: Path) -> None:
+    parent = root / "pids" / "podspawn-build"
+    for leftover in ("api-0123abcd", "api-2-0123abcd", "apix-0123abcd", "api-busy0000"):
+        (parent / leftover).mkdir(parents=True)
+    (root / "memory" / "podspawn-build" / "api-0123abcd").mkdir(parents=True)
+    group = cgroups.make_group("api", 50)
+    left = sorted(p.name for p in parent.iterdir() if p.is_dir())
+    # only api's own leftovers go: api-2 and apix are other projects, busy0000 is no leaf
+    assert left == sorted(["api-2-0123abcd", "apix-0123abcd", "api-busy0000",
+                           group.path.rsplit("/", 1)[1]])
+    assert not (root / "memory" / "podspawn-build" / "api-0123abcd").exists()

@@ -70,7 +70,8 @@ class BuildLimits:
     """Processes of the whole build, every step's together; 0 means no limit."""
     name: str = "build"
     """Lowercase letters, digits and '-': what the engine's bookkeeping for the build (a
-    cgroup) is called, such as the project's name."""
+    cgroup) is called, such as the project's name. The caller holds a lock for this name,
+    so what an earlier, killed build of the same name left behind may be removed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,8 +55,9 @@ def make_group(name: str, pids: int) -> BuildGroup:
     Raises:
         OSError: the cgroup cannot be made (no pids hierarchy, not root).
     """
-    leaf = f"{name if _NAME.fullmatch(name) else 'build'}-{secrets.token_hex(4)}"
-    relative = f"{PARENT}/{leaf}"
+    name = name if _NAME.fullmatch(name) else "build"
+    _remove_leftovers(name)
+    relative = f"{PARENT}/{name}-{secrets.token_hex(4)}"
     directory = os.path.join(ROOT, "pids", relative)
     os.makedirs(directory, mode=0o755)
     try:
@@ -73,16 +74,30 @@ def remove_group(group: BuildGroup) -> None:
     _remove(group.path.lstrip("/"))
 
 
-def _remove(relative: str) -> None:
+def _remove_leftovers(name: str) -> None:
+    """Empty groups of earlier builds of ``name`` that ended without removing theirs (the
+    process was killed). The caller holds ``name``'s build lock, so none of them is in use;
+    one with processes in it refuses to go and is left alone."""
+    pattern = re.compile(re.escape(name) + r"-[0-9a-f]{8}")
+    try:
+        entries = os.listdir(os.path.join(ROOT, "pids", PARENT))
+    except OSError:
+        return
+    for entry in entries:
+        if pattern.fullmatch(entry):
+            _remove(f"{PARENT}/{entry}", wait=0)
+
+
+def _remove(relative: str, *, wait: float = 5) -> None:
     """Remove the build's directory from every hierarchy; Docker may still be letting go of
-    the last step's container for a moment."""
+    the last step's container for up to ``wait`` seconds."""
     try:
         hierarchies = os.listdir(ROOT)
     except OSError:
         return
     for hierarchy in hierarchies:
         directory = os.path.join(ROOT, hierarchy, relative)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + wait
         while os.path.isdir(directory):
             try:
                 os.rmdir(directory)
