@@ -13,6 +13,7 @@
     ├── Conflict                   the request collides with what exists (an account, a session)
     ├── PermissionDenied           the caller may not do this (not root, not a podspawn user)
     ├── LimitReached               a quota such as resources.max_per_user
+    │   └── BuildLimitReached      an image build step hit the build's memory or process limit
     ├── RuntimeUnavailable         the container engine cannot be reached
     ├── RuntimeFailure             the engine answered, but the operation failed
     ├── ImageUnavailable           an image is missing and cannot be pulled or built
@@ -84,6 +85,16 @@ class PermissionDenied(PodspawnError):
 
 class LimitReached(PodspawnError):
     pass
+
+
+class BuildLimitReached(LimitReached):
+    """``limit`` is ``"memory"`` or ``"pids"``; ``step`` the build step that hit it."""
+
+    def __init__(self, message: str, *, limit: str, step: str = "",
+                 detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.limit = limit
+        self.step = step
 
 
 class RuntimeUnavailable(PodspawnError):

@@ -258,11 +258,25 @@ def test_failed_build_names_the_step_and_leaves_nothing(server, tmp_path):
     assert _containers("podspawn-project=broken") == []
 
 
+def test_a_missing_service_image_is_refused_at_add_project(server, tmp_path):
+    podfile = ("base: debian:bookworm\nservices:\n"
+               "  - name: second\n    image: podspawn-e2e/does-not-exist:1\n")
+    repo = make_repo(tmp_path / "noimg", podfile)
+    before = server.config.read_text()
+    result = server.podspawn("add-project", "noimg", "--repo", str(repo))
+    assert result.returncode != 0
+    assert ("the image podspawn-e2e/does-not-exist:1 of service second is not on this server "
+            "and cannot be pulled") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert server.config.read_text() == before
+
+
 def test_partial_service_start_is_rolled_back(server, tmp_path):
     podfile = (
         "base: debian:bookworm\nservices:\n"
         "  - name: first\n    image: debian:bookworm\n    command: [sleep, infinity]\n"
-        "  - name: second\n    image: podspawn-e2e/does-not-exist:1\n"
+        "  - name: second\n    image: debian:bookworm\n    command: [sh, -c, 'sleep 1; exit 3']\n"
+        "    ports: [5999]\n"
     )
     repo = make_repo(tmp_path / "twosvc", podfile)
     added = server.podspawn("add-project", "twosvc", "--repo", str(repo))
@@ -273,7 +287,8 @@ def test_partial_service_start_is_rolled_back(server, tmp_path):
     try:
         result = project_ssh(server, user, "true", project="twosvc")
         assert result.returncode != 0
-        assert "podspawn-e2e/does-not-exist:1" in result.stderr.decode()
+        assert "companion service second stopped right after starting" in \
+            result.stderr.decode()
         assert _containers(f"podspawn-user={user}") == []
         nets = subprocess.run(["docker", "network", "ls", "-q", "--filter",
                                f"label=podspawn-user={user}"], capture_output=True, text=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from podspawn import labels
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import InvalidName, PodfileError, RuntimeFailure
 from podspawn.names import bind_mount_name, bind_staging_name, parse_bind_staging_name
 from podspawn.podfile import validate
@@ -136,7 +137,8 @@ def test_a_service_gets_its_staged_bind_plain_and_its_volumes_labelled() -> None
         "pgdata:/var/lib/pg:ro", "/srv/shared/seed:/seed:ro", "/srv/shared/out:/out"]}]}
     ).services[0]
     owner = labels.owner("0123456789ab", "alice", "api")
-    spec = service_spec(service, user="alice", project="api", network="n", labels=owner,
+    spec = service_spec(service, config=ServerConfig(), user="alice", project="api",
+                        network="n", labels=owner,
                         staged={1: "/st/db.1", 2: "/st/db.2"})
     assert spec.mounts == (
         Mount(target="/var/lib/pg", source="podspawn-volume.alice.api.pgdata", type="volume",
@@ -146,8 +148,8 @@ def test_a_service_gets_its_staged_bind_plain_and_its_volumes_labelled() -> None
         Mount(target="/out", source="/st/db.2", type="bind"),
     )
     with pytest.raises(PodfileError, match="was not checked by the server"):
-        service_spec(service, user="alice", project="api", network="n", labels=owner,
-                     staged={1: "/st/db.1"})
+        service_spec(service, config=ServerConfig(), user="alice", project="api",
+                     network="n", labels=owner, staged={1: "/st/db.1"})
 
 
 def test_docker_sends_labels_on_volumes_only() -> None:

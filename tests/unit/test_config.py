@@ -77,6 +77,16 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.python_ppa": "ppa:deadsnakes/ppa",
     "images.podfiles_url": "https://raw.githubusercontent.com",
     "session.podfile_modes": ("grace-period", "destroy-on-disconnect"),
+    "images.build_memory": "4g",
+    "images.build_pids": 1024,
+    "security.service_cap_add": (
+        "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE", "KILL",
+    ),
+    "security.service_no_new_privileges": True,
+    "resources.max_cpus": 4.0,
+    "resources.max_memory": "8g",
+    "resources.service_cpus": 1.0,
+    "resources.service_memory": "1g",
 }
 
 
@@ -227,6 +237,23 @@ def test_parse_memory_refuses(text: str) -> None:
         ("security:\n  egress: [10.0.0.0/33]\n", "security.egress"),
         ("resources:\n  max_per_user: -1\n", "resources.max_per_user"),
         ("resources:\n  max_per_user: 2.5\n", "resources.max_per_user"),
+        ("resources:\n  max_cpus: -1\n", "resources.max_cpus"),
+        ("resources:\n  max_cpus: .nan\n", "resources.max_cpus"),
+        ("resources:\n  service_cpus: 2000\n", "resources.service_cpus"),
+        ("resources:\n  service_cpus: 5\n", "resources.service_cpus"),
+        ("resources:\n  max_memory: 0\n", "resources.max_memory"),
+        ("resources:\n  max_memory: ''\n", "resources.max_memory"),
+        ("resources:\n  max_memory: '0'\n", "resources.max_memory"),
+        ("resources:\n  max_memory: lots\n", "resources.max_memory"),
+        ("resources:\n  service_memory: 0\n", "resources.service_memory"),
+        ("resources:\n  service_memory: 16g\n", "resources.service_memory"),
+        ("resources:\n  max_memory: 512m\n", "resources.service_memory"),
+        ("security:\n  service_cap_add: [sys_admin]\n", "security.service_cap_add"),
+        ("security:\n  service_no_new_privileges: maybe\n",
+         "security.service_no_new_privileges"),
+        ("images:\n  build_memory: 0\n", "images.build_memory"),
+        ("images:\n  build_memory: 2t\n", "images.build_memory"),
+        ("images:\n  build_pids: -5\n", "images.build_pids"),
         ("images:\n  mirror: [x]\n", "images.mirror"),
         ("projects_file: [x]\n", "projects_file"),
         ("projects:\n  api: 3\n", "projects.api"),
@@ -397,8 +424,11 @@ security:
   tmpfs: {/tmp: size=64m, /run: size=8m}
   runtime: runsc
   egress: [10.0.0.0/8, "2001:db8::/32"]
-resources: {max_per_user: 7}
-images: {mirror: "http://deb.example/debian"}
+  service_cap_add: [CHOWN, SETUID, SETGID]
+  service_no_new_privileges: false
+resources: {max_per_user: 7, max_cpus: 0, max_memory: 16g, service_cpus: 0.5,
+            service_memory: 256m}
+images: {mirror: "http://deb.example/debian", build_memory: 1g, build_pids: 300}
 projects_file: /srv/projects.yaml
 projects: {api: {repo: "file:///srv/api", mode: persistent}}
 """
@@ -411,6 +441,7 @@ def test_from_trusted_dict_round_trips_through_json(config: ServerConfig) -> Non
     rebuilt = ServerConfig.from_trusted_dict(data)
     assert rebuilt == config
     assert isinstance(rebuilt.security.cap_add, tuple)
+    assert isinstance(rebuilt.security.service_cap_add, tuple)
     assert isinstance(rebuilt.auth, AuthConfig)
     assert data == json.loads(json.dumps(config.to_dict()))
 

@@ -1,4 +1,5 @@
-"""services/sessions.build_spec: the session container as plain data, compared as a dict."""
+"""The session container (services/sessions.build_spec) and its companion services
+(services/companions.service_spec) as plain data, compared as dicts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import pytest
 from podspawn import labels
 from podspawn.config.loader import parse_config
 from podspawn.config.schema import DefaultsConfig, ServerConfig
+from podspawn.podfile import Service
+from podspawn.services import limits
+from podspawn.services.companions import service_spec
 from podspawn.services.sessions import build_spec
+
+
+@pytest.fixture(autouse=True)
+def big_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests are bounded by the machine's CPUs too; these tests run on a 64-CPU one."""
+    monkeypatch.setattr(limits, "machine_cpus", lambda: 64)
+
 
 NAME = "podspawn-alice-api"
 NETWORK = "podspawn-network.alice.api"
@@ -151,3 +162,92 @@ def test_spec_shares_nothing_mutable_with_the_config() -> None:
     assert spec.hostname == spec.name == NAME
     assert spec.aliases == (NAME,)
     assert config.security.tmpfs == {"/tmp": "size=1m"}
+
+
+# -- companion services (services/companions.service_spec) ------------------------------
+
+SERVICE_LABELS = labels.for_object("0123456789ab", "alice", "api", "service", session="s1")
+
+
+def _service(config: ServerConfig, **fields: Any) -> dict[str, Any]:
+    service = Service(name="db", image="postgres:16", **fields)
+    spec = service_spec(service, config=config, user="alice", project="api",
+                        network=NETWORK, labels=LABELS)
+    return asdict(spec)
+
+
+def test_default_service_spec_is_hardened() -> None:
+    assert _service(ServerConfig(), env={"POSTGRES_PASSWORD": "x"},
+                    volumes=("pgdata:/var/lib/postgresql/data",)) == {
+        "name": "podspawn-service.alice.api.db",
+        "image": "postgres:16",
+        "labels": {**LABELS, "podspawn-role": "service", "podspawn-service": "db"},
+        "hostname": "",
+        "command": (),
+        "env": {"POSTGRES_PASSWORD": "x"},
+        "network": NETWORK,
+        "aliases": ("db",),
+        "nano_cpus": 1_000_000_000,
+        "memory": 1024**3,
+        "cap_drop": ("ALL",),
+        "cap_add": ("CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE",
+                    "KILL"),
+        "security_opt": ("no-new-privileges:true",),
+        "pids_limit": 256,
+        "read_only": False,
+        "tmpfs": {},
+        "runtime": "",
+        "mounts": ({"target": "/var/lib/postgresql/data",
+                    "source": "podspawn-volume.alice.api.pgdata", "type": "volume",
+                    "read_only": False, "labels": {**LABELS, "podspawn-role": "volume"}},),
+        "init": False,
+        "working_dir": "",
+    }
+    assert SERVICE_LABELS == {**LABELS, "podspawn-role": "service"}
+
+
+def test_service_spec_follows_the_admin_profile() -> None:
+    config = parse_config(
+        """
+security:
+  cap_drop: [ALL]
+  service_cap_add: [SETUID, SETGID]
+  service_no_new_privileges: false
+  pids_limit: 64
+  runtime: runsc
+resources: {service_cpus: 0.5, service_memory: 256m}
+"""
+    )
+    spec = _service(config)
+    assert {key: spec[key] for key in ("cap_add", "security_opt", "pids_limit", "runtime",
+                                       "nano_cpus", "memory")} == {
+        "cap_add": ("SETUID", "SETGID"),
+        "security_opt": (),
+        "pids_limit": 64,
+        "runtime": "runsc",
+        "nano_cpus": 500_000_000,
+        "memory": 256 * 1024**2,
+    }
+    # the session's own cap_add and no_new_privileges do not leak into services
+    assert _service(parse_config("security: {cap_add: [SYS_ADMIN], no_new_privileges: false}\n")
+                    )["cap_add"] == _service(ServerConfig())["cap_add"]
+
+
+@pytest.mark.parametrize(
+    ("config", "resources", "nano", "memory"),
+    [
+        ("", {"cpus": 2, "memory": "2g"}, 2_000_000_000, 2 * 1024**3),
+        ("", {"cpus": 64, "memory": "64g"}, 4_000_000_000, 8 * 1024**3),  # clamped
+        ("", {"memory": "0"}, 1_000_000_000, 8 * 1024**3),  # "no limit" is the ceiling
+        ("resources: {max_cpus: 0}\n", {"cpus": 64}, 64_000_000_000, 1024**3),
+        ("resources: {service_cpus: 0}\n", {}, 4_000_000_000, 1024**3),
+        ("resources: {service_cpus: 0, max_cpus: 0}\n", {}, 0, 1024**3),
+        ("resources: {max_memory: 512m, service_memory: 128m}\n", {"memory": "1g"},
+         1_000_000_000, 512 * 1024**2),
+    ],
+)
+def test_service_resources_are_requests_within_the_ceilings(
+    config: str, resources: dict[str, Any], nano: int, memory: int
+) -> None:
+    spec = _service(parse_config(config), resources=resources)
+    assert (spec["nano_cpus"], spec["memory"]) == (nano, memory)

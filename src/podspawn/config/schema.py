@@ -33,6 +33,8 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$")
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _EXTRA_FORBID: dict[str, Any] = {"extra": "forbid"}
+#: The Go implementation's ``security.cap_add``; podspawn's lists start from it.
+_GO_CAP_ADD = ("CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE")
 
 
 def parse_duration(text: str) -> float:
@@ -171,24 +173,25 @@ class LogConfig:
 class SecurityConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = (
-        "CHOWN",
-        "SETUID",
-        "SETGID",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "NET_BIND_SERVICE",
-        "AUDIT_WRITE",
-        "KILL",
-        "SYS_CHROOT",
-    )
+    cap_add: tuple[str, ...] = (*_GO_CAP_ADD, "AUDIT_WRITE", "KILL", "SYS_CHROOT")
     no_new_privileges: bool = False
     """True blocks setuid programs, including the container user's sudo."""
     pids_limit: int = 256
+    """Process limit of every session and companion-service container; 0 means none."""
     readonly_rootfs: bool = False
     tmpfs: dict[str, str] = field(default_factory=dict)
     runtime: str = ""
-    """OCI runtime, for instance ``runsc`` for gVisor; empty is Docker's default."""
+    """OCI runtime of session and companion-service containers, for instance ``runsc`` for
+    gVisor; empty is Docker's default."""
+    service_cap_add: tuple[str, ...] = (*_GO_CAP_ADD, "KILL")
+    """Capabilities added back to companion-service containers after ``cap_drop``: what
+    common images (PostgreSQL, Redis, ...) need to set up their data directory as root and
+    drop to their own user with su or gosu. A service's image comes from a Podfile, so it
+    gets no more than this."""
+    service_no_new_privileges: bool = True
+    """Docker's ``no-new-privileges`` for companion services. Dropping privileges (su,
+    gosu, setpriv) still works under it; only gaining them through a setuid file does not,
+    and services have no sudo to keep working."""
     allowed_bind_roots: tuple[str, ...] = ()
     """Host directories a Podfile's services may bind-mount. Empty: only named volumes, since
     a Podfile comes from a repository and must not reach arbitrary host paths."""
@@ -199,7 +202,8 @@ class SecurityConfig:
     whatever this says (``services.firewall``)."""
 
     def __post_init__(self) -> None:
-        for key, caps in (("security.cap_drop", self.cap_drop), ("security.cap_add", self.cap_add)):
+        for key, caps in (("security.cap_drop", self.cap_drop), ("security.cap_add", self.cap_add),
+                          ("security.service_cap_add", self.service_cap_add)):
             for cap in caps:
                 if not re.fullmatch(r"[A-Z_]+", cap):
                     raise ValueError(f"{key}: {cap!r} must be an upper-case name such as CHOWN")
@@ -215,13 +219,50 @@ class SecurityConfig:
 
 @dataclass(frozen=True, slots=True)
 class ResourcesConfig:
+    """Quotas, and the ceilings on what a Podfile may ask for.
+
+    A Podfile comes from a repository, so its ``resources`` (of the dev container and of
+    each service) are requests: ``add-project`` and ``update-project`` refuse one above
+    ``max_cpus`` or ``max_memory``, and a login clamps to them in case the admin lowered a
+    ceiling since. The admin's own values (``defaults``, the per-user files) are not capped.
+    """
+
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     max_per_user: int = 3
     """Sessions one user may hold at once; 0 means unlimited."""
+    max_cpus: float = 4.0
+    """The most CPUs a Podfile may ask for, for the dev container or any one service. 0
+    means no ceiling: CPU time is shared out by the kernel, so an unlimited request slows
+    its neighbours down but cannot take the machine down."""
+    max_memory: str = "8g"
+    """The most memory a Podfile may ask for, for the dev container or any one service.
+    Never 0: memory cannot be shared out like CPU time, and a repository asking for all of
+    it would leave the host to its OOM killer. Set it as high as the machine allows."""
+    service_cpus: float = 1.0
+    """CPU limit of a companion service whose Podfile entry asks for none, at most
+    ``max_cpus``; 0 means the ``max_cpus`` ceiling (or none, when that is 0 too)."""
+    service_memory: str = "1g"
+    """Memory limit of a companion service whose Podfile entry asks for none. Never 0, and
+    at most ``max_memory``: a service always has a memory limit."""
 
     def __post_init__(self) -> None:
         if self.max_per_user < 0:
             raise ValueError("resources.max_per_user must be 0 (unlimited) or more")
+        for key in ("max_cpus", "service_cpus"):
+            value = getattr(self, key)
+            if not 0 <= value <= 1024:  # also refuses nan
+                raise ValueError(f"resources.{key} must be a number of CPUs from 0 to 1024")
+        if self.max_cpus and self.service_cpus > self.max_cpus:
+            raise ValueError(
+                f"resources.service_cpus ({self.service_cpus:g}) must not be more than "
+                f"resources.max_cpus ({self.max_cpus:g})"
+            )
+        ceiling = _positive_memory("resources.max_memory", self.max_memory)
+        if _positive_memory("resources.service_memory", self.service_memory) > ceiling:
+            raise ValueError(
+                f"resources.service_memory ({self.service_memory}) must not be more than "
+                f"resources.max_memory ({self.max_memory})"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +280,21 @@ class ImagesConfig:
     """Ubuntu PPA for ``python@X.Y`` when the distribution lacks that version."""
     podfiles_url: str = "https://raw.githubusercontent.com"
     """Base URL for ``extends: github.com/org/repo/...`` Podfiles."""
+    build_memory: str = "4g"
+    """Memory limit of each step of a project image build (``add-project``,
+    ``update-project``), swap included. Never 0: the steps run a repository's commands."""
+    build_pids: int = 1024
+    """Process limit of a project image build, all its steps' processes together. 0 means
+    none, for engines where podspawn cannot set one (it needs Docker's cgroupfs driver on
+    cgroups v1)."""
 
     def __post_init__(self) -> None:
         for key in ("node_dist_url", "go_dist_url", "rustup_url", "podfiles_url"):
             if not getattr(self, key).startswith(("http://", "https://")):
                 raise ValueError(f"images.{key} must start with http:// or https://")
+        _positive_memory("images.build_memory", self.build_memory)
+        if self.build_pids < 0:
+            raise ValueError("images.build_pids must be 0 (no limit) or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +335,8 @@ class ServerConfig:
         sec["allowed_bind_roots"] = tuple(sec.get("allowed_bind_roots", ()))
         if "egress" in sec:
             sec["egress"] = tuple(sec["egress"])
+        if "service_cap_add" in sec:
+            sec["service_cap_add"] = tuple(sec["service_cap_add"])
         return cls(
             auth=AuthConfig(**data["auth"]),
             defaults=DefaultsConfig(**data["defaults"]),
@@ -365,6 +418,14 @@ def _check(key: str, parse: Any, value: str) -> None:
         parse(value)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _positive_memory(key: str, value: str) -> int:
+    _check(key, parse_memory, value)
+    size = parse_memory(value)
+    if size <= 0:
+        raise ValueError(f"{key} must be a memory size such as 1g; 0 (no limit) is not allowed")
+    return size
 
 
 def _require_absolute(key: str, path: str) -> None:

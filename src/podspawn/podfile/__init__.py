@@ -21,7 +21,8 @@ Decisions where the Go implementation's docs contradict each other or its code i
 * ``extends`` in add-project and the tag hash (bug #6): every caller loads through
   :func:`load_podfile`, and the hash is over the resolved Podfile, never raw bytes (the docs
   said raw bytes; the Go code used raw bytes without ``extends`` and merged YAML with it), so
-  add-project, login and prebuild compute the same tag. [load, recipe]
+  add-project, update-project and prebuild compute the same tag; a login uses the tag and
+  the resolved Podfile they stored, and loads nothing itself. [load, recipe]
 * ``shell`` (bug #16): defaults are applied after merging, so a base's shell is inherited. [model]
 * Service host paths (bug #23): refused unless under an admin-allowed root. [load, model]
 * Templates and home paths (bug #15): nothing hard-codes ``/home/user``; runtimes install
@@ -42,7 +43,7 @@ Decisions where the Go implementation's docs contradict each other or its code i
 * devcontainer command forms: arrays run without a shell and objects in parallel, as the
   spec says (the Go tool joined both with ``&&``). [devcontainer]
 
-Typical use, the same in ``add-project``, at login and in ``prebuild``::
+Typical use, the same in ``add-project``, ``update-project`` and ``prebuild``::
 
     loaded = load_podfile(checkout, fetch=fetcher, allowed_bind_roots=roots)
     tag = loaded.image_tag(project)            # podspawn/<project>:podfile-<hash>
@@ -87,6 +88,7 @@ from podspawn.podfile.model import (
     Repo,
     Resources,
     Service,
+    ServiceResources,
     default_workspace,
     image_env,
     is_deferred,
@@ -119,6 +121,7 @@ __all__ = [
     "Repo",
     "Resources",
     "Service",
+    "ServiceResources",
     "base_family",
     "bundled_names",
     "bundled_text",

@@ -86,7 +86,7 @@ class LoadedPodfile:
         return content_hash(self.podfile)
 
     def image_tag(self, project: str) -> str:
-        """``podspawn/<project>:podfile-<hash>``: the same tag for add-project, login, prebuild."""
+        """``podspawn/<project>:podfile-<hash>``: the same tag for add- and update-project."""
         return image_tag(project, self.content_hash)
 
 

@@ -31,7 +31,6 @@ Decisions on points where the Go docs contradict each other or leave a gap:
 
 from __future__ import annotations
 
-import math
 import posixpath
 import re
 from typing import Annotated, Any, Literal
@@ -181,6 +180,24 @@ MemorySize = Annotated[str, BeforeValidator(_scalar_to_str), AfterValidator(_che
 _CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+#: A number of CPUs; the bounds also refuse nan and infinity.
+Cpus = Annotated[float, Field(gt=0, le=1024)]
+
+
+class ServiceResources(BaseModel):
+    """Limits the Podfile asks for one companion service, within the admin's ceilings."""
+
+    model_config = _CONFIG
+
+    cpus: Cpus | None = None
+    """CPU limit of the service container, in CPUs. ``add-project`` refuses more than the
+    server's ``resources.max_cpus``. Default: the server's ``resources.service_cpus``."""
+    memory: MemorySize | None = None
+    """Memory limit of the service container with a k, m or g suffix (``512m``).
+    ``add-project`` refuses more than the server's ``resources.max_memory``, and ``0`` (no
+    limit) is always more. Default: the server's ``resources.service_memory``."""
+
+
 class Service(BaseModel):
     """A companion container (database, cache, ...) on the session's private network."""
 
@@ -209,6 +226,9 @@ class Service(BaseModel):
     as ``pg_isready``; the dev container starts only then. Default: started means ready."""
     ready_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     """Seconds to wait for ``ready`` before giving up. Default 60."""
+    resources: ServiceResources = Field(default_factory=ServiceResources)
+    """CPU and memory the service asks for, merged per field across ``extends``. The
+    service always runs with a memory limit; the admin's ceilings cap what it may ask."""
 
 
 class Ports(BaseModel):
@@ -226,23 +246,19 @@ class Ports(BaseModel):
 
 
 class Resources(BaseModel):
-    """Limits for the dev container; unset fields fall back to the server's defaults."""
+    """Limits the Podfile asks for the dev container; unset fields fall back to the
+    server's defaults. Requests only: the admin's ceilings cap them."""
 
     model_config = _CONFIG
 
-    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
-    """CPU limit, in CPUs (``1.5`` is one and a half). Enforced by the container engine; the
-    admin's per-user settings win over it. Default: the server's ``defaults.cpus``."""
+    cpus: Cpus | None = None
+    """CPU limit, in CPUs (``1.5`` is one and a half). Enforced by the container engine.
+    ``add-project`` refuses more than the server's ``resources.max_cpus``; the admin's
+    per-user settings win over it. Default: the server's ``defaults.cpus``."""
     memory: MemorySize | None = None
-    """Memory limit with a k, m or g suffix (``4g``); ``0`` means no limit. Default: the
-    server's ``defaults.memory``."""
-
-    @field_validator("cpus")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a number of CPUs such as 2")
-        return value
+    """Memory limit with a k, m or g suffix (``4g``). ``add-project`` refuses more than the
+    server's ``resources.max_memory``, and ``0`` (no limit) is always more. The admin's
+    per-user settings win over it. Default: the server's ``defaults.memory``."""
 
 
 class Repo(BaseModel):

@@ -41,8 +41,9 @@ recognise is assumed to be Debian-like, and the build reports it if apt is missi
 The image tag is ``podspawn/<project>:podfile-<hash>``, where the hash covers the resolved
 Podfile (after ``extends``, defaults filled in) as canonical JSON, plus :data:`RECIPE_VERSION`.
 Formatting, comments, key order and how a base was reached do not change it; any change of
-content does. ``add-project``, login and ``prebuild`` must all take it from
-:func:`content_hash`, so they agree on the tag (they did not in the Go implementation).
+content does. ``add-project``, ``update-project`` and ``prebuild`` must all take it from
+:func:`content_hash`, so they agree on the tag (they did not in the Go implementation); a
+login takes the tag they recorded.
 """
 
 from __future__ import annotations

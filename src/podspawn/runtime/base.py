@@ -15,7 +15,10 @@ from typing import Literal, Protocol
 
 from podspawn.runtime.info import ContainerInfo
 
-__all__ = ["ContainerInfo", "ContainerSpec", "ExecResult", "Mount", "NetworkInfo", "Runtime"]
+__all__ = [
+    "BuildLimits", "ContainerInfo", "ContainerSpec", "ExecResult", "Mount", "NetworkInfo",
+    "Runtime",
+]
 
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
 
@@ -62,6 +65,20 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     init: bool = True
     working_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildLimits:
+    """What one image build may use, since its steps run a repository's commands."""
+
+    memory: int = 0
+    """Bytes of memory, swap included, of each step; 0 means no limit."""
+    pids: int = 0
+    """Processes of the whole build, every step's together; 0 means no limit."""
+    name: str = "build"
+    """Lowercase letters, digits and '-': what the engine's bookkeeping for the build (a
+    cgroup) is called, such as the project's name. The caller holds a lock for this name,
+    so what an earlier, killed build of the same name left behind may be removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +172,18 @@ class Runtime(Protocol):
         files: Mapping[str, bytes] | None = None,
         context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
+        limits: BuildLimits | None = None,
     ) -> str:
         """Build an image from a Dockerfile text (plus context files) and return its id.
 
         ``context_dirs`` maps a name in the build context to a host directory copied there
-        with its file modes, for ``COPY`` steps.
+        with its file modes, for ``COPY`` steps. ``limits`` bound the build's memory and
+        processes.
 
         Raises:
             RuntimeFailure: a step failed; the message names the step and its last lines.
+                Also when the engine cannot enforce ``limits``.
+            BuildLimitReached: a step was stopped by one of ``limits``.
         """
 
     def address(self, name_or_id: str) -> str:

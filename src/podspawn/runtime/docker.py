@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,14 +19,30 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from podspawn.errors import Conflict, ImageUnavailable, RuntimeFailure, RuntimeUnavailable
+from podspawn.errors import (
+    BuildLimitReached,
+    Conflict,
+    ImageUnavailable,
+    RuntimeFailure,
+    RuntimeUnavailable,
+)
 from podspawn.labels import carries
-from podspawn.runtime.base import ContainerInfo, ContainerSpec, ExecResult, Mount, NetworkInfo
+from podspawn.runtime import cgroups
+from podspawn.runtime.base import (
+    BuildLimits,
+    ContainerInfo,
+    ContainerSpec,
+    ExecResult,
+    Mount,
+    NetworkInfo,
+)
 
 T = TypeVar("T")
 
 #: The bridge driver's option naming the host interface; without it Docker uses br-<id>.
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+#: The colour codes the builder wraps a step's stderr in; a message is plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
 
 
@@ -252,24 +269,65 @@ class DockerRuntime:
         files: Mapping[str, bytes] | None = None,
         context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
+        limits: BuildLimits | None = None,
     ) -> str:
+        limits = limits or BuildLimits()
         context = _tar_context(dockerfile, files or {}, context_dirs or {})
+        # the SDK's build() has no cgroupparent, so the Engine API is called as it would
+        params: dict[str, Any] = {"t": tag, "rm": True, "forcerm": True, "pull": False,
+                                  "labels": json.dumps(dict(labels or {}))}
+        if limits.memory:
+            params.update(memory=limits.memory, memswap=limits.memory)  # no swap on top
+        group = self._build_group(limits)
+        try:
+            if group is not None:
+                params["cgroupparent"] = group.path
+            self._run_build(tag, context, params, on_output, limits, group)
+        finally:
+            if group is not None:
+                cgroups.remove_group(group)
+        found = self.image_id(tag)
+        if found is None:
+            raise RuntimeFailure(f"building {tag} produced no image")
+        return found
+
+    def _build_group(self, limits: BuildLimits) -> cgroups.BuildGroup | None:
+        """The build's own cgroup when its processes are limited (see runtime.cgroups)."""
+        if not limits.pids:
+            return None
+        with _mapped("read the engine's cgroup driver"):
+            info = self._api.info()
+        if (info.get("CgroupDriver") != "cgroupfs" or str(info.get("CgroupVersion", "1")) != "1"
+                or not cgroups.supported()):
+            raise RuntimeFailure(
+                "this engine cannot limit the processes of an image build (that needs Docker's "
+                "cgroupfs driver on cgroups v1); an administrator can build without the limit "
+                "by setting images.build_pids: 0",
+                detail=f"CgroupDriver={info.get('CgroupDriver')} "
+                       f"CgroupVersion={info.get('CgroupVersion')}",
+            )
+        try:
+            return cgroups.make_group(limits.name, limits.pids)
+        except OSError as exc:
+            raise RuntimeFailure("could not set up the process limit of an image build; "
+                                 "check that podspawn runs as root", detail=str(exc)) from exc
+
+    def _run_build(
+        self, tag: str, context: io.BytesIO, params: dict[str, Any],
+        on_output: Callable[[str], None] | None, limits: BuildLimits,
+        group: cgroups.BuildGroup | None,
+    ) -> None:
+        api: Any = self._api
         tail: list[str] = []
         step = ""
         with _mapped(f"build image {tag}"):
-            stream = self._api.build(
-                fileobj=context,
-                custom_context=True,
-                tag=tag,
-                labels=dict(labels or {}),
-                rm=True,
-                forcerm=True,
-                decode=True,
-                pull=False,
-            )
-            for chunk in stream:
+            response = api._post(api._url("/build"), data=context, params=params,
+                                 headers={"Content-Type": "application/tar"}, stream=True,
+                                 timeout=None)
+            api._raise_for_status(response)
+            for chunk in api._stream_helper(response, decode=True):
                 if "stream" in chunk:
-                    for line in str(chunk["stream"]).splitlines():
+                    for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
                         if line.startswith("Step "):
                             step = line
                         tail = [*tail[-19:], line]
@@ -277,15 +335,19 @@ class DockerRuntime:
                             on_output(line)
                 if "error" in chunk:
                     last = "\n".join(tail[-10:])
+                    code = (chunk.get("errorDetail") or {}).get("code")
+                    limit = _limit_reached(code, limits, group)
+                    if limit:
+                        raise BuildLimitReached(
+                            f"building {tag} reached its {limit} limit at "
+                            f"{step or 'the first step'}\n{last}",
+                            limit=limit, step=step, detail=str(chunk["error"]).strip(),
+                        )
                     raise RuntimeFailure(
                         f"building {tag} failed at {step or 'the first step'}: "
                         f"{str(chunk['error']).strip()}\n{last}",
                         detail=json.dumps(chunk.get("errorDetail", {})),
                     )
-        found = self.image_id(tag)
-        if found is None:
-            raise RuntimeFailure(f"building {tag} produced no image")
-        return found
 
     def address(self, name_or_id: str) -> str:
         with _mapped(f"inspect container {name_or_id}"):
@@ -349,6 +411,21 @@ def _network(attrs: Mapping[str, Any]) -> NetworkInfo:
 def _default_bridge(network_id: str) -> str:
     """What Docker calls a bridge that was given no name: ``br-`` + 12 digits of its id."""
     return f"br-{network_id[:12]}"
+
+
+def _limit_reached(
+    code: object, limits: BuildLimits, group: cgroups.BuildGroup | None
+) -> str:
+    """Which limit stopped a failed step: ``pids`` when the build's cgroup reached its
+    maximum, ``memory`` when the step was killed (137, what the OOM killer leaves) and, where
+    the kernel tells, its memory peaked at the limit; else ""."""
+    if group is not None and group.pids_reached():
+        return "pids"
+    if limits.memory and code == 137:
+        peak = group.memory_peak() if group is not None else None
+        if peak is None or peak >= limits.memory * 0.95:
+            return "memory"
+    return ""
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -6,6 +6,14 @@ are checked and staged by :mod:`podspawn.services.binds` when the container is c
 Services start in order and each is waited for (its ``ready`` command, else its declared
 ports accepting connections) before the next; if any fails, the ones already started are
 removed again.
+
+A service's image and settings come from the Podfile, that is from a repository, so its
+container is hardened like a session's: ``security.cap_drop`` with a capability list of its
+own (``security.service_cap_add``), no-new-privileges, the pids limit, the OCI runtime, and a
+CPU and memory limit that are requests within the admin's ceilings
+(:mod:`podspawn.services.limits`). Its image is pulled by ``add-project`` and
+``update-project`` (:func:`pull_service_images`), never at login: a missing one refuses the
+login with a sentence telling the admin to run ``update-project``.
 """
 
 from __future__ import annotations
@@ -16,29 +24,27 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from podspawn import log
-from podspawn.errors import PodfileError, PodspawnError, RuntimeFailure
+from podspawn.errors import ImageUnavailable, PodfileError, PodspawnError, RuntimeFailure
 from podspawn.labels import ROLE, SERVICE, SESSION
 from podspawn.names import bind_mount_name, service_container_name, volume_name
 from podspawn.runtime.base import ContainerSpec, Mount, Runtime
 from podspawn.services.binds import BindPolicy, Refused, check, refusal, release, stage
-from podspawn.services.images import ensure_base
+from podspawn.services.limits import service_limits
 
 if TYPE_CHECKING:
+    from podspawn.config.schema import ServerConfig
     from podspawn.podfile import Service
 
 Progress = Callable[[str], None]
 
 
 def service_spec(
-    service: Service, *, user: str, project: str, network: str, labels: Mapping[str, str],
-    staged: Mapping[int, str] | None = None,
-    oci_runtime: str = "",
+    service: Service, *, config: ServerConfig, user: str, project: str, network: str,
+    labels: Mapping[str, str], staged: Mapping[int, str] | None = None,
 ) -> ContainerSpec:
     """A companion container as plain data. ``labels`` are the session's (``labels.owner``
     plus its session id); each object gets its role on top. ``staged`` maps the index of
     each host-path volume to its staging mount (:func:`podspawn.services.binds.stage`).
-    ``oci_runtime`` is the admin's ``security.runtime``: a service runs in the same sandbox
-    kind as the dev container.
 
     A staged bind is handed to the engine as a plain, writable bind: the staging mount
     already carries ``ro`` (when asked), ``nosuid`` and ``nodev``, and an engine remount for
@@ -47,6 +53,8 @@ def service_spec(
     Raises:
         PodfileError: a host-path volume has no staging mount.
     """
+    sec = config.security
+    cpus, memory = service_limits(config, service.resources.cpus, service.resources.memory)
     mounts = []
     for index, entry in enumerate(service.volumes):
         source, target, *rest = entry.split(":")
@@ -76,7 +84,13 @@ def service_spec(
         env=dict(service.env),
         mounts=tuple(mounts),
         init=False,
-        runtime=oci_runtime,
+        nano_cpus=round(cpus * 1e9),
+        memory=memory,
+        cap_drop=sec.cap_drop,
+        cap_add=sec.service_cap_add,
+        security_opt=("no-new-privileges:true",) if sec.service_no_new_privileges else (),
+        pids_limit=sec.pids_limit,
+        runtime=sec.runtime,
     )
 
 
@@ -124,6 +138,7 @@ def _host_binds(service: Service) -> Iterator[tuple[int, str, str, bool]]:
 def start_services(
     *,
     runtime: Runtime,
+    config: ServerConfig,
     services: tuple[Service, ...],
     user: str,
     project: str,
@@ -131,7 +146,6 @@ def start_services(
     labels: Mapping[str, str],
     binds: BindPolicy,
     progress: Progress | None = None,
-    oci_runtime: str = "",
 ) -> list[str]:
     """Start every service and wait until each is ready; return their container ids.
 
@@ -142,17 +156,17 @@ def start_services(
     Raises:
         PodfileError: a host-path volume is refused (symlink, missing, outside the roots).
         RuntimeFailure: a service did not start or become ready; none is left running.
-        ImageUnavailable: a service image is missing and cannot be pulled.
+        ImageUnavailable: a service image is missing (``update-project`` pulls it).
     """
     started: list[str] = []
     try:
         for index, service in enumerate(services):
             if progress:
                 progress(f"  Starting companion service: {service.name} ({service.image})...")
-            ensure_base(runtime, service.image)
+            _require_image(runtime, service, project)
             staged = stage_binds(service, index=index, policy=binds)
-            spec = service_spec(service, user=user, project=project, network=network,
-                                labels=labels, staged=staged, oci_runtime=oci_runtime)
+            spec = service_spec(service, config=config, user=user, project=project,
+                                network=network, labels=labels, staged=staged)
             # a leftover of this very (user, project) from a crash; anything else of that
             # name is not ours, and the removal refuses it
             runtime.remove(spec.name, owner=_leftover_owner(spec.labels))
@@ -174,6 +188,41 @@ def start_services(
             log.error("rollback of a staged bind failed", failure=failure)
         raise
     return started
+
+
+def pull_service_images(
+    runtime: Runtime, services: tuple[Service, ...], *, progress: Progress | None = None
+) -> None:
+    """Make every service image present (``add-project``, ``update-project``).
+
+    Raises:
+        ImageUnavailable: an image is neither local nor pullable.
+    """
+    for service in services:
+        if runtime.image_id(service.image):
+            continue
+        if progress:
+            progress(f"  Pulling image {service.image} of service {service.name}...")
+        try:
+            runtime.pull(service.image)
+        except ImageUnavailable as exc:
+            raise ImageUnavailable(
+                f"the image {service.image} of service {service.name} is not on this server "
+                "and cannot be pulled; provide it (docker pull or docker load) and try again",
+                detail=exc.detail,
+            ) from None
+
+
+def _require_image(runtime: Runtime, service: Service, project: str) -> None:
+    """A login never pulls: the image was made present by add-project or update-project."""
+    if runtime.image_id(service.image):
+        return
+    log.error("service image missing at login", project=project, service=service.name,
+              image=service.image, fix=f"podspawn update-project {project}")
+    raise ImageUnavailable(
+        f"the image {service.image} of service {service.name} of project {project} is "
+        f"missing on this server; an administrator must run: podspawn update-project {project}"
+    )
 
 
 def _leftover_owner(labels: Mapping[str, str]) -> dict[str, str]:

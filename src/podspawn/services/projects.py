@@ -1,10 +1,14 @@
 """Projects: a repository with a Podfile, checked out on the server and built into an image.
 
-``add-project`` clones the repository, loads its Podfile (``extends`` resolved), builds the
-image and records the project in the ``projects`` section of the server config. The image
-is named by the hash of the resolved Podfile (``podspawn/<project>:podfile-<hash>``), so a
-login, ``update-project`` and ``add-project`` always agree on it, and a rebuild happens
-only when the resolved Podfile changes.
+``add-project`` clones the repository, resolves its Podfile (``extends`` fetched and merged,
+the admin's ceilings checked), pulls its service images, builds the image, stores the
+resolved Podfile (:mod:`podspawn.services.project_store`) and records the project in the
+``projects`` section of the server config. The image is named by the hash of the resolved
+Podfile (``podspawn/<project>:podfile-<hash>``), and a rebuild happens only when that
+changes. ``update-project`` does the same again. A login only reads what they stored
+(:func:`project_image`): the repository is untrusted input, so nothing it names is fetched
+or built at login time (DESIGN-NOTES invariant 6). Both hold the project's build lock, so
+one project has one build at a time, run under the ``images.build_*`` limits.
 
 The image holds, on top of the Podfile's recipe: podspawn's layer (sudo, sshd, sftp-server,
 rsync), a uid-1000 build user (renamed to the login name in each container), the checkout at
@@ -23,19 +27,35 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podspawn import log
-from podspawn.config.schema import ServerConfig
-from podspawn.errors import Conflict, ProjectNotFound, RuntimeFailure, UsageError
+from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.errors import (
+    BuildLimitReached,
+    Conflict,
+    ImageUnavailable,
+    PodspawnError,
+    ProjectNotFound,
+    RuntimeFailure,
+    UsageError,
+)
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
-from podspawn.runtime.base import Runtime
+from podspawn.runtime.base import BuildLimits, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.companions import check_binds
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
+from podspawn.services.project_store import (
+    checkout_dir,
+    load_resolved,
+    projects_root,
+    prune_resolved,
+    store_resolved,
+    stored_hashes,
+)
 
 if TYPE_CHECKING:
     from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings
@@ -58,14 +78,6 @@ class ProjectInfo:
     ``update-project`` moves them out."""
 
 
-def projects_root(config: ServerConfig) -> str:
-    return os.path.join(os.path.dirname(config.state.db_path), "projects")
-
-
-def checkout_dir(config: ServerConfig, name: str) -> str:
-    return os.path.join(projects_root(config), validate_project(name))
-
-
 def get_project(config: ServerConfig, name: str) -> ProjectInfo:
     """The registered project ``name``.
 
@@ -82,11 +94,6 @@ def get_project(config: ServerConfig, name: str) -> ProjectInfo:
 
 def list_projects(config: ServerConfig) -> list[ProjectInfo]:
     return [get_project(config, name) for name in sorted(config.projects)]
-
-
-def load_project_podfile(config: ServerConfig, name: str) -> LoadedPodfile:
-    """The resolved Podfile of a registered project's checkout."""
-    return _load(config, checkout_dir(config, name))
 
 
 # -- image ------------------------------------------------------------------------------
@@ -107,6 +114,29 @@ def _load(config: ServerConfig, directory: str) -> LoadedPodfile:
     return load_podfile(directory, fetch=http_fetcher(),
                         remote_base_url=config.images.podfiles_url,
                         allowed_bind_roots=config.security.allowed_bind_roots)
+
+
+def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile:
+    """The checkout's Podfile, resolved and within the admin's ceilings (add/update-project).
+
+    Raises:
+        PodfileError: invalid, a remote base cannot be fetched, or a request is too large.
+    """
+    from podspawn.services.companions import check_binds
+    from podspawn.services.limits import check_requests
+    from podspawn.services.overrides import podfile_mode_allowed
+
+    loaded = _load(config, checkout)
+    for warning in loaded.warnings:
+        log.warning(warning, project=project)
+    check_requests(config, loaded.podfile)
+    check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
+    mode = loaded.podfile.mode
+    if mode and not podfile_mode_allowed(config, mode):
+        log.warning("the Podfile asks for a session mode this server does not let a Podfile "
+                    "choose (session.podfile_modes); its sessions use the next setting",
+                    project=project, mode=mode)
+    return loaded
 
 
 def project_dockerfile(
@@ -170,6 +200,12 @@ class _BuildProgress:
         self.phase = ""
 
 
+def build_limits(config: ServerConfig, project: str) -> BuildLimits:
+    """The memory and process limits of a project's image build (``images.build_*``)."""
+    return BuildLimits(memory=parse_memory(config.images.build_memory),
+                       pids=config.images.build_pids, name=project)
+
+
 def build_project_image(
     *,
     runtime: Runtime,
@@ -180,54 +216,86 @@ def build_project_image(
     progress: Progress | None = None,
     replace: bool = False,
 ) -> str:
-    """Build (once) and return the image tag for ``loaded``; concurrent callers share it.
+    """Build (unless present) and return the image tag for ``loaded``.
 
     ``replace`` builds even when the tag exists (its image holds something it must not).
+
+    The caller holds the project's build lock (:func:`project_lock`), so one project builds
+    one image at a time; the build runs under :func:`build_limits`.
 
     Raises:
         ImageUnavailable: the base image is missing and cannot be pulled.
         RuntimeFailure: a build step failed (the message has the step and its last lines).
+        BuildLimitReached: a step needed more memory or processes than a build may use.
     """
     tag = loaded.image_tag(project)
     if runtime.image_id(tag) and not replace:
         return tag
     podfile = loaded.podfile
-    lock = os.path.join(config.state.lock_dir, lock_name("image", loaded.content_hash))
-    with file_lock(lock, timeout=3600):
-        if runtime.image_id(tag) and not replace:
-            return tag
-        if progress:
-            progress(f"Building environment from {loaded.sources[0]} "
-                     "(first time, this takes a minute)...")
-        ensure_base(runtime, podfile.base)
-        files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
-        if podfile.on_create:
-            files["podspawn-on-create.sh"] = podfile.on_create.encode()
-        reporter = _BuildProgress(podfile, progress)
-        with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
-            workspace = os.path.join(tmp, "workspace")
-            shutil.copytree(checkout, workspace, symlinks=True)
-            log.info("building project image", project=project, tag=tag)
-            try:
-                runtime.build(
-                    tag,
-                    project_dockerfile(podfile, project, recipe_settings(config)),
-                    labels={"managed-by": "podspawn", "podspawn-project": project},
-                    files=files,
-                    context_dirs={"workspace": workspace},
-                    on_output=reporter,
-                )
-            except RuntimeFailure as exc:
-                if "podspawn-on-create.sh" not in exc.message:
-                    raise
-                output = exc.message.split("\n", 1)[1] if "\n" in exc.message else ""
-                raise RuntimeFailure(
-                    f"on_create of project {project} failed; fix the Podfile's on_create. "
-                    f"Its last output:\n{output}",
-                    detail=exc.detail,
-                ) from exc
-        reporter.finish()
+    if progress:
+        progress(f"Building environment from {loaded.sources[0]} "
+                 "(first time, this takes a minute)...")
+    ensure_base(runtime, podfile.base)
+    files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
+    if podfile.on_create:
+        files["podspawn-on-create.sh"] = podfile.on_create.encode()
+    reporter = _BuildProgress(podfile, progress)
+    with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
+        workspace = os.path.join(tmp, "workspace")
+        shutil.copytree(checkout, workspace, symlinks=True)
+        log.info("building project image", project=project, tag=tag)
+        try:
+            runtime.build(
+                tag,
+                project_dockerfile(podfile, project, recipe_settings(config)),
+                labels={"managed-by": "podspawn", "podspawn-project": project},
+                files=files,
+                context_dirs={"workspace": workspace},
+                on_output=reporter,
+                limits=build_limits(config, project),
+            )
+        except BuildLimitReached as exc:
+            raise _limit_message(config, project, exc) from exc
+        except RuntimeFailure as exc:
+            if "podspawn-on-create.sh" not in exc.message:
+                raise
+            raise RuntimeFailure(
+                f"on_create of project {project} failed; fix the Podfile's on_create. "
+                f"Its last output:\n{_output(exc)}",
+                detail=exc.detail,
+            ) from exc
+    reporter.finish()
     return tag
+
+
+def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
+                   ) -> BuildLimitReached:
+    """The runtime's report, in the admin's terms: which key limits what."""
+    if exc.limit == "memory":
+        what, key, value = "memory", "images.build_memory", config.images.build_memory
+    else:
+        what, key, value = "processes", "images.build_pids", str(config.images.build_pids)
+    step = exc.step.split(" : ", 1)[-1][:120] or "its first step"
+    return BuildLimitReached(
+        f"the image build of project {project} was stopped at {step}: it needed more {what} "
+        f"than a build may use ({key}: {value}); make that step use less, or raise {key}. "
+        f"Its last output:\n{_output(exc)}",
+        limit=exc.limit, step=exc.step, detail=exc.detail,
+    )
+
+
+def _output(exc: PodspawnError) -> str:
+    """The build output lines a runtime failure carries after its first line."""
+    return exc.message.split("\n", 1)[1] if "\n" in exc.message else ""
+
+
+@contextmanager
+def project_lock(config: ServerConfig, project: str) -> Iterator[None]:
+    """Held by add-project and update-project: one clone, build and registration of a
+    project at a time (``names.lock_name("build", project)``)."""
+    with file_lock(os.path.join(config.state.lock_dir, lock_name("build", project)),
+                   timeout=3600):
+        yield
 
 
 # -- registry ---------------------------------------------------------------------------
@@ -270,6 +338,13 @@ def _split_repo(repo: str, credentials: str) -> tuple[str, str]:
     return clean, userinfo or credentials
 
 
+def _keep_credentials(config: ServerConfig, name: str, userinfo: str) -> None:
+    if userinfo:
+        repo_auth.store_credentials(config, name, userinfo)
+    else:
+        repo_auth.forget_credentials(config, name)
+
+
 def add_project(
     *,
     runtime: Runtime,
@@ -281,17 +356,20 @@ def add_project(
     credentials: str = "",
     progress: Progress | None = None,
 ) -> ProjectInfo:
-    """Clone, load the Podfile, build the image and register the project.
+    """Clone, resolve the Podfile, pull the service images, build the image, store the
+    resolved Podfile and register the project.
 
     Credentials, in ``repo``'s userinfo or as ``credentials`` (``user:token``), are stored
-    apart from the config (``repo_auth``). Nothing is left behind on failure: the clone is
-    removed and the config and the credentials store are unchanged.
+    apart from the config (``repo_auth``). Nothing is left behind on failure: the clone, the
+    stored Podfile and the credentials are removed and the config is unchanged.
 
     Raises:
         InvalidName, Conflict: a bad or already registered name.
-        UsageError: the clone failed. PodfileError: the Podfile is invalid, or a service's
-            host path is refused (``services.binds``).
-        RuntimeFailure: the image build failed.
+        UsageError: the clone failed. PodfileError: the Podfile is invalid, a remote base
+            cannot be fetched, it asks for more than the ceilings, or a service's host path
+            is refused (``services.binds``).
+        ImageUnavailable: a base or service image cannot be pulled.
+        RuntimeFailure, BuildLimitReached: the image build failed.
     """
     from podspawn.services.config_edit import update_config
 
@@ -299,47 +377,38 @@ def add_project(
     if name in config.projects:
         raise Conflict(f"project {name} is already registered; use update-project")
     repo, userinfo = _split_repo(repo, credentials)
-    target = checkout_dir(config, name)
-    os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
-    try:
-        clone = os.path.join(staging, "repo")
-        _clone(repo, branch, clone, userinfo=userinfo)
-        loaded = _load(config, clone)
-        check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
-        for warning in loaded.warnings:
-            log.warning(warning, project=name)
-        tag = build_project_image(runtime=runtime, config=config, project=name,
-                                  loaded=loaded, checkout=clone, progress=progress)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(clone, target)
-        entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
-                                 "podfile_hash": loaded.content_hash}
-        if branch:
-            entry["branch"] = branch
-
-        def register(data: dict[str, Any]) -> None:
-            data.setdefault("projects", {})[name] = entry
-
+    with project_lock(config, name):
+        os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
         try:
-            _keep_credentials(config, name, userinfo)
-            update_config(config_path, register)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            repo_auth.forget_credentials(config, name)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            clone = os.path.join(staging, "repo")
+            _clone(repo, branch, clone, userinfo=userinfo)
+            loaded, tag = _prepare(runtime, config, name, clone, progress)
+            entry: dict[str, Any] = {"repo": repo, "image_tag": tag,
+                                     "podfile_hash": loaded.content_hash}
+            if branch:
+                entry["branch"] = branch
+
+            def register(data: dict[str, Any]) -> None:
+                projects = data.setdefault("projects", {})
+                if name in projects:
+                    raise Conflict(f"project {name} is already registered; use update-project")
+                projects[name] = entry
+
+            prune_resolved(config, name)  # left by an earlier project of this name
+            store_resolved(config, name, loaded, loaded.content_hash)
+            try:
+                _keep_credentials(config, name, userinfo)
+                update_config(config_path, register)
+            except BaseException:
+                prune_resolved(config, name)
+                repo_auth.forget_credentials(config, name)
+                raise
+            _replace_checkout(config, name, clone)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     log.info("project registered", project=name, image=tag, credentials=bool(userinfo))
     return get_project_from(entry, name)
-
-
-def _keep_credentials(config: ServerConfig, name: str, userinfo: str) -> None:
-    if userinfo:
-        repo_auth.store_credentials(config, name, userinfo)
-    else:
-        repo_auth.forget_credentials(config, name)
 
 
 def get_project_from(entry: dict[str, Any], name: str) -> ProjectInfo:
@@ -358,7 +427,8 @@ def update_project(
     name: str,
     progress: Progress | None = None,
 ) -> tuple[ProjectInfo, bool]:
-    """Fetch the repository; rebuild when the resolved Podfile changed. Returns (info, rebuilt).
+    """Fetch the repository and resolve its Podfile again (remote bases included); rebuild
+    when the resolved Podfile changed or the image is gone. Returns (info, rebuilt).
 
     The stored credentials are used. A project registered by an older release with
     credentials in its config URL is migrated: they move to the credentials store, the config
@@ -366,8 +436,8 @@ def update_project(
 
     Raises:
         ProjectNotFound: no such project. UsageError: the fetch failed.
-        PodfileError, RuntimeFailure: the new Podfile is invalid or does not build (the
-            project keeps its previous image then).
+        PodfileError, ImageUnavailable, RuntimeFailure, BuildLimitReached: as add-project;
+            the project keeps its previous image, stored Podfile and checkout then.
     """
     from podspawn.services.config_edit import update_config
 
@@ -375,31 +445,41 @@ def update_project(
     legacy = repo_auth.split_credentials(str(config.projects[name].get("repo", "")))[1]
     userinfo = legacy or repo_auth.load_credentials(config, name)
     old_image = runtime.image_id(current.image_tag) if legacy and current.image_tag else None
-    target = checkout_dir(config, name)
-    os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
-    try:
-        clone = os.path.join(staging, "repo")
-        _clone(current.repo, current.branch, clone, userinfo=userinfo)
-        loaded = _load(config, clone)
-        check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
-        rebuilt = bool(legacy) or loaded.content_hash != current.podfile_hash or not \
-            runtime.image_id(current.image_tag)
-        tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
-                                  checkout=clone, progress=progress, replace=bool(legacy))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(clone, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    entry: dict[str, Any] = {**config.projects[name], "repo": current.repo, "image_tag": tag,
-                             "podfile_hash": loaded.content_hash}
+    with project_lock(config, name):
+        os.makedirs(projects_root(config), mode=0o700, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{name}.", dir=projects_root(config))
+        try:
+            clone = os.path.join(staging, "repo")
+            _clone(current.repo, current.branch, clone, userinfo=userinfo)
+            had_image = runtime.image_id(current.image_tag) is not None
+            loaded, tag = _prepare(runtime, config, name, clone, progress,
+                                   replace=bool(legacy))
+            new_hash = loaded.content_hash
+            rebuilt = bool(legacy) or tag != current.image_tag or not had_image
 
-    def record(data: dict[str, Any]) -> None:
-        data.setdefault("projects", {})[name] = entry  # keeps the admin's keys (mode...)
+            def record(data: dict[str, Any]) -> None:
+                projects = data.get("projects") or {}
+                if name not in projects:
+                    raise ProjectNotFound(f"project {name} was removed meanwhile; nothing "
+                                          "was updated")
+                # keeps the admin's keys (mode...); the URL without credentials
+                projects[name] = {**projects[name], "repo": current.repo, "image_tag": tag,
+                                  "podfile_hash": new_hash}
 
-    if legacy:
-        repo_auth.store_credentials(config, name, legacy)
-    update_config(config_path, record)
+            known = stored_hashes(config, name)
+            store_resolved(config, name, loaded, new_hash)
+            try:
+                if legacy:
+                    repo_auth.store_credentials(config, name, legacy)
+                entry = update_config(config_path, record).projects[name]
+            except BaseException:
+                prune_resolved(config, name, keep=known)  # drops only what this run stored
+                raise
+            _replace_checkout(config, name, clone)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        # the previous file stays for a login that read the config just before this update
+        prune_resolved(config, name, keep={new_hash, current.podfile_hash})
     if legacy:
         _report_migration(runtime, current, tag, old_image, progress)
     return get_project_from(entry, name), rebuilt
@@ -421,8 +501,30 @@ def _report_migration(
              f"'git remote set-url origin {info.repo}' there fixes one")
 
 
+def _prepare(runtime: Runtime, config: ServerConfig, name: str, clone: str,
+             progress: Progress | None, *, replace: bool = False) -> tuple[LoadedPodfile, str]:
+    """Everything that can fail on the repository's account, before anything is recorded:
+    the resolved Podfile, its service images present, and its image built."""
+    from podspawn.services.companions import pull_service_images
+
+    loaded = _resolve(config, clone, name)
+    pull_service_images(runtime, loaded.podfile.services, progress=progress)
+    tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
+                              checkout=clone, progress=progress, replace=replace)
+    return loaded, tag
+
+
+def _replace_checkout(config: ServerConfig, name: str, clone: str) -> None:
+    """The new clone in place of the old one, once the config names the new Podfile; only
+    the next build reads it."""
+    target = checkout_dir(config, name)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(clone, target)
+
+
 def remove_project(*, config: ServerConfig, config_path: str, name: str) -> ProjectInfo:
-    """Forget the project and delete its checkout; the image stays (``docker rmi`` frees it).
+    """Forget the project and delete its checkout and stored Podfiles; the image stays
+    (``docker rmi`` frees it).
 
     Raises:
         ProjectNotFound: no such project.
@@ -438,21 +540,30 @@ def remove_project(*, config: ServerConfig, config_path: str, name: str) -> Proj
 
     update_config(config_path, forget)
     shutil.rmtree(checkout_dir(config, name), ignore_errors=True)
+    prune_resolved(config, name)
     repo_auth.forget_credentials(config, name)
     log.info("project removed", project=name)
     return info
 
 
-def ensure_project_image(
-    *, runtime: Runtime, config: ServerConfig, project: str, progress: Progress | None
-) -> tuple[str, LoadedPodfile]:
-    """The image and Podfile for a login to a registered project, rebuilding if the image
-    was deleted."""
-    info = get_project(config, project)
-    loaded = load_project_podfile(config, project)
-    if runtime.image_id(info.image_tag) and loaded.content_hash == info.podfile_hash:
-        return info.image_tag, loaded
-    tag = build_project_image(runtime=runtime, config=config, project=project, loaded=loaded,
-                              checkout=checkout_dir(config, project), progress=progress)
-    return tag, loaded
+def project_image(*, runtime: Runtime, config: ServerConfig, project: str
+                  ) -> tuple[str, LoadedPodfile]:
+    """The image and the stored Podfile for a login to a registered project.
 
+    Nothing is fetched, parsed from the checkout or built here (DESIGN-NOTES invariant 6):
+    what is missing is the admin's to fix with ``update-project``.
+
+    Raises:
+        ProjectNotFound: no such project.
+        ImageUnavailable: the project's image is gone.
+        StateError, PodfileError: its stored Podfile is unusable (see ``project_store``).
+    """
+    info = get_project(config, project)
+    if not runtime.image_id(info.image_tag):
+        log.error("project image missing at login", project=project, image=info.image_tag,
+                  fix=f"podspawn update-project {project}")
+        raise ImageUnavailable(
+            f"the environment image of project {project} is missing on this server; an "
+            f"administrator must run: podspawn update-project {project}"
+        )
+    return info.image_tag, load_resolved(config, project, info.podfile_hash)

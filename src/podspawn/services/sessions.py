@@ -55,6 +55,7 @@ from podspawn.services.binds import release as release_binds
 from podspawn.services.companions import start_services
 from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
+from podspawn.services.limits import clamp_cpus, clamp_memory
 from podspawn.services.overrides import Effective, effective
 from podspawn.services.personalise import personalise, set_up_user
 from podspawn.state.db import install_id
@@ -290,17 +291,15 @@ def plan_session(
     """
     uid, gid = host_ids(user)
     if project and project in config.projects:
-        from podspawn.services.projects import ensure_project_image
+        from podspawn.services.projects import project_image
 
-        image, loaded = ensure_project_image(
-            runtime=runtime, config=config, project=project, progress=progress
-        )
+        image, loaded = project_image(runtime=runtime, config=config, project=project)
         podfile = loaded.podfile
-        base = replace(
+        base = replace(  # the Podfile's requests, clamped to today's ceilings
             config.defaults,
             shell=podfile.shell,
-            cpus=podfile.resources.cpus or config.defaults.cpus,
-            memory=podfile.resources.memory or config.defaults.memory,
+            cpus=clamp_cpus(config, podfile.resources.cpus) or config.defaults.cpus,
+            memory=clamp_memory(config, podfile.resources.memory) or config.defaults.memory,
         )
         settings = effective(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
@@ -396,10 +395,10 @@ def create_session(
             env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
                    **env}
             service_ids = start_services(
-                runtime=runtime, services=podfile.services, user=user, project=project,
-                network=network.name, labels=session_labels, progress=progress,
+                runtime=runtime, config=config, services=podfile.services, user=user,
+                project=project, network=network.name, labels=session_labels,
+                progress=progress,
                 binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
-                oci_runtime=config.security.runtime,
             )
         spec = build_spec(config, name=name, image=plan.image,
                           labels={**session_labels, labels.ROLE: "session"},

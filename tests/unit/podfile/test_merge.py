@@ -100,6 +100,12 @@ CASES = [
         id="other-lists-replace",
     ),
     pytest.param(
+        {"services": [{"name": "db", "image": "p", "resources": {"cpus": 2, "memory": "1g"}}]},
+        {"services": [{"name": "db", "resources": {"memory": "4g"}}]},
+        {"services": [{"name": "db", "image": "p", "resources": {"cpus": 2, "memory": "4g"}}]},
+        id="service-resources-per-field",
+    ),
+    pytest.param(
         {"repos": [{"url": "u1", "branch": "main"}, {"url": "u2"}]},
         {"repos": [{"url": "u1", "path": "/src/one"}, {"url": "!u2"}, {"url": "u3"}]},
         {"repos": [{"url": "u1", "branch": "main", "path": "/src/one"}, {"url": "u3"}]},

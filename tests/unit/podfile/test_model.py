@@ -124,6 +124,31 @@ RULES = [
         id="cpus-positive",
     ),
     pytest.param(
+        {**BASE, "resources": {"cpus": float("nan")}},
+        "resources.cpus: Input should be less than or equal to 1024",
+        id="cpus-finite",
+    ),
+    pytest.param(
+        {**BASE, "services": [service(resources={"memory": "lots"})]},
+        "services.0.resources.memory: 'lots' is not a memory size; write it like 512m or 2g",
+        id="service-memory-size",
+    ),
+    pytest.param(
+        {**BASE, "services": [service(resources={"cpus": -1})]},
+        "services.0.resources.cpus: Input should be greater than 0",
+        id="service-cpus-positive",
+    ),
+    pytest.param(
+        {**BASE, "services": [service(resources={"cpus": float("inf")})]},
+        "services.0.resources.cpus: Input should be less than or equal to 1024",
+        id="service-cpus-finite",
+    ),
+    pytest.param(
+        {**BASE, "services": [service(resources={"gpus": 1})]},
+        "services.0.resources.gpus: unknown key; did you mean cpus?",
+        id="service-resources-closed",
+    ),
+    pytest.param(
         {**BASE, "repos": [{"path": "/src"}]},
         "repos.0.url: Field required",
         id="repo-url-required",
@@ -319,6 +344,15 @@ def test_env_scalars_become_text() -> None:
 def test_memory_accepts_a_number_of_bytes_and_zero() -> None:
     assert validate({**BASE, "resources": {"memory": 0}}).resources.memory == "0"
     assert validate({**BASE, "resources": {"memory": "512m"}}).resources.memory == "512m"
+
+
+def test_service_resources_are_requests_with_no_default_of_their_own() -> None:
+    podfile = validate({**BASE, "services": [service(), service(
+        name="cache", resources={"cpus": 0.5, "memory": 268435456})]})
+    assert podfile.services[0].resources.cpus is None
+    assert podfile.services[0].resources.memory is None
+    assert podfile.services[1].resources.cpus == 0.5
+    assert podfile.services[1].resources.memory == "268435456"
 
 
 def test_allowed_volume_forms() -> None:
