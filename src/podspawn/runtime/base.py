@@ -1,10 +1,8 @@
-"""The contract between podspawn's services and a container engine.
+"""The contract between podspawn's services and a container engine (:class:`Runtime`).
 
-Every method returns podspawn's own frozen dataclasses, never an SDK object, and raises only
-podspawn errors: ``RuntimeUnavailable`` when the engine cannot be reached, ``RuntimeFailure``
-when it refuses, ``ImageUnavailable`` for a missing image. "Gone" is a normal answer:
-``inspect`` returns None for a missing container, and removing what is already gone succeeds,
-so cleanup and retries are idempotent.
+Also the container-level records (:class:`ContainerSpec`, :class:`Mount`,
+:class:`NetworkInfo`) that the container backends (Docker, Podman) share among themselves;
+nothing above the runtime layer uses those.
 """
 
 from __future__ import annotations
@@ -14,10 +12,21 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from podspawn.runtime.info import ContainerInfo
+from podspawn.runtime.spec import (
+    Bind,
+    CompanionSpec,
+    EngineState,
+    ExecResult,
+    Found,
+    ProbeSpec,
+    SessionSpec,
+    Status,
+)
 
 __all__ = [
-    "BuildLimits", "ContainerInfo", "ContainerSpec", "ExecResult", "Mount", "NetworkInfo",
-    "Runtime",
+    "Bind", "BuildLimits", "CompanionSpec", "ContainerInfo", "ContainerSpec", "EngineState",
+    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "ProbeSpec", "Runtime",
+    "SessionSpec", "Status",
 ]
 
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
@@ -92,28 +101,98 @@ class NetworkInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecResult:
-    exit_code: int
-    output: bytes
+class ImageRecipe:
+    """An image to build: a Dockerfile text and its context. Every engine podspawn targets
+    (Docker's classic builder, Podman's buildah, a Kubernetes build job) reads this format.
+    """
+
+    tag: str
+    dockerfile: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """Files placed at the top of the build context, by name."""
+    context_dirs: Mapping[str, str] = field(default_factory=dict)
+    """A name in the build context -> a host directory copied there with its file modes."""
+    limits: BuildLimits | None = None
 
 
 class Runtime(Protocol):
-    """What podspawn needs from a container engine. A second engine implements the same."""
+    """What podspawn's services need from a container engine, one session at a time.
+
+    Modelled on JupyterHub's ``Spawner``: the services hand over a backend-neutral
+    :class:`~podspawn.runtime.spec.SessionSpec` and get back an opaque, versioned
+    :data:`~podspawn.runtime.spec.EngineState` that they store in the session row and hand
+    back unread. Networks, companion containers, volume seeding, readiness and engine ids are
+    the backend's business; nothing above this layer knows them.
+
+    Every method returns podspawn's own frozen dataclasses, never an SDK object, and raises
+    only podspawn errors: ``RuntimeUnavailable`` when the engine cannot be reached,
+    ``RuntimeFailure`` when it refuses, ``ImageUnavailable`` for a missing image,
+    ``Conflict`` for an object that is in the way but not ours. "Gone" is a normal answer and
+    removing what is gone succeeds, so cleanup and retries are idempotent. Nothing is ever
+    removed unless its labels carry the owner asked for (``podspawn.labels.carries``).
+    """
 
     name: str
+    """The backend's name in ``runtime.backend`` (``docker``, ``podman``)."""
+    login_module: str
+    """A standard-library-only module with ``poll(state) -> Status`` and
+    ``handoff_argv(state, argv, *, user, workdir, env, tty, inherited) -> list[str]``, which
+    the warm login imports instead of this backend (its SDK costs a login tens of ms)."""
 
-    def inspect(self, name_or_id: str) -> ContainerInfo | None:
-        """The container's current state; None when it does not exist (or is being removed)."""
+    # -- sessions -------------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec) -> ContainerInfo:
-        """Create (not start) a container. Raises ImageUnavailable if the image is missing."""
+    def start_session(
+        self,
+        spec: SessionSpec,
+        *,
+        stage: Callable[[CompanionSpec], tuple[Bind, ...]] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> EngineState:
+        """Make and start everything ``spec`` describes; return its state once the session
+        container runs and every companion is ready.
 
-    def start(self, name_or_id: str) -> None:
-        """Start a created or stopped container; starting a running one is a no-op."""
+        Companions start first, in order, each waited for (its ``ready`` command, else its
+        ports) before the next. ``stage`` is called for a companion with host binds just
+        before that companion is created (so an earlier one cannot redirect them) and returns
+        the binds to mount. Leftovers of the same (user, project) from another session (a
+        crash) are removed first; anything else in the way is a ``Conflict``.
+
+        On any error, everything this call made is removed before the error propagates.
+
+        Raises:
+            ImageUnavailable: an image is not on the server (nothing is pulled here).
+            Conflict: an object of the session's names belongs to someone else.
+            RuntimeFailure: a container did not start, or a companion was not ready in time
+                (the message names it).
+        """
+
+    def poll(self, state: EngineState) -> Status:
+        """``running``; ``stopped`` (it exists but does not run: after an engine restart);
+        ``gone`` (its container vanished, or ``state`` is empty: a session still being
+        started has no state yet, and polling it is not an error).
+
+        Raises:
+            RuntimeUnavailable: the engine cannot be asked.
+        """
+
+    def resume(self, state: EngineState) -> None:
+        """Start a ``stopped`` session again (companions first); a running one is left alone.
+
+        Raises:
+            RuntimeFailure: it cannot be started (then the caller ends it and makes another).
+        """
+
+    def stop_session(self, state: EngineState, *, owner: Mapping[str, str]) -> list[str]:
+        """Remove the session's containers and network, and every container of it that
+        ``state`` does not name but that carries ``owner`` (with its session id: a session
+        ended while it was being made); its volumes stay. Returns what could not be removed
+        (empty: all gone). What is gone already is success, so a retry converges.
+        """
 
     def exec(
         self,
-        name_or_id: str,
+        state: EngineState,
         argv: list[str],
         *,
         user: str = "root",
@@ -121,41 +200,27 @@ class Runtime(Protocol):
         workdir: str = "",
         stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run a command to completion and return its exit code and combined output."""
-
-    def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
-        """Force-remove a container and its anonymous volumes; a missing one is success.
-
-        Only a container whose labels carry ``owner`` (``podspawn.labels.carries``) is
-        removed, found by name or id and then removed by its id.
+        """Run ``argv`` in the session container to completion; exit code and output.
 
         Raises:
-            Conflict: the container exists but is not the one ``owner`` describes.
+            RuntimeFailure: the session container is gone.
         """
 
-    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        """Every container (running or not) carrying all of ``labels``."""
+    # -- what carries our labels ----------------------------------------------------------
 
-    def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
-    ) -> NetworkInfo:
-        """Create a bridge network, or return the existing one of that name with our labels.
+    def find(self, labels: Mapping[str, str]) -> list[Found]:
+        """Every container, network and volume carrying all of ``labels`` (for cleanup's
+        orphans, the packet filter's bridges and ``remove-user``'s volumes)."""
 
-        ``interface`` names the host's bridge (``names.bridge_name``), so the packet filter
-        can match every session network with one pattern; empty leaves the engine's choice.
-        An existing network keeps the interface it has.
-        """
-
-    def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
-        """Remove a network whose labels carry ``owner``; a missing one is success.
+    def remove(self, found: Found, *, owner: Mapping[str, str]) -> None:
+        """Remove one object that :meth:`find` returned; gone is success.
 
         Raises:
-            Conflict: the network is not the one ``owner`` describes.
-            RuntimeFailure: it is still in use.
+            Conflict: it no longer carries ``owner``.
+            RuntimeFailure: it is still in use (a network or volume).
         """
 
-    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
-        """Every network carrying all of ``labels``."""
+    # -- images ---------------------------------------------------------------------------
 
     def image_id(self, ref: str) -> str | None:
         """The local image id for ``ref``, or None when it is not present locally."""
@@ -163,42 +228,31 @@ class Runtime(Protocol):
     def pull(self, ref: str) -> str:
         """Pull ``ref`` and return its id. Raises ImageUnavailable when it cannot."""
 
-    def build(
-        self,
-        tag: str,
-        dockerfile: str,
-        *,
-        labels: Mapping[str, str] | None = None,
-        files: Mapping[str, bytes] | None = None,
-        context_dirs: Mapping[str, str] | None = None,
-        on_output: Callable[[str], None] | None = None,
-        limits: BuildLimits | None = None,
-    ) -> str:
-        """Build an image from a Dockerfile text (plus context files) and return its id.
-
-        ``context_dirs`` maps a name in the build context to a host directory copied there
-        with its file modes, for ``COPY`` steps. ``limits`` bound the build's memory and
-        processes.
+    def build(self, recipe: ImageRecipe, *, on_output: Callable[[str], None] | None = None
+              ) -> str:
+        """Build ``recipe`` and return the image id.
 
         Raises:
             RuntimeFailure: a step failed; the message names the step and its last lines.
-                Also when the engine cannot enforce ``limits``.
-            BuildLimitReached: a step was stopped by one of ``limits``.
-        """
-
-    def address(self, name_or_id: str) -> str:
-        """The container's IP address on its (first) network, or "" when it has none."""
-
-    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
-        """Names of the volumes carrying all of ``labels``."""
-
-    def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
-        """Remove a named volume whose labels carry ``owner``; a missing one is success.
-
-        Raises:
-            Conflict: the volume is not the one ``owner`` describes.
-            RuntimeFailure: it is still in use.
+                Also when the engine cannot enforce ``recipe.limits``.
+            BuildLimitReached: a step was stopped by one of ``recipe.limits``.
         """
 
     def import_rootfs(self, tar_path: str, tag: str) -> str:
         """Import a root filesystem tarball as image ``tag`` and return its id."""
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def probe(self, spec: ProbeSpec, commands: list[list[str]], *,
+              env: Mapping[str, str] | None = None) -> list[ExecResult]:
+        """Start a throw-away container of ``spec``, run each command in it as root, remove
+        it (however this ends) and return each command's result, in order.
+
+        Raises:
+            ImageUnavailable: the image is not on the server (nothing is pulled).
+            RuntimeFailure: the container could not be created or stopped at once.
+        """
+
+    def sweep_probes(self, labels: Mapping[str, str]) -> int:
+        """Remove stopped probe containers carrying ``labels`` (left by a killed check);
+        never a running one. Returns how many went."""
