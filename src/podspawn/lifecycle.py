@@ -8,9 +8,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
-    from podspawn.runtime.info import ContainerInfo
     from podspawn.state.records import SessionRow
 
     DisconnectAction = Literal["destroy", "grace", "keep"]
@@ -34,20 +33,39 @@ def expired(row: SessionRow, now: float) -> bool:
     return lifetime_expired(row, now) or grace_expired(row, now)
 
 
-def reusable(row: SessionRow | None, info: ContainerInfo | None, now: float) -> bool:
-    """Whether a login can join ``row``'s container as it is, with no engine work.
+def reusable(row: SessionRow | None, status: str, now: float) -> bool:
+    """Whether a login can join ``row``'s session as it is, with no engine work: its engine
+    polls ``running`` (``Runtime.poll``) and it has not expired.
 
-    A ``starting`` row has no container to join yet: that login takes the cold path and
-    waits there for the session being made.
+    A ``starting`` row has nothing to join yet: that login takes the cold path and waits
+    there for the session being made.
     """
     return (
         row is not None
         and row.status != "starting"
-        and info is not None
-        and info.running
-        and info.id == row.container_id
+        and status == "running"
         and not expired(row, now)
     )
+
+
+def engine_state(row: SessionRow) -> dict[str, Any]:
+    """The backend's record of ``row``'s session (``runtime_state["engine"]``).
+
+    Rows of the previous release (runtime_state version 1) kept it in the row's own columns,
+    always for Docker: it is rebuilt here in the layout the container backends read.
+    """
+    state = row.runtime_state
+    engine = state.get("engine")
+    if isinstance(engine, dict):
+        return engine
+    return {"version": 1, "container": row.container_id,
+            "network": str(state.get("network") or row.network_id),
+            "services": [s for s in row.service_ids.split(",") if s]}
+
+
+def backend(row: SessionRow) -> str:
+    """The backend that made ``row``'s session (Docker before the key existed)."""
+    return str(row.runtime_state.get("backend") or "docker")
 
 
 def abandoned(row: SessionRow) -> bool:

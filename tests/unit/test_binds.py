@@ -17,9 +17,11 @@ from podspawn.errors import InvalidName, PodfileError, RuntimeFailure
 from podspawn.names import bind_mount_name, bind_staging_name, parse_bind_staging_name
 from podspawn.podfile import validate
 from podspawn.runtime.base import Mount
+from podspawn.runtime.container_runtime import companion_container
 from podspawn.runtime.docker import _mount
+from podspawn.runtime.spec import Bind, SessionSpec
 from podspawn.services import binds
-from podspawn.services.companions import check_binds, service_spec
+from podspawn.services.companions import check_binds, companion_spec
 
 SESSION = "0123456789abcdef0123456789abcdef"
 
@@ -137,9 +139,15 @@ def test_a_service_gets_its_staged_bind_plain_and_its_volumes_labelled() -> None
         "pgdata:/var/lib/pg:ro", "/srv/shared/seed:/seed:ro", "/srv/shared/out:/out"]}]}
     ).services[0]
     owner = labels.owner("0123456789ab", "alice", "api")
-    spec = service_spec(service, config=ServerConfig(), user="alice", project="api",
-                        network="n", labels=owner,
-                        staged={1: "/st/db.1", 2: "/st/db.2"})
+    companion = companion_spec(ServerConfig(), service)
+    # the Podfile's host paths are requests: nothing mounts them but the stager's result
+    assert [(b.index, b.source, b.read_only) for b in companion.binds] == [
+        (1, "/srv/shared/seed", True), (2, "/srv/shared/out", False)]
+    session = SessionSpec(session_id="s1", install_id="0123456789ab", user="alice",
+                          project="api", image="i", hostname="h")
+    staged = (Bind(source="/st/db.1", target="/seed"), Bind(source="/st/db.2", target="/out"))
+    spec = companion_container(session, companion, network="n", session_labels=owner,
+                               binds=staged)
     assert spec.mounts == (
         Mount(target="/var/lib/pg", source="podspawn-volume.alice.api.pgdata", type="volume",
               read_only=True, labels={**owner, labels.ROLE: "volume"}),
@@ -147,9 +155,8 @@ def test_a_service_gets_its_staged_bind_plain_and_its_volumes_labelled() -> None
         Mount(target="/seed", source="/st/db.1", type="bind"),
         Mount(target="/out", source="/st/db.2", type="bind"),
     )
-    with pytest.raises(PodfileError, match="was not checked by the server"):
-        service_spec(service, config=ServerConfig(), user="alice", project="api",
-                     network="n", labels=owner, staged={1: "/st/db.1"})
+    unstaged = companion_container(session, companion, network="n", session_labels=owner)
+    assert all(m.type == "volume" for m in unstaged.mounts)
 
 
 def test_docker_sends_labels_on_volumes_only() -> None:

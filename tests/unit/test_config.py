@@ -79,6 +79,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "session.podfile_modes": ("grace-period", "destroy-on-disconnect"),
     "images.build_memory": "4g",
     "images.build_pids": 1024,
+    "runtime.backend": "docker",
     "security.service_cap_add": (
         "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE", "KILL",
     ),

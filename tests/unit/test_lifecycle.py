@@ -44,31 +44,39 @@ def test_lifetime_expired(mode: str, deadline: float, expired: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("row", "info", "expected"),
+    ("row", "status", "expected"),
     [
-        (ROW, INFO, True),
-        (ROW.replace(status="grace_period", connections=0, grace_expiry=NOW + 30), INFO, True),
-        (ROW.replace(mode="persistent", max_lifetime=NOW - 1), INFO, True),
-        (None, INFO, False),
-        (ROW, None, False),
-        (None, None, False),
-        # stopped or otherwise not running: the cold path restarts or recreates it
-        (ROW, INFO.replace(state="exited"), False),
-        (ROW, INFO.replace(state="created"), False),
-        (ROW, INFO.replace(state="paused"), False),
-        (ROW, INFO.replace(state="restarting"), False),
-        (ROW, INFO.replace(state="dead"), False),
-        # a different container under the session's name
-        (ROW, INFO.replace(id="deadbeef"), False),
-        (ROW, INFO.replace(id=""), False),
+        (ROW, "running", True),
+        (ROW.replace(status="grace_period", connections=0, grace_expiry=NOW + 30), "running",
+         True),
+        (ROW.replace(mode="persistent", max_lifetime=NOW - 1), "running", True),
+        (None, "running", False),
+        # stopped or gone (the engine says so, by id): the cold path restarts or recreates it
+        (ROW, "stopped", False),
+        (ROW, "gone", False),
+        (None, "gone", False),
         # past the hard cap
-        (ROW.replace(max_lifetime=NOW), INFO, False),
-        (ROW.replace(max_lifetime=NOW - 1), INFO, False),
-        (ROW.replace(mode="destroy-on-disconnect", max_lifetime=NOW - 1), INFO, False),
+        (ROW.replace(max_lifetime=NOW), "running", False),
+        (ROW.replace(max_lifetime=NOW - 1), "running", False),
+        (ROW.replace(mode="destroy-on-disconnect", max_lifetime=NOW - 1), "running", False),
     ],
 )
-def test_reusable(row: SessionRow | None, info: ContainerInfo | None, expected: bool) -> None:
-    assert reusable(row, info, NOW) is expected
+def test_reusable(row: SessionRow | None, status: str, expected: bool) -> None:
+    assert reusable(row, status, NOW) is expected
+
+
+def test_engine_state_of_the_previous_release_is_rebuilt_from_the_row() -> None:
+    from podspawn.lifecycle import backend, engine_state
+
+    legacy = ROW.replace(network_id="n1", service_ids="s1,s2",
+                         runtime_state={"version": 1, "network": "podspawn-alice-net"})
+    assert engine_state(legacy) == {"version": 1, "container": "c0ffee",
+                                    "network": "podspawn-alice-net", "services": ["s1", "s2"]}
+    assert backend(legacy) == "docker"
+    current = ROW.replace(runtime_state={"version": 2, "backend": "podman",
+                                         "engine": {"version": 2, "container": "x"}})
+    assert engine_state(current) == {"version": 2, "container": "x"}
+    assert backend(current) == "podman"
 
 
 @pytest.mark.parametrize(
@@ -98,8 +106,7 @@ def test_a_session_being_made_is_never_reusable_and_abandoned_only_without_its_m
     from podspawn.lifecycle import abandoned
 
     starting = ROW.replace(status="starting", container_id="")
-    assert not reusable(starting, INFO, NOW)
-    assert not reusable(starting.replace(container_id="c0ffee"), INFO, NOW)
+    assert not reusable(starting, "running", NOW)
     assert not abandoned(starting)  # its maker's connection is counted
     assert abandoned(starting.replace(connections=0))
     assert not abandoned(ROW.replace(connections=0))  # a running one is merely idle

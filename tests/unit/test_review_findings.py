@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from podspawn.login import inner_sshd
-from podspawn.runtime import engine
+from podspawn.runtime import docker_login as engine
 
 
 def test_inherited_env_puts_only_names_in_the_docker_argv(monkeypatch: pytest.MonkeyPatch) -> None:

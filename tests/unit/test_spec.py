@@ -1,5 +1,7 @@
-"""The session container (services/sessions.build_spec) and its companion services
-(services/companions.service_spec) as plain data, compared as dicts."""
+"""The session container and its companion services as plain data, compared as dicts: what
+the services decide (services/sessions.session_spec, services/companions.companion_spec) and
+how the container backends carry it out (runtime/container_runtime.session_container and
+companion_container)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from podspawn import labels
 from podspawn.config.loader import parse_config
 from podspawn.config.schema import DefaultsConfig, ServerConfig
 from podspawn.podfile import Service
+from podspawn.runtime.container_runtime import companion_container, session_container
+from podspawn.runtime.spec import SessionSpec
 from podspawn.services import limits
-from podspawn.services.companions import service_spec
-from podspawn.services.sessions import build_spec
+from podspawn.services.companions import companion_spec
+from podspawn.services.overrides import Dotfiles, Effective
+from podspawn.services.sessions import Plan, session_spec
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +33,19 @@ NETWORK = "podspawn-network.alice.api"
 LABELS = labels.for_object("0123456789ab", "alice", "api", "session", session="s1")
 
 
-def _spec(config: ServerConfig, **extra: Any) -> dict[str, Any]:
-    spec = build_spec(config, name=NAME, image="ubuntu:24.04", labels=LABELS, network=NETWORK,
-                      **extra)
-    return asdict(spec)
+SESSION_LABELS = {k: v for k, v in LABELS.items() if k != labels.ROLE}
+
+
+def _container(config: ServerConfig, image: str = "ubuntu:24.04") -> Any:
+    plan = Plan(user="alice", project="api", image=image, podfile=None, uid=1001, gid=1001,
+                settings=Effective(defaults=config.defaults, mode="grace-period", env={},
+                                   dotfiles=Dotfiles()))
+    spec = session_spec(config, plan, session_id="s1", install_id="0123456789ab")
+    return session_container(spec, network=NETWORK, session_labels=SESSION_LABELS)
+
+
+def _spec(config: ServerConfig) -> dict[str, Any]:
+    return asdict(_container(config))
 
 
 def test_labels() -> None:
@@ -158,21 +172,23 @@ def test_memory(memory: str, limit: int) -> None:
 
 def test_spec_shares_nothing_mutable_with_the_config() -> None:
     config = parse_config("security:\n  tmpfs: {/tmp: size=1m}\n")
-    spec = build_spec(config, name=NAME, image="i", labels=dict(LABELS), network=NETWORK)
+    spec = _container(config, image="i")
     assert spec.hostname == spec.name == NAME
     assert spec.aliases == (NAME,)
     assert config.security.tmpfs == {"/tmp": "size=1m"}
 
 
-# -- companion services (services/companions.service_spec) ------------------------------
+# -- companion services (services/companions.companion_spec) ----------------------------
 
 SERVICE_LABELS = labels.for_object("0123456789ab", "alice", "api", "service", session="s1")
 
 
 def _service(config: ServerConfig, **fields: Any) -> dict[str, Any]:
     service = Service(name="db", image="postgres:16", **fields)
-    spec = service_spec(service, config=config, user="alice", project="api",
-                        network=NETWORK, labels=LABELS)
+    session = SessionSpec(session_id="s1", install_id="0123456789ab", user="alice",
+                          project="api", image="i", hostname=NAME)
+    spec = companion_container(session, companion_spec(config, service), network=NETWORK,
+                               session_labels=SESSION_LABELS)
     return asdict(spec)
 
 
@@ -199,7 +215,8 @@ def test_default_service_spec_is_hardened() -> None:
         "runtime": "",
         "mounts": ({"target": "/var/lib/postgresql/data",
                     "source": "podspawn-volume.alice.api.pgdata", "type": "volume",
-                    "read_only": False, "labels": {**LABELS, "podspawn-role": "volume"}},),
+                    "read_only": False,
+                    "labels": {**SESSION_LABELS, "podspawn-role": "volume"}},),
         "init": False,
         "working_dir": "",
     }

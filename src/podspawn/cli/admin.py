@@ -58,7 +58,7 @@ def cleanup(app: App, daemon: bool, interval: str) -> None:
         raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "
                          "drop one of them")
     config, conn = app.admin_context("cleanup", echo=True)
-    runtime = get_runtime()
+    runtime = get_runtime(config.runtime.backend)
     if daemon:
         run_daemon(config=config, conn=conn, runtime=runtime, interval=seconds)
         return

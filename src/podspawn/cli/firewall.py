@@ -23,7 +23,7 @@ def apply(app: App) -> None:
     from podspawn.services.firewall import apply as run
 
     config, conn = app.admin_context("firewall apply")
-    result = run(config=config, conn=conn, runtime=get_runtime())
+    result = run(config=config, conn=conn, runtime=get_runtime(config.runtime.backend))
     _render(app, result)
 
 
@@ -37,7 +37,7 @@ def status(app: App, json_mode: bool) -> int:
 
     app.json_mode = app.json_mode or json_mode
     config, conn = app.admin_context("firewall status", echo=False)
-    result = check(config=config, conn=conn, runtime=get_runtime())
+    result = check(config=config, conn=conn, runtime=get_runtime(config.runtime.backend))
     _render(app, result)
     return 0 if result.in_place else 1
 

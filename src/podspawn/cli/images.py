@@ -28,7 +28,7 @@ def bootstrap(app: App, image: str, mirror: str | None) -> None:
     config = app.config()
     log.configure(config.log_file, role="images")
     out = app.output
-    image_id = run(runtime=get_runtime(), image=image,
+    image_id = run(runtime=get_runtime(config.runtime.backend), image=image,
                    mirror=mirror or config.images.mirror, progress=out.info)
     if app.json_mode:
         out.data({"image": image, "id": image_id})

@@ -63,8 +63,9 @@ def verify_image(app: App, image: str) -> int:
     from podspawn.services.verify_image import verify_image as verify
 
     require_root("verify-image")
-    log.configure(app.config().log_file, role="verify")
-    report = verify(runtime=get_runtime(), image=image)
+    config = app.config()
+    log.configure(config.log_file, role="verify")
+    report = verify(runtime=get_runtime(config.runtime.backend), image=image)
     if app.json_mode:
         app.output.data({
             "image": report.image, "ok": report.ok,

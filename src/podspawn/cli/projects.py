@@ -40,8 +40,9 @@ def add_project(app: App, name: str, repo: str, branch: str) -> None:
     validate_project(name)
     config, _ = app.admin_context("add-project", echo=False)
     out = app.output
-    info = add(runtime=get_runtime(), config=config, config_path=app.resolved_config_path(),
-               name=name, repo=repo, branch=branch, progress=out.info,
+    info = add(runtime=get_runtime(config.runtime.backend), config=config,
+               config_path=app.resolved_config_path(), name=name, repo=repo, branch=branch,
+               progress=out.info,
                credentials=os.environ.get("PODSPAWN_REPO_CREDENTIALS", "").strip())
     if app.json_mode:
         out.data(project_data(info))
@@ -58,7 +59,7 @@ def update_project(app: App, name: str) -> None:
     from podspawn.services.projects import update_project as update
 
     config, _ = app.admin_context("update-project", echo=False)
-    info, rebuilt = update(runtime=get_runtime(), config=config,
+    info, rebuilt = update(runtime=get_runtime(config.runtime.backend), config=config,
                            config_path=app.resolved_config_path(), name=name,
                            progress=app.output.info)
     if app.json_mode:

@@ -218,6 +218,15 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    backend: Literal["docker", "podman"] = "docker"
+    """The container engine sessions run on: ``docker`` (Docker Engine) or ``podman``
+    (rootful Podman through its Docker-compatible API). A session keeps the engine it was
+    made on; change this only with no sessions running (``podspawn list``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ResourcesConfig:
     """Quotas, and the ceilings on what a Podfile may ask for.
 
@@ -308,6 +317,7 @@ class ServerConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     projects_file: str = "/etc/podspawn/projects.yaml"
     users_dir: str = "/etc/podspawn/users"
     """Per-user override files, ``<users_dir>/<user>.yaml``."""
@@ -347,6 +357,7 @@ class ServerConfig:
             security=SecurityConfig(**sec),
             resources=ResourcesConfig(**data["resources"]),
             images=ImagesConfig(**data["images"]),
+            runtime=RuntimeConfig(**data.get("runtime", {})),
             projects_file=data["projects_file"],
             users_dir=data.get("users_dir", "/etc/podspawn/users"),
             projects=data["projects"],

@@ -79,7 +79,7 @@ def run_attached(argv: list[str], *, watch_fd: int = 1, notices: Notices | None 
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             _hang_up_with_parent()
-            os.execv(argv[0], argv)  # noqa: S606 - argv is built by runtime.engine
+            os.execv(argv[0], argv)  # noqa: S606 - argv is built by the backend login module
         finally:
             os._exit(127)
     for sig in _SIGNALS:

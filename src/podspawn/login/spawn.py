@@ -14,7 +14,7 @@ import time
 from podspawn import audit, log
 from podspawn.config.cached import LoginSettings, load_login_settings
 from podspawn.errors import PermissionDenied, UsageError
-from podspawn.lifecycle import on_last_disconnect, reusable
+from podspawn.lifecycle import backend, engine_state, on_last_disconnect, reusable
 from podspawn.locks import file_lock
 from podspawn.login import inner_sshd
 from podspawn.login.handoff import expect_notices, run_attached
@@ -23,7 +23,7 @@ from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import lock_file_name, project_from_host
 from podspawn.procs import is_alive, start_time
-from podspawn.runtime.engine import exec_argv, quick_inspect
+from podspawn.runtime import login_module
 from podspawn.state.db import open_db
 from podspawn.state.notices import take_notices
 from podspawn.state.records import Connection, SessionRow
@@ -121,10 +121,10 @@ def _join_warm(
     with file_lock(_lock_path(config, connection.user)):
         prune_dead(conn, is_alive)
         row = get_session(conn, connection.user, connection.project)
-        if row is None or not row.container_id:
+        if row is None or row.status == "starting":
             return None
-        info = quick_inspect(row.container_id)
-        if not reusable(row, info, time.time()):
+        status = login_module(backend(row)).poll(engine_state(row))
+        if not reusable(row, status, time.time()):
             return None
         add_connection(conn, connection)
         return row
@@ -159,7 +159,7 @@ def _print_host_key(config: LoginSettings, user: str) -> int:
 
 
 def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str) -> list[str]:
-    """``docker exec`` of the in-container sshd speaking SSH on this channel."""
+    """The in-container sshd, speaking SSH on this channel."""
     with file_lock(_lock_path(config, user)):
         private, _ = ensure_host_key(config.state_dir, user)
     try:
@@ -171,11 +171,11 @@ def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str
         user=user, authorized_keys=keys, host_key=private, project=project,
         workdir=str(row.runtime_state.get("workdir", "")),
     )
-    # the private host key and the user's keys must not be in docker's argv (world-readable
-    # in /proc): the CLI child inherits them from this root-only environment instead
+    # the private host key and the user's keys must not be in the engine CLI's argv
+    # (world-readable in /proc): it inherits them from this root-only environment instead
     os.environ.update(env)
-    return exec_argv(
-        row.container_id,
+    return _argv(
+        row,
         inner_sshd.start_command(),
         user="root",
         workdir="/",
@@ -201,9 +201,9 @@ def _handoff_argv(
         if value is not None and "\n" not in value:
             env[key] = value
     hidden = container_env(request, shell=shell)
-    os.environ.update(hidden)  # the Docker CLI passes these on, out of every argv
-    return exec_argv(
-        row.container_id,
+    os.environ.update(hidden)  # the engine's CLI passes these on, out of every argv
+    return _argv(
+        row,
         container_argv(request, shell=shell),
         user=user,
         workdir=str(row.runtime_state.get("workdir", home)),
@@ -211,6 +211,15 @@ def _handoff_argv(
         tty=request.tty and request.kind != "sftp",
         inherited=tuple(hidden),
     )
+
+
+def _argv(row: SessionRow, argv: list[str], *, user: str, workdir: str,
+          env: dict[str, str], tty: bool, inherited: tuple[str, ...]) -> list[str]:
+    """The hand-off to the session's backend (``docker exec`` for Docker): attached to this
+    process's stdio, so no byte of the session passes through Python."""
+    return login_module(backend(row)).handoff_argv(
+        engine_state(row), argv, user=user, workdir=workdir, env=env, tty=tty,
+        inherited=inherited)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -246,7 +246,8 @@ class Runtime(Protocol):
     def probe(self, spec: ProbeSpec, commands: list[list[str]], *,
               env: Mapping[str, str] | None = None) -> list[ExecResult]:
         """Start a throw-away container of ``spec``, run each command in it as root, remove
-        it (however this ends) and return each command's result, in order.
+        it (however this ends) and return each command's result, in order. A command the
+        engine cannot start (no such program) gives exit code 127.
 
         Raises:
             ImageUnavailable: the image is not on the server (nothing is pulled).

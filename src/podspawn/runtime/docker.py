@@ -1,8 +1,11 @@
 """The Docker Engine backend, through the ``docker`` SDK.
 
-Every SDK call goes through ``_call``, which maps SDK and transport exceptions onto podspawn's
-error tree, so no ``docker`` type ever leaves this module. Images are built with the classic
-builder (what the Engine API offers without BuildKit), which is what these servers have.
+:class:`DockerRuntime` is the session contract (``runtime.base.Runtime``), the shared
+container session logic over :class:`DockerEngine`, which is the only code that calls the
+SDK. Every SDK call goes through ``_mapped``, which turns SDK and transport exceptions into
+podspawn's error tree, so no ``docker`` type ever leaves this module. Images are built with
+the classic builder (what the Engine API offers without BuildKit), which is what these
+servers have.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from podspawn.runtime.base import (
     Mount,
     NetworkInfo,
 )
+from podspawn.runtime.container_runtime import ContainerRuntime
 
 T = TypeVar("T")
 
@@ -77,8 +81,9 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
-class DockerRuntime:
-    """``Runtime`` over the local Docker Engine."""
+class DockerEngine:
+    """:class:`~podspawn.runtime.container_engine.ContainerEngine` over the Docker Engine
+    API, one object at a time."""
 
     name = "docker"
 
@@ -489,3 +494,13 @@ def _exec_with_stdin(api: Any, exec_id: str, data: bytes) -> bytes:
     out, err = consume_socket_output(demuxed, demux=True)
     sock.close()
     return (out or b"") + (err or b"")
+
+
+class DockerRuntime(ContainerRuntime):
+    """The session contract over the local Docker Engine."""
+
+    name = "docker"
+    login_module = "podspawn.runtime.docker_login"
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        super().__init__(DockerEngine(client))

@@ -129,7 +129,7 @@ def _group_name(gid: int) -> str:
 
 def _socket_groups() -> dict[int, str]:
     """{gid: socket} for each engine socket its group may write to."""
-    from podspawn.runtime.engine import socket_path
+    from podspawn.runtime.docker_login import socket_path
 
     found: dict[int, str] = {}
     for path in (socket_path(), *ENGINE_SOCKETS):

@@ -19,13 +19,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
-from podspawn.lifecycle import abandoned, lifetime_expired, on_last_disconnect
+from podspawn.lifecycle import abandoned, engine_state, lifetime_expired, on_last_disconnect
 from podspawn.locks import file_lock
 from podspawn.names import is_valid_user, lock_file_name
 from podspawn.procs import is_alive
@@ -154,8 +154,7 @@ def _reconcile_row(
         destroy_session(conn=conn, row=row, reason="grace_expired", runtime=runtime)
         counts["grace"] += 1
         return
-    info = runtime.inspect(row.container_id or row.container_name)
-    if info is None or info.id != row.container_id:
+    if runtime.poll(engine_state(row)) == "gone":
         log.info("container gone, dropping session", **where)
         destroy_session(conn=conn, row=row, reason="container_gone", runtime=runtime)
         counts["rows"] += 1
@@ -185,36 +184,45 @@ def _remove_orphans(
 ) -> None:
     iid = install_id(conn)
     ours = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.INSTANCE: iid}
-    for info in runtime.list_containers(ours):
+    found = runtime.find(ours)
+    for info in (f for f in found if f.kind == "container"):
         user = info.labels.get(labels.USER, "")
         project = info.labels.get(labels.PROJECT, "")
         try:
             if not is_valid_user(user):
                 raise PodspawnError("label without a valid user")
             with _user_lock(config, user):
-                row = get_session(conn, user, project)
-                tracked = row is not None and (
-                    info.id == row.container_id or info.id in row.service_ids.split(",")
-                    # a session being made: its objects are known by its id alone
-                    or (bool(row.id) and info.labels.get(labels.SESSION) == row.id)
-                )
-                if tracked:
+                if _tracked(get_session(conn, user, project), info.labels):
                     continue
                 log.info("removing orphaned container", name=info.name, id=info.id[:12])
-                runtime.remove(info.id, owner=labels.owner(iid, user, project))
+                runtime.remove(info, owner=labels.owner(iid, user, project))
                 counts["orphans"] += 1
         except PodspawnError as exc:
             log.error("could not remove orphan", name=info.name, error=exc.detail or exc.message)
-    for net in runtime.list_networks(ours):
+    for net in (f for f in found if f.kind == "network"):
         user = net.labels.get(labels.USER, "")
         project = net.labels.get(labels.PROJECT, "")
         if is_valid_user(user) and get_session(conn, user, project) is not None:
             continue
         try:
-            runtime.remove_network(net.id, owner=labels.owner(iid, user, project))
+            runtime.remove(net, owner=labels.owner(iid, user, project))
             log.info("removed orphaned network", name=net.name)
         except PodspawnError as exc:
             log.error("could not remove network", name=net.name, error=exc.detail or exc.message)
+
+
+def _tracked(row: SessionRow | None, object_labels: Mapping[str, str]) -> bool:
+    """Whether an object belongs to ``row``'s session: it carries the row's session id.
+
+    Objects of the previous release carry no session id; they belong to a row of that
+    release for the same (user, project), and are orphans once a newer session replaced it.
+    """
+    if row is None:
+        return False
+    session = object_labels.get(labels.SESSION)
+    if session:
+        return session == row.id
+    return "engine" not in row.runtime_state
 
 
 def _session_keeper(

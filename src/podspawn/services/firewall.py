@@ -216,7 +216,7 @@ def _legacy(runtime: Runtime | None, iid: str,
     try:
         if runtime is None:
             raise RuntimeUnavailable("no runtime given")
-        networks = runtime.list_networks(ours)
+        networks = [f for f in runtime.find(ours) if f.kind == "network"]
     except RuntimeUnavailable:
         table = tables["ipv4"]
         return installed_legacy(iid, table) if table is not None else ()

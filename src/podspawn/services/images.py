@@ -21,7 +21,7 @@ from podspawn import log
 from podspawn.errors import ImageUnavailable, SetupError, UsageError
 from podspawn.locks import file_lock
 from podspawn.names import image_name, lock_name
-from podspawn.runtime.base import Runtime
+from podspawn.runtime.base import ImageRecipe, Runtime
 
 LAYER_VERSION = "1"
 LAYER_SCRIPT = r"""set -e
@@ -99,12 +99,12 @@ def ensure_layer(
         if progress:
             progress(f"Preparing environment image from {base_ref} (first time only)...")
         log.info("building layer image", base=base_ref, tag=tag)
-        runtime.build(
-            tag,
-            layer_dockerfile(base_id),
+        runtime.build(ImageRecipe(
+            tag=tag,
+            dockerfile=layer_dockerfile(base_id),
             labels={"managed-by": "podspawn", "podspawn-base": base_ref},
             files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
-        )
+        ))
     return tag
 
 

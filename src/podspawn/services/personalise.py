@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from podspawn import log
 from podspawn.errors import RuntimeFailure
 from podspawn.runtime.base import Runtime
+from podspawn.runtime.spec import EngineState
 
 if TYPE_CHECKING:
     from podspawn.podfile import Podfile
@@ -108,7 +109,7 @@ printf '%s
 
 
 def set_up_user(
-    runtime: Runtime, container_id: str, *, user: str, uid: int, gid: int, shell: str,
+    runtime: Runtime, engine: EngineState, *, user: str, uid: int, gid: int, shell: str,
     workdir: str = "", home_mounted: bool = False,
 ) -> tuple[str, str]:
     """Create the user's account in the container; return the (shell, home) it ended with.
@@ -117,7 +118,7 @@ def set_up_user(
         RuntimeFailure: the script failed (the image lacks useradd, for instance).
     """
     setup = runtime.exec(
-        container_id,
+        engine,
         ["sh", "-c", USER_SETUP],
         env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": shell, "PODSPAWN_UID": str(uid),
              "PODSPAWN_GID": str(gid), "PODSPAWN_WORKDIR": workdir,
@@ -134,11 +135,11 @@ def set_up_user(
 
 
 def _run_on_start(
-    runtime: Runtime, container_id: str, user: str, home: str, workdir: str, script: str,
+    runtime: Runtime, engine: EngineState, user: str, home: str, workdir: str, script: str,
     progress: Progress | None,
 ) -> None:
     """The Podfile's on_start, as the user in the workspace; output shown, failure a warning."""
-    result = runtime.exec(container_id, ["sh", "-c", script], user=user,
+    result = runtime.exec(engine, ["sh", "-c", script], user=user,
                           env={"HOME": home, "USER": user}, workdir=workdir)
     text = result.output.decode(errors="replace").rstrip()
     if progress and text:
@@ -151,7 +152,7 @@ def _run_on_start(
 
 
 def personalise(
-    runtime: Runtime, container_id: str, *, user: str, home: str, workdir: str,
+    runtime: Runtime, engine: EngineState, *, user: str, home: str, workdir: str,
     settings: Effective, podfile: Podfile | None, progress: Progress | None,
 ) -> None:
     """Dotfiles (the user's own replace the project's), extra repos, then on_start.
@@ -164,16 +165,16 @@ def personalise(
         repo, install = podfile.dotfiles.repo, podfile.dotfiles.install or ""
     base_env = {"HOME": home, "USER": user}
     if repo:
-        _as_user(runtime, container_id, user, home, _DOTFILES,
+        _as_user(runtime, engine, user, home, _DOTFILES,
                  {**base_env, "REPO": repo, "INSTALL": install}, "installing your dotfiles",
                  progress)
     for extra in podfile.repos if podfile is not None else ():
         target = extra.path or posixpath.join(home, _repo_dir(extra.url))
-        _as_user(runtime, container_id, user, home, _CLONE,
+        _as_user(runtime, engine, user, home, _CLONE,
                  {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
                  f"cloning {extra.url}", progress)
     if podfile is not None and podfile.on_start:
-        _run_on_start(runtime, container_id, user, home, workdir, podfile.on_start, progress)
+        _run_on_start(runtime, engine, user, home, workdir, podfile.on_start, progress)
 
 
 _DOTFILES = (
@@ -195,10 +196,10 @@ def _repo_dir(url: str) -> str:
 
 
 def _as_user(
-    runtime: Runtime, container_id: str, user: str, home: str, script: str,
+    runtime: Runtime, engine: EngineState, user: str, home: str, script: str,
     env: dict[str, str], what: str, progress: Progress | None,
 ) -> None:
-    result = runtime.exec(container_id, ["sh", "-c", script], user=user, env=env, workdir=home)
+    result = runtime.exec(engine, ["sh", "-c", script], user=user, env=env, workdir=home)
     if result.exit_code != 0:
         tail = result.output.decode(errors="replace").strip().splitlines()[-3:]
         log.warning(f"{what} failed", user=user, output=" | ".join(tail))

@@ -45,7 +45,7 @@ from podspawn.errors import (
 )
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
-from podspawn.runtime.base import BuildLimits, Runtime
+from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
 from podspawn.services import repo_auth
 from podspawn.services.images import LAYER_SCRIPT, ensure_base
 from podspawn.services.project_store import (
@@ -245,15 +245,14 @@ def build_project_image(
         shutil.copytree(checkout, workspace, symlinks=True)
         log.info("building project image", project=project, tag=tag)
         try:
-            runtime.build(
-                tag,
-                project_dockerfile(podfile, project, recipe_settings(config)),
+            runtime.build(ImageRecipe(
+                tag=tag,
+                dockerfile=project_dockerfile(podfile, project, recipe_settings(config)),
                 labels={"managed-by": "podspawn", "podspawn-project": project},
                 files=files,
                 context_dirs={"workspace": workspace},
-                on_output=reporter,
                 limits=build_limits(config, project),
-            )
+            ), on_output=reporter)
         except BuildLimitReached as exc:
             raise _limit_message(config, project, exc) from exc
         except RuntimeFailure as exc:

@@ -272,7 +272,7 @@ def _ensure_network_policy(config: ServerConfig, report: SetupReport) -> None:
     from podspawn.services import firewall
 
     try:
-        runtime = get_runtime()
+        runtime = get_runtime(config.runtime.backend)
     except RuntimeUnavailable:
         runtime = None  # the next cleanup pass adds bridges of earlier sessions
     conn = open_db(config.state.db_path)

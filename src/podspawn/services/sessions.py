@@ -21,38 +21,42 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn import audit, labels, log
-from podspawn.config.schema import DefaultsConfig, ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig, parse_memory
 from podspawn.errors import (
     LimitReached,
     PermissionDenied,
-    PodspawnError,
     RuntimeFailure,
     SessionNotFound,
     StateError,
 )
-from podspawn.lifecycle import abandoned, expired, grace_expired
+from podspawn.lifecycle import abandoned, backend, engine_state, expired, grace_expired
 from podspawn.locks import file_lock
 from podspawn.names import (
-    bridge_name,
     container_name,
     hostname,
     lock_file_name,
-    network_name,
     validate_project,
     validate_user,
-    workspace_volume,
 )
 from podspawn.procs import is_alive
 from podspawn.runtime import get_runtime
-from podspawn.runtime.base import ContainerSpec, Mount, Runtime
+from podspawn.runtime.base import Runtime
+from podspawn.runtime.spec import (
+    Bind,
+    CompanionSpec,
+    EngineState,
+    Hardening,
+    Limits,
+    SessionSpec,
+)
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
-from podspawn.services.companions import start_services
+from podspawn.services.companions import companion_specs, require_images, stager
 from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
 from podspawn.services.limits import clamp_cpus, clamp_memory
@@ -99,10 +103,8 @@ class Plan:
 class Made:
     """What making a session created: enough to record it, or to remove it again."""
 
-    container_id: str
-    service_ids: tuple[str, ...]
-    network_id: str
-    network: str
+    engine: EngineState
+    """The backend's state of the session (opaque here)."""
     shell: str
     home: str
     workdir: str
@@ -137,7 +139,7 @@ def open_session(
         StateError: another login of this user has been making the session for too long.
         RuntimeUnavailable, RuntimeFailure: the engine is down or refused.
     """
-    runtime = runtime or get_runtime()
+    runtime = runtime or get_runtime(config.runtime.backend)
     user, project = connection.user, connection.project
     check_access(config, user, project)
     # before any container of this login starts or restarts (a reboot empties the filter)
@@ -195,16 +197,16 @@ def _join_or_reserve(
             return None, None
         reason = "abandoned" if row.status == "starting" else ""
         if not reason:
-            info = runtime.inspect(row.container_id or row.container_name)
+            status = runtime.poll(engine_state(row))
             now = time.time()
-            if info is not None and info.id == row.container_id and not expired(row, now):
-                if not info.running:
+            if status != "gone" and not expired(row, now):
+                if status == "stopped":
                     log.info("restarting stopped container", user=user,
                              container=row.container_name)
-                    runtime.start(info.id)
+                    runtime.resume(engine_state(row))
                 add_connection(conn, connection)
                 return row, None
-            reason = "container_gone" if info is None else (
+            reason = "container_gone" if status == "gone" else (
                 "grace_expired" if grace_expired(row, now) else "lifetime_expired")
         destroy_session(conn=conn, row=row, reason=reason, runtime=runtime)
         if get_session(conn, user, project) is not None:
@@ -213,12 +215,12 @@ def _join_or_reserve(
                 "an administrator to check the podspawn log"
             )
     _check_quota(conn, config, user)
-    reserved = _reservation(config, conn, plan)
+    reserved = _reservation(config, plan, runtime.name)
     reserve_session(conn, reserved, connection)
     return None, get_session(conn, user, project)
 
 
-def _reservation(config: ServerConfig, conn: sqlite3.Connection, plan: Plan) -> SessionRow:
+def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> SessionRow:
     import uuid
 
     now = time.time()
@@ -235,8 +237,7 @@ def _reservation(config: ServerConfig, conn: sqlite3.Connection, plan: Plan) -> 
         last_activity=now,
         max_lifetime=now + config.session.lifetime_seconds,
         mode=plan.settings.mode,
-        runtime_state={"version": 2, "backend": "docker",
-                       "network": network_name(plan.user, plan.project)},
+        runtime_state={"version": 2, "backend": backend_name},
     )
 
 
@@ -252,14 +253,11 @@ def _make(
         with _user_lock(config, plan.user):
             abandon_session(conn, plan.user, plan.project, row.id)
         raise
-    state = {**row.runtime_state, "backend": runtime.name, "network": made.network,
+    state = {**row.runtime_state, "backend": runtime.name, "engine": made.engine,
              "shell": made.shell, "home": made.home, "workdir": made.workdir,
              "binds": made.binds}
     with _user_lock(config, plan.user):
-        recorded = finish_session(
-            conn, plan.user, plan.project, row.id, container_id=made.container_id,
-            service_ids=",".join(made.service_ids), network_id=made.network_id,
-            runtime_state=state)
+        recorded = finish_session(conn, plan.user, plan.project, row.id, runtime_state=state)
         final = get_session(conn, plan.user, plan.project) if recorded else None
     if final is None:
         _remove_made(runtime, install_id(conn), plan, row.id, made)
@@ -360,154 +358,106 @@ def create_session(
     session_id: str,
     progress: Progress | None = None,
 ) -> Made:
-    """Make the network, services and container of a reserved session and set up the user.
+    """Start a reserved session through the runtime, then set up the user and run what the
+    project asks to run at start.
 
     Runs without the user's lock. Every object carries the session id, so a crash leaves
     nothing that the next login or cleanup cannot find; on an error everything made here is
     removed again before the error propagates.
     """
     user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
-    owner = labels.owner(install_id(conn), user, project)
-    session_labels = {**owner, labels.SESSION: session_id}
-    name = container_name(user, project)
-    _clear_leftovers(runtime, owner, session_id, name=name, network=network_name(user, project))
-    network = runtime.create_network(
-        network_name(user, project), {**session_labels, labels.ROLE: "network"},
-        interface=bridge_name(owner[labels.INSTANCE], network_name(user, project)))
-    container_id = ""
-    service_ids: list[str] = []
+    iid = install_id(conn)
     staging = session_staging(config.state.db_path, user, project, session_id)
+    policy = BindPolicy(roots=config.security.allowed_bind_roots, staging=staging)
+    home = None
+    if settings.mode == "persistent":
+        from podspawn.services.homes import home_path
+
+        home = Bind(source=home_path(config, user, project, uid=plan.uid, gid=plan.gid),
+                    target=f"/home/{user}")
+    spec = session_spec(config, plan, session_id=session_id, install_id=iid, home=home)
+    engine: EngineState = {}
     try:
-        mounts: tuple[Mount, ...] = ()
-        env = dict(settings.env)
-        workdir = ""
-        if settings.mode == "persistent":
-            from podspawn.services.homes import home_path
-
-            mounts = (Mount(target=f"/home/{user}", source=home_path(
-                config, user, project, uid=plan.uid, gid=plan.gid)),)
         if podfile is not None:
-            from podspawn.podfile import default_workspace, session_env
-
-            workdir = podfile.workspace or default_workspace(project)
-            mounts += (Mount(target=workdir, source=workspace_volume(user, project),
-                             type="volume", labels={**owner, labels.ROLE: "workspace"}),)
-            env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
-                   **env}
-            service_ids = start_services(
-                runtime=runtime, config=config, services=podfile.services, user=user,
-                project=project, network=network.name, labels=session_labels,
-                progress=progress,
-                binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
-            )
-        spec = build_spec(config, name=name, image=plan.image,
-                          labels={**session_labels, labels.ROLE: "session"},
-                          network=network.name, hostname=hostname(user, project),
-                          defaults=settings.defaults, env=env, mounts=mounts)
-        container_id = runtime.create(spec).id
-        runtime.start(container_id)
-        shell, home = set_up_user(
-            runtime, container_id, user=user, uid=plan.uid, gid=plan.gid,
-            shell=settings.defaults.shell, workdir=workdir,
-            home_mounted=settings.mode == "persistent")
-        personalise(runtime, container_id, user=user, home=home, workdir=workdir or home,
+            require_images(runtime, podfile.services, project)
+        engine = runtime.start_session(spec, stage=stager(podfile, policy) if podfile else None,
+                                       progress=progress)
+        shell, home_dir = set_up_user(
+            runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
+            shell=settings.defaults.shell, workdir=spec.workspace,
+            home_mounted=home is not None)
+        workdir = spec.workspace or home_dir
+        personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
     except BaseException:
-        _remove_made(runtime, owner[labels.INSTANCE], plan, session_id,
-                     Made(container_id=container_id, service_ids=tuple(service_ids),
-                          network_id=network.id, network=network.name, shell="", home="",
-                          workdir="", binds=staging))
+        _remove_made(runtime, iid, plan, session_id,
+                     Made(engine=engine, shell="", home="", workdir="", binds=staging))
         raise
-    return Made(container_id=container_id, service_ids=tuple(service_ids),
-                network_id=network.id, network=network.name, shell=shell, home=home,
-                workdir=workdir or home, binds=staging)
+    return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir, binds=staging)
+
+
+def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str,
+                 home: Bind | None = None) -> SessionSpec:
+    """What a new session of ``plan`` is, as backend-neutral data (tested without an engine).
+    """
+    user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
+    sec, defaults = config.security, settings.defaults
+    env = dict(settings.env)
+    workspace = ""
+    companions: tuple[CompanionSpec, ...] = ()
+    if podfile is not None:
+        from podspawn.podfile import default_workspace, session_env
+
+        workspace = podfile.workspace or default_workspace(project)
+        env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
+               **env}
+        companions = companion_specs(config, podfile.services)
+    return SessionSpec(
+        session_id=session_id,
+        install_id=install_id,
+        user=user,
+        project=project,
+        image=plan.image,
+        hostname=hostname(user, project),
+        env=env,
+        workspace=workspace,
+        home=home,
+        companions=companions,
+        limits=Limits(cpus=defaults.cpus, memory=parse_memory(defaults.memory),
+                      pids=sec.pids_limit),
+        hardening=Hardening(cap_drop=sec.cap_drop, cap_add=sec.cap_add,
+                            no_new_privileges=sec.no_new_privileges,
+                            read_only=sec.readonly_rootfs, tmpfs=dict(sec.tmpfs),
+                            oci_runtime=sec.runtime),
+    )
 
 
 def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: Made) -> None:
     """Remove what making one session created, logging (not raising) what cannot go."""
     owner = {**labels.owner(iid, plan.user, plan.project), labels.SESSION: session_id}
-    for info in runtime.list_containers(owner):
-        _quietly(runtime.remove, info.id, owner)
-    _quietly(runtime.remove, made.container_id, {**owner, labels.ROLE: "session"})
-    for target in made.service_ids:
-        _quietly(runtime.remove, target, {**owner, labels.ROLE: "service"})
-    _quietly(runtime.remove_network, made.network, {**owner, labels.ROLE: "network"})
+    for failure in runtime.stop_session(made.engine, owner=owner):
+        log.error("rollback step failed", target=failure)
     for failure in release_binds(made.binds):
         log.error("rollback step failed", target=failure)
-
-
-def build_spec(
-    config: ServerConfig,
-    *,
-    name: str,
-    image: str,
-    labels: Mapping[str, str],
-    network: str,
-    hostname: str = "",
-    defaults: DefaultsConfig | None = None,
-    env: Mapping[str, str] | None = None,
-    mounts: tuple[Mount, ...] = (),
-) -> ContainerSpec:
-    """The container for a session, as plain data (tested without an engine)."""
-    sec = config.security
-    defaults = defaults or config.defaults
-    return ContainerSpec(
-        name=name,
-        image=image,
-        hostname=hostname or name,
-        labels=labels,
-        network=network,
-        aliases=(hostname or name,),
-        nano_cpus=round(defaults.cpus * 1e9),  # int() would make 2.01 into 2009999999
-        memory=parse_memory(defaults.memory),
-        env=dict(env or {}),
-        mounts=mounts,
-        cap_drop=sec.cap_drop,
-        cap_add=sec.cap_add,
-        security_opt=("no-new-privileges:true",) if sec.no_new_privileges else (),
-        pids_limit=sec.pids_limit,
-        read_only=sec.readonly_rootfs,
-        tmpfs=sec.tmpfs,
-        runtime=sec.runtime,
-    )
 
 
 def destroy_session(
     *, conn: sqlite3.Connection, row: SessionRow, reason: str, runtime: Runtime | None = None
 ) -> None:
-    """Remove the container, its services and network, then the row. Caller holds the lock.
+    """Remove the session's containers and network, its staged binds, then the row. Caller
+    holds the lock.
 
-    Each removal is tried even if an earlier one failed; a failure leaves the row in place so
-    that the next login or cleanup pass tries again. A ``starting`` row goes regardless:
-    its maker is still creating objects, and only a missing row tells it to remove them
-    (``_make``); cleanup finds any it misses by their session id.
+    A failure leaves the row in place so that the next login or cleanup pass tries again. A
+    ``starting`` row goes regardless: its maker is still creating objects, and only a missing
+    row tells it to remove them (``_make``); cleanup finds any it misses by their session id.
     """
-    runtime = runtime or get_runtime()
+    runtime = runtime or get_runtime(backend(row))
     log.info("destroying session", user=row.user, project=row.project or None,
              container=row.container_name, reason=reason)
-    failures: list[str] = []
     owner = labels.owner(install_id(conn), row.user, row.project)
     if row.id:
         owner[labels.SESSION] = row.id
-    targets = [] if row.status == "starting" and not row.container_id else [
-        (row.container_id or row.container_name, "session")]
-    targets += [(s, "service") for s in row.service_ids.split(",") if s]
-    if row.id:  # a session being made has no ids recorded yet: its labels find its objects
-        try:
-            targets += [(info.id, "") for info in runtime.list_containers(owner)]
-        except PodspawnError as exc:
-            failures.append(f"listing {row.id}: {exc.detail or exc.message}")
-    for target, role in targets:
-        try:
-            runtime.remove(target, owner={**owner, labels.ROLE: role} if role else owner)
-        except PodspawnError as exc:
-            failures.append(f"{target}: {exc.detail or exc.message}")
-    network = str(row.runtime_state.get("network") or row.network_id)
-    if network:
-        try:
-            runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
-        except PodspawnError as exc:
-            failures.append(f"{network}: {exc.detail or exc.message}")
+    failures = runtime.stop_session(engine_state(row), owner=owner)
     if not failures:  # the services are gone: unmount their staged host binds (services.binds)
         failures += release_binds(str(row.runtime_state.get("binds") or ""))
     if failures:
@@ -517,35 +467,6 @@ def destroy_session(
     delete_session(conn, row.user, row.project)
     audit.record("container.destroy", user=row.user, project=row.project,
                  container=row.container_name, reason=reason)
-
-
-def _clear_leftovers(
-    runtime: Runtime, owner: Mapping[str, str], session_id: str, *, name: str, network: str
-) -> None:
-    """Remove what a crashed session of this (user, project) left behind, and nothing else.
-
-    The caller holds the reservation of the pair, so every container carrying ``owner`` and
-    another session's id is a leftover. Something else under the session's names (another
-    tenant's, or not podspawn's at all) is refused by the removals' label check, and so
-    stops the login with a clear error.
-
-    Raises:
-        Conflict: a container or network of the session's name belongs to someone else.
-    """
-    for info in runtime.list_containers(owner):
-        if info.labels.get(labels.SESSION) != session_id:
-            runtime.remove(info.id, owner=owner)
-    runtime.remove(name, owner={**owner, labels.ROLE: "session"})
-    runtime.remove_network(network, owner={**owner, labels.ROLE: "network"})
-
-
-def _quietly(action: Callable[..., None], target: str, owner: Mapping[str, str]) -> None:
-    if not target:
-        return
-    try:
-        action(target, owner=owner)
-    except PodspawnError as exc:
-        log.error("rollback step failed", target=target, error=exc.detail or exc.message)
 
 
 def stop_session(

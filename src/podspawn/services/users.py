@@ -234,7 +234,8 @@ def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSumm
     return summaries
 
 
-def _remove_volumes(conn: sqlite3.Connection, name: str, runtime: Runtime | None) -> None:
+def _remove_volumes(config: ServerConfig, conn: sqlite3.Connection, name: str,
+                    runtime: Runtime | None) -> None:
     """Delete the user's workspaces and service data; they end with the user."""
     from podspawn import labels
     from podspawn.errors import PodspawnError
@@ -244,10 +245,11 @@ def _remove_volumes(conn: sqlite3.Connection, name: str, runtime: Runtime | None
     owner = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.INSTANCE: install_id(conn),
              labels.USER: name}
     try:
-        engine = runtime or get_runtime()
-        for volume in engine.list_volumes(owner):
-            engine.remove_volume(volume, owner=owner)
-            log.info("removed volume", user=name, volume=volume)
+        engine = runtime or get_runtime(config.runtime.backend)
+        for found in engine.find(owner):
+            if found.kind == "volume":
+                engine.remove(found, owner=owner)
+                log.info("removed volume", user=name, volume=found.name)
     except PodspawnError as exc:
         log.warning("could not remove the user's volumes", user=name,
                     error=exc.detail or exc.message)
@@ -284,7 +286,7 @@ def remove_user(
         for row in sessions:
             destroy_session(conn=conn, row=row, reason="user_removed", runtime=runtime)
             destroyed += 1
-        _remove_volumes(conn, name, runtime)
+        _remove_volumes(config, conn, name, runtime)
         try:
             os.unlink(key_path(config, name))
         except FileNotFoundError:

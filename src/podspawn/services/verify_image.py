@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podspawn.errors import RuntimeFailure
 from podspawn.runtime.base import Runtime
-from podspawn.services.throwaway import check_running, throwaway
+from podspawn.services.throwaway import run_checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +99,12 @@ def verify_image(*, runtime: Runtime, image: str) -> ImageReport:
         ImageUnavailable: the image is not on this server.
         RuntimeFailure: the container could not be created or started.
     """
-    with throwaway(runtime, image) as container:
-        try:
-            shell = runtime.exec(container, ["/bin/sh", "-c", "exit 0"])
-        except RuntimeFailure:
-            check_running(runtime, container, image)  # it stopped: say why, not "not running"
-            raise
-        has_shell = shell.exit_code == 0
-        present = {p.name: False for p in PIECES}
-        if has_shell:
-            result = runtime.exec(container, ["/bin/sh", "-c", probe_script()])
-            present = parse_probe(result.output.decode("utf-8", "replace"))
+    shell, result = run_checks(runtime, image, [["/bin/sh", "-c", "exit 0"],
+                                                ["/bin/sh", "-c", probe_script()]])
+    has_shell = shell.exit_code == 0
+    present = {p.name: False for p in PIECES}
+    if has_shell:
+        present = parse_probe(result.output.decode("utf-8", "replace"))
     findings = [_finding(SHELL, has_shell)]
     findings += [_finding(p, present[p.name]) for p in PIECES]
     return ImageReport(image=image, findings=tuple(findings))

@@ -44,7 +44,7 @@ CHECKS: tuple[CheckFn, ...] = (
 def diagnose(*, config: ServerConfig, config_path: str, binary: str,
              sshd_config: str) -> list[Check]:
     """Run every check against this installation; changes nothing."""
-    runtime, facts, why = engine.connect()
+    runtime, facts, why = engine.connect(config.runtime.backend)
     try:
         users = tuple(sorted(n for n in os.listdir(config.auth.key_dir)
                              if not n.startswith(".")))

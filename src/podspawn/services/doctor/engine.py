@@ -16,7 +16,7 @@ from podspawn.runtime.base import Runtime
 from podspawn.runtime.facts import EngineFacts, pool_headroom
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.images import layer_tag
-from podspawn.services.throwaway import throwaway
+from podspawn.services.throwaway import run_checks
 
 #: Fewer free bridge subnets than this is a warning: each session takes one.
 POOL_WARN = 10
@@ -24,14 +24,14 @@ _NOT_CHECKED = "not checked: Docker does not answer"
 _START_DOCKER = "start dockerd, then run doctor again"
 
 
-def connect() -> tuple[Runtime | None, EngineFacts | None, str]:
+def connect(backend: str = "docker") -> tuple[Runtime | None, EngineFacts | None, str]:
     """(runtime, facts, "") when the engine answers, else (None, None, why not)."""
     from podspawn.runtime import get_runtime
     from podspawn.runtime.facts import engine_facts
 
     try:
         facts = engine_facts()
-        return get_runtime(), facts, ""
+        return get_runtime(backend), facts, ""
     except PodspawnError as exc:
         return None, None, str(exc.detail or exc.message).removeprefix("answer: ")
 
@@ -105,8 +105,7 @@ def check_pod_sshd(ctx: Context) -> Check:
                     "again after that")
     env = inner_sshd.start_env(user="podspawn-doctor", authorized_keys="",
                                host_key=_scratch_host_key())
-    with throwaway(ctx.runtime, tag) as container:
-        result = ctx.runtime.exec(container, inner_sshd.check_command(), env=env)
+    [result] = run_checks(ctx.runtime, tag, [inner_sshd.check_command()], env=env)
     if result.exit_code != 0:
         said = result.output.decode("utf-8", "replace").strip().splitlines()
         return fail(name, f"sshd in {tag} rejects the .pod config: "

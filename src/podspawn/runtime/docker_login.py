@@ -117,3 +117,34 @@ def exec_argv(
     for key in inherited:
         args += ["-e", key]
     return [*args, container, *argv]
+
+
+def poll(state: Mapping[str, object]) -> str:
+    """``running``, ``stopped`` or ``gone`` for a session's engine state (the contract's
+    ``Runtime.poll``, without the SDK).
+
+    Raises:
+        RuntimeUnavailable: the engine's socket cannot be reached or answers garbage.
+    """
+    container = str(state.get("container") or "")
+    if not container:
+        return "gone"
+    info = quick_inspect(container)
+    if info is None:
+        return "gone"
+    return "running" if info.running else "stopped"
+
+
+def handoff_argv(
+    state: Mapping[str, object],
+    argv: list[str],
+    *,
+    user: str,
+    workdir: str,
+    env: Mapping[str, str],
+    tty: bool,
+    inherited: tuple[str, ...] = (),
+) -> list[str]:
+    """The argv that becomes the session's program attached to this process's stdio."""
+    return exec_argv(str(state.get("container") or ""), argv, user=user, workdir=workdir,
+                     env=env, tty=tty, inherited=inherited)
