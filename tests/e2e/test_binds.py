@@ -65,7 +65,10 @@ def project(server, tmp_path_factory):
     MARKER.write_text(TOKEN + "\n")
     MARKER.chmod(0o600)
     make_tree()
-    server.set_config({"security": {"allowed_bind_roots": [str(SHARED)]}})
+    # services run with no-new-privileges by default, which alone stops a set-uid binary
+    # anywhere; turned off here so the set-uid probe tests the bind's own nosuid
+    server.set_config({"security": {"allowed_bind_roots": [str(SHARED)],
+                                    "service_no_new_privileges": False}})
     repo = make_repo(tmp_path_factory.mktemp("repo") / "binds", PODFILE)
     server.podspawn("remove-project", PROJECT)
     added = server.podspawn("add-project", PROJECT, "--repo", str(repo))

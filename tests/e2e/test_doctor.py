@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,9 +24,8 @@ import pytest
 from tests.e2e.conftest import Server
 
 TIMEOUT = 180
-#: Why a healthy installation may still warn here: nothing in this podspawn checks the
-#: packet filter yet (services/firewall.py is not merged).
-ALWAYS_WARN = {"packet-filter"}
+#: Checks a healthy installation never warns about here.
+ALWAYS_WARN: set[str] = set()
 
 
 def doctor(server: Server, *, env: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -70,7 +70,6 @@ def test_a_healthy_installation_is_all_ok(server: Server, logged_in: str) -> Non
     allowed = machine_warns(report)
     for name, why in allowed.items():
         print(f"warn allowed for {name}: {why}")
-    print("packet-filter warns by design: no packet-filter module is merged yet")
     not_ok = {c["name"]: c for c in report["checks"] if c["status"] != "ok"}
     assert set(not_ok) <= ALWAYS_WARN | set(allowed), json.dumps(not_ok, indent=2)
     assert all(c["status"] == "warn" for c in not_ok.values())
@@ -78,7 +77,10 @@ def test_a_healthy_installation_is_all_ok(server: Server, logged_in: str) -> Non
     assert report["counts"] == {"ok": len(report["checks"]) - len(not_ok),
                                 "warn": len(not_ok), "FAIL": 0}
     checks = by_name(report)
-    assert f"for {logged_in}" in checks["sshd"]["message"]
+    # every podspawn user is asked about (other tests' users may be there too)
+    assert re.search(rf"for ({re.escape(logged_in)}|all \d+ podspawn users),",
+                     checks["sshd"]["message"])
+    assert checks["packet-filter"]["status"] == "ok"
     assert "podspawn/base:" in checks["pod-sshd"]["message"]
     for check in report["checks"]:
         assert set(check) == {"name", "status", "message", "fix"}

@@ -88,11 +88,12 @@ mkdir -p "$home"
 # is handed over; root's files stay root's
 for dir in "$home" ${PODSPAWN_WORKDIR:+"$PODSPAWN_WORKDIR"}; do
   [ -d "$dir" ] || continue
-  owner=$(stat -c %u "$dir")
+  # find, not stat: gVisor's statx refuses the flag stat(1) passes
+  owner=$(find "$dir" -maxdepth 0 -printf %U)
   if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
     chown -R -h --from="$owner" "$uid:$gid" "$dir"
   fi
-  group_owner=$(stat -c %g "$dir")
+  group_owner=$(find "$dir" -maxdepth 0 -printf %G)
   if [ "$group_owner" != 0 ] && [ "$group_owner" != "$gid" ]; then
     chown -R -h --from=":$group_owner" ":$gid" "$dir"
   fi

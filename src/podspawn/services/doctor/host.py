@@ -46,38 +46,39 @@ LOCKDOWN = {
 # -- sshd, sudo, accounts ----------------------------------------------------------------------
 
 
-def probe_user(ctx: Context) -> str | None:
-    """A registered user whose account is in the podspawn group, to ask sshd about."""
-    for name in ctx.users:
-        if name in _group_members(accounts.GROUP):
-            return name
-    return None
+def probe_users(ctx: Context) -> list[str]:
+    """The registered users whose account is in the podspawn group, to ask sshd about:
+    every one, since a ``Match User`` or an Include may reopen forwarding for one alone."""
+    members = _group_members(accounts.GROUP)
+    return [name for name in ctx.users if name in members]
 
 
 def check_sshd(ctx: Context) -> Check:
     name = "sshd"
-    user = probe_user(ctx)
-    if user is None:
+    users = probe_users(ctx)
+    if not users:
         return warn(name, "no podspawn user yet, so the Match block cannot be tested",
                     "add a user with podspawn add-user, then run doctor again")
-    settings = sshd_effective(ctx.sshd_config,
-                              match=f"user={user},host={PROBE_HOST},addr={PROBE_ADDR}")
-    if not settings:
-        problem = sshd_test(ctx.sshd_config) or "sshd -T printed nothing"
-        return fail(name, f"sshd rejects {ctx.sshd_config}: {problem.splitlines()[0]}",
-                    f"fix {ctx.sshd_config} until 'sshd -t -f {ctx.sshd_config}' passes")
     expected = dict(LOCKDOWN)
     expected["authorizedkeyscommand"] = _block_value(ctx, "AuthorizedKeysCommand")
     expected["authorizedkeyscommanduser"] = accounts.AUTH_USER
     expected["forcecommand"] = forced_command(ctx.binary, ctx.explicit_config)
-    wrong = [f"{key} is {settings.get(key, '(unset)')!r}, not {value!r}"
-             for key, value in expected.items()
-             if " ".join(settings.get(key, "").split()) != value]
-    if wrong:
-        return fail(name, f"for podspawn user {user}: " + "; ".join(wrong),
-                    f"run podspawn server-setup --sshd-config {ctx.sshd_config} again, and "
-                    "remove any earlier line or Include that overrides podspawn's block")
-    return ok(name, f"{ctx.sshd_config}: for {user}, keys come from podspawn auth-keys, the "
+    for user in users:
+        settings = sshd_effective(ctx.sshd_config,
+                                  match=f"user={user},host={PROBE_HOST},addr={PROBE_ADDR}")
+        if not settings:
+            problem = sshd_test(ctx.sshd_config) or "sshd -T printed nothing"
+            return fail(name, f"sshd rejects {ctx.sshd_config}: {problem.splitlines()[0]}",
+                        f"fix {ctx.sshd_config} until 'sshd -t -f {ctx.sshd_config}' passes")
+        wrong = [f"{key} is {settings.get(key, '(unset)')!r}, not {value!r}"
+                 for key, value in expected.items()
+                 if " ".join(settings.get(key, "").split()) != value]
+        if wrong:
+            return fail(name, f"for podspawn user {user}: " + "; ".join(wrong),
+                        f"run podspawn server-setup --sshd-config {ctx.sshd_config} again, and "
+                        "remove any earlier line or Include that overrides podspawn's block")
+    who = users[0] if len(users) == 1 else f"all {len(users)} podspawn users"
+    return ok(name, f"{ctx.sshd_config}: for {who}, keys come from podspawn auth-keys, the "
                     "spawn command is forced and every forward is off")
 
 
@@ -223,10 +224,10 @@ def check_packet_filter(ctx: Context) -> Check:
     """The packet-filter policy that keeps containers off the host (``services.firewall``)
     is installed as the config asks; reads only, on a read-only view of the database."""
     import sqlite3
-    import urllib.parse
 
     from podspawn.errors import PodspawnError
     from podspawn.services import firewall
+    from podspawn.state.health import connect_read_only
 
     name = "packet-filter"
     path = ctx.config.state.db_path
@@ -234,7 +235,7 @@ def check_packet_filter(ctx: Context) -> Check:
         return warn(name, "not checked: there is no state database yet",
                     "run podspawn server-setup")
     try:
-        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+        conn = connect_read_only(path)
     except sqlite3.Error as exc:
         return warn(name, f"not checked: the state database cannot be read ({exc})",
                     "see the database check")
