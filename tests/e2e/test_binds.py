@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from podspawn.config.schema import SecurityConfig
 from podspawn.services import binds
 from tests.e2e.harness import ROOT, RUN_ID, uname
 from tests.e2e.test_projects import make_repo, project_ssh
@@ -67,8 +68,12 @@ def project(server, tmp_path_factory):
     make_tree()
     # services run with no-new-privileges by default, which alone stops a set-uid binary
     # anywhere; turned off here so the set-uid probe tests the bind's own nosuid
+    # and their capabilities leave out MKNOD, which alone stops a device node anywhere; added
+    # here so the mknod probe tests the bind's own nodev
+    cap_add = [*SecurityConfig().service_cap_add, "MKNOD"]
     server.set_config({"security": {"allowed_bind_roots": [str(SHARED)],
-                                    "service_no_new_privileges": False}})
+                                    "service_no_new_privileges": False,
+                                    "service_cap_add": cap_add}})
     repo = make_repo(tmp_path_factory.mktemp("repo") / "binds", PODFILE)
     server.podspawn("remove-project", PROJECT)
     added = server.podspawn("add-project", PROJECT, "--repo", str(repo))

@@ -240,6 +240,8 @@ class DockerEngine:
     # images -----------------------------------------------------------------------------
 
     def image_id(self, ref: str) -> str | None:
+        if not ref:  # the SDK refuses an empty reference as a "null resource"
+            return None
         try:
             with _mapped(f"inspect image {ref}"):
                 return str(self._api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
