@@ -2,7 +2,8 @@
 # Start dockerd and sshd if they are not running, with systemd where it is PID 1 and
 # directly where it is not (containers, CI machines). Idempotent. If gVisor's runsc is
 # installed, it is registered with Docker first (scripts/register-runsc.sh), so that a
-# dockerd started here already knows it.
+# dockerd started here already knows it. If Podman is installed, its API service is
+# started too (scripts/start-podman.sh), for runtime.backend: podman.
 set -euo pipefail
 has_systemd() { [ -d /run/systemd/system ]; }
 
@@ -28,4 +29,8 @@ if ! pgrep -x sshd >/dev/null 2>&1; then
     mkdir -p /run/sshd
     /usr/sbin/sshd
   fi
+fi
+
+if command -v podman >/dev/null 2>&1; then
+  "$(dirname "$0")/start-podman.sh"
 fi

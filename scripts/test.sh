@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine, as root: installs what the tests need
-# (Docker Engine, OpenSSH server and clients, rsync, sudo, debootstrap, gVisor, iptables,
-# iproute2), a development virtual environment, then runs ruff, mypy and pytest (unit
-# and end-to-end).
+# (Docker Engine, rootful Podman, OpenSSH server and clients, rsync, sudo, debootstrap,
+# gVisor, iptables, iproute2), a development virtual environment, then runs ruff, mypy and
+# pytest (unit and end-to-end).
 #
 #   sudo scripts/test.sh [pytest arguments]
 set -euo pipefail
@@ -12,11 +12,16 @@ cd "$(dirname "$0")/.."
 need=""
 for pair in dockerd:docker.io sshd:openssh-server ssh:openssh-client sftp:openssh-client \
             rsync:rsync sudo:sudo debootstrap:debootstrap tmux:tmux git:git runsc:runsc \
-            iptables:iptables ip:iproute2 nsenter:util-linux; do
+            iptables:iptables ip:iproute2 nsenter:util-linux podman:podman; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need="$need python3-venv"
+# Podman's networking and init (not among its dependencies on Debian 12)
+for pair in /usr/lib/podman/netavark:netavark /usr/lib/podman/aardvark-dns:aardvark-dns \
+            /usr/libexec/podman/catatonit:catatonit; do
+  [ -x "${pair%%:*}" ] || need="$need ${pair#*:}"
+done
 if [ -n "$need" ]; then
   echo "==> installing system packages:$need"
   export DEBIAN_FRONTEND=noninteractive
