@@ -18,10 +18,12 @@ if TYPE_CHECKING:
                          workdir: str, env: Mapping[str, str], tty: bool,
                          inherited: tuple[str, ...] = ()) -> list[str]: ...
 
-BACKENDS = {"docker": "podspawn.runtime.docker:DockerRuntime"}
+BACKENDS = {"docker": "podspawn.runtime.docker:DockerRuntime",
+            "podman": "podspawn.runtime.podman:PodmanRuntime"}
 #: Each backend's standard-library-only module for the warm login (``poll`` and
 #: ``handoff_argv``), chosen by the ``backend`` a session's state records.
-LOGIN_MODULES = {"docker": "podspawn.runtime.docker_login"}
+LOGIN_MODULES = {"docker": "podspawn.runtime.docker_login",
+                 "podman": "podspawn.runtime.podman_login"}
 
 
 def get_runtime(name: str = "docker") -> Runtime:

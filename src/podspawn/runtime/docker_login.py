@@ -33,8 +33,10 @@ def socket_path() -> str:
     return "/var/run/docker.sock"
 
 
-def quick_inspect(name: str, *, timeout: float = 5.0) -> ContainerInfo | None:
-    """The container's state from one raw API request; None when it does not exist.
+def quick_inspect(name: str, *, timeout: float = 5.0, path: str = "",
+                  unavailable: str = _UNAVAILABLE) -> ContainerInfo | None:
+    """The container's state from one raw API request on the engine's socket (``path``,
+    Docker's by default; Podman's answers the same request); None when it does not exist.
 
     Raises:
         RuntimeUnavailable: the engine's socket cannot be reached or answers garbage.
@@ -45,7 +47,7 @@ def quick_inspect(name: str, *, timeout: float = 5.0) -> ContainerInfo | None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(socket_path())
+            sock.connect(path or socket_path())
             sock.sendall(request)
             chunks = []
             while True:
@@ -54,14 +56,14 @@ def quick_inspect(name: str, *, timeout: float = 5.0) -> ContainerInfo | None:
                     break
                 chunks.append(chunk)
     except OSError as exc:
-        raise RuntimeUnavailable(_UNAVAILABLE, detail=f"inspect {name}: {exc}") from exc
+        raise RuntimeUnavailable(unavailable, detail=f"inspect {name}: {exc}") from exc
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].split()
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
     if status == 404:
         return None
     if status != 200:
-        raise RuntimeUnavailable(_UNAVAILABLE, detail=f"inspect {name}: HTTP {status}")
+        raise RuntimeUnavailable(unavailable, detail=f"inspect {name}: HTTP {status}")
     attrs = json.loads(body)
     state = attrs.get("State") or {}
     if state.get("Status") == "removing":
@@ -101,14 +103,16 @@ def exec_argv(
     env: Mapping[str, str],
     tty: bool,
     inherited: tuple[str, ...] = (),
+    cli: str = "",
 ) -> list[str]:
-    """``docker exec`` attached to this process's stdin, stdout and stderr.
+    """``docker exec`` (or ``cli``, a program with the same options: ``podman``) attached
+    to this process's stdin, stdout and stderr.
 
     ``env`` values are in the argv, which every local account can read in ``/proc``; a
-    secret goes in ``inherited`` instead: only its name is in the argv, and the Docker CLI
-    takes the value from its own (root-only) environment, so the caller must set it there.
+    secret goes in ``inherited`` instead: only its name is in the argv, and the CLI takes
+    the value from its own (root-only) environment, so the caller must set it there.
     """
-    args = [docker_cli(), "exec", "-i", f"--detach-keys={DETACH_KEYS}"]
+    args = [cli or docker_cli(), "exec", "-i", f"--detach-keys={DETACH_KEYS}"]
     if tty:
         args.append("-t")
     args += ["-u", user, "-w", workdir]
@@ -119,9 +123,10 @@ def exec_argv(
     return [*args, container, *argv]
 
 
-def poll(state: Mapping[str, object]) -> str:
+def poll(state: Mapping[str, object], *, path: str = "",
+         unavailable: str = _UNAVAILABLE) -> str:
     """``running``, ``stopped`` or ``gone`` for a session's engine state (the contract's
-    ``Runtime.poll``, without the SDK).
+    ``Runtime.poll``, without the SDK), asked of the engine at ``path``.
 
     Raises:
         RuntimeUnavailable: the engine's socket cannot be reached or answers garbage.
@@ -129,7 +134,7 @@ def poll(state: Mapping[str, object]) -> str:
     container = str(state.get("container") or "")
     if not container:
         return "gone"
-    info = quick_inspect(container)
+    info = quick_inspect(container, path=path, unavailable=unavailable)
     if info is None:
         return "gone"
     return "running" if info.running else "stopped"

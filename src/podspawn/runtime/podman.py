@@ -1,0 +1,132 @@
+"""The rootful Podman backend, through Podman's Docker-compatible API and the docker SDK.
+
+``podman system service`` answers the Docker Engine API (v1.41) on its own socket, so
+:class:`PodmanEngine` is :class:`~podspawn.runtime.docker.DockerEngine` pointed there,
+except where Podman's compatibility layer answers differently:
+
+* networks: the compatibility layer ignores Docker's bridge-name option and does not report
+  a bridge's host interface, and the packet filter matches session bridges by that name; so
+  networks are created and listed through Podman's own (libpod) endpoints, which take and
+  report ``network_interface``;
+* named volumes: Docker creates a mount's missing volume with the mount's labels, Podman
+  creates it bare, so cleanup could not find it by label; a labelled volume is created
+  before the container that mounts it. Podman still seeds it from the image the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import docker
+
+from podspawn.errors import RuntimeFailure, RuntimeUnavailable
+from podspawn.runtime import podman_login
+from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
+from podspawn.runtime.container_runtime import ContainerRuntime
+from podspawn.runtime.docker import DockerEngine, _mapped
+
+#: The Docker API version Podman 4's compatibility layer speaks.
+COMPAT_VERSION = "1.41"
+#: Podman's own API, for what the compatibility layer lacks (any 4.x answers it).
+LIBPOD = "/v4.0.0/libpod"
+
+
+def client(socket: str = "") -> docker.DockerClient:
+    """A docker SDK client talking to Podman's service at ``socket`` (the default one when
+    empty).
+
+    Raises:
+        RuntimeUnavailable: nothing answers there.
+    """
+    path = socket or podman_login.socket_path()
+    made = docker.DockerClient(base_url=f"unix://{path}", version=COMPAT_VERSION, timeout=600)
+    try:
+        made.api.ping()
+    except Exception as exc:  # the SDK raises requests' and its own errors alike here
+        raise RuntimeUnavailable(podman_login.UNAVAILABLE, detail=f"ping {path}: {exc}") from exc
+    return made
+
+
+class PodmanEngine(DockerEngine):
+    """:class:`~podspawn.runtime.container_engine.ContainerEngine` over rootful Podman."""
+
+    name = "podman"
+
+    def __init__(self, client_: docker.DockerClient | None = None) -> None:
+        super().__init__(client_ or client())
+
+    # containers -------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        for mount in spec.mounts:
+            if mount.type == "volume" and mount.labels:
+                self._ensure_volume(mount.source, mount.labels)
+        return super().create(spec)
+
+    def _ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create ``name`` with ``labels`` unless it exists (a workspace kept from an
+        earlier session keeps its labels, as on Docker)."""
+        with _mapped(f"list volumes named {name}"):
+            found = self._api.volumes(filters={"name": name})
+        if any(v.get("Name") == name for v in (found or {}).get("Volumes") or []):
+            return
+        with _mapped(f"create volume {name}"):
+            self._api.create_volume(name, labels=dict(labels))
+
+    # networks ---------------------------------------------------------------------------
+
+    def create_network(
+        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+    ) -> NetworkInfo:
+        existing = [n for n in self._libpod_networks({"name": [name]}) if n.name == name]
+        for net in existing:
+            if all(net.labels.get(k) == v for k, v in labels.items()):
+                return net
+        if existing:
+            raise RuntimeFailure(
+                f"a network called {name} exists but was not made by podspawn; "
+                "remove it or rename it",
+            )
+        body: dict[str, Any] = {"name": name, "driver": "bridge", "labels": dict(labels),
+                                "dns_enabled": True}
+        if interface:
+            body["network_interface"] = interface
+        with _mapped(f"create network {name}"):
+            created = self._libpod("post", "/networks/create", json=body)
+        return _network(created)
+
+    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        return self._libpod_networks({"label": [f"{k}={v}" for k, v in labels.items()]})
+
+    def _libpod_networks(self, filters: Mapping[str, list[str]]) -> list[NetworkInfo]:
+        import json
+
+        with _mapped("list networks"):
+            rows = self._libpod("get", "/networks/json",
+                                params={"filters": json.dumps(dict(filters))})
+        return [_network(row) for row in rows or []]
+
+    def _libpod(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request to Podman's own API, errors raised as the SDK raises them (so
+        ``_mapped`` translates them)."""
+        api: Any = self._api
+        url = api.base_url + LIBPOD + path
+        response = getattr(api, f"_{method}")(url, **kwargs)
+        return api._result(response, json=True)
+
+
+def _network(attrs: Mapping[str, Any]) -> NetworkInfo:
+    return NetworkInfo(id=str(attrs["id"]), name=str(attrs["name"]),
+                       labels=dict(attrs.get("labels") or {}),
+                       interface=str(attrs.get("network_interface") or ""))
+
+
+class PodmanRuntime(ContainerRuntime):
+    """The session contract over the local rootful Podman."""
+
+    name = "podman"
+    login_module = "podspawn.runtime.podman_login"
+
+    def __init__(self, client_: docker.DockerClient | None = None) -> None:
+        super().__init__(PodmanEngine(client_))
