@@ -31,6 +31,11 @@ PREFIX = Path(f"/opt/podspawn-e2e{_SUFFIX}")
 BIN = PREFIX / "bin" / "podspawn"
 ROOT = Path(f"/srv/podspawn-e2e{_SUFFIX}")
 IMAGE = "debian:bookworm"
+#: The engine the installation under test runs sessions on (``runtime.backend``):
+#: PODSPAWN_E2E_BACKEND=podman runs the same tests on rootful Podman.
+BACKEND = os.environ.get("PODSPAWN_E2E_BACKEND", "docker")
+#: The CLI a test inspects that engine with (Podman's takes the Docker CLI's commands).
+ENGINE = "podman" if BACKEND == "podman" else "docker"
 
 
 class HarnessError(AssertionError):
@@ -51,16 +56,46 @@ def require(condition: bool, message: str) -> None:
         raise HarnessError(message)
 
 
+def _podman_answers() -> bool:
+    return run(["podman", "--remote", "version"]).returncode == 0
+
+
 def ensure_docker() -> None:
-    """Root and a running dockerd (started with scripts/start-services.sh if need be)."""
+    """Root and a running dockerd (started with scripts/start-services.sh if need be), and
+    Podman's API service when the tests run on Podman."""
     require(os.geteuid() == 0, "the e2e tests run as root: use scripts/test.sh (sudo)")
-    if run(["docker", "info"]).returncode != 0:
+    if run(["docker", "info"]).returncode != 0 or (BACKEND == "podman"
+                                                   and not _podman_answers()):
         subprocess.run([str(REPO / "scripts" / "start-services.sh")], check=False)
     require(
         run(["docker", "info"]).returncode == 0,
         "dockerd is not running and could not be started; run scripts/start-services.sh "
         "and read /var/log/dockerd.log",
     )
+    require(
+        BACKEND != "podman" or _podman_answers(),
+        "Podman's API service is not running and could not be started; install podman and "
+        "run scripts/start-services.sh, then read /var/log/podman-service.log",
+    )
+
+
+def remove_containers(ids: Sequence[str]) -> None:
+    """Force-remove containers, each by itself: Podman 4.3's ``rm -f`` removes none of them
+    when one is missing (and still exits 0), and waits 10 s for a process that ignores
+    SIGTERM unless told ``-t 0``."""
+    for container in ids:
+        run([ENGINE, "rm", "-f", *(["-t", "0"] if ENGINE == "podman" else []), container])
+
+
+def load_into_podman(image: str) -> None:
+    """Copy ``image`` from Docker into Podman (as an admin would: ``docker save | podman
+    load``) unless Podman has it; nothing here reaches a registry."""
+    if BACKEND != "podman" or run(["podman", "image", "exists", image]).returncode == 0:
+        return
+    loaded = subprocess.run(f"docker save {image} | podman load", shell=True,
+                            capture_output=True, text=True, check=False)
+    require(loaded.returncode == 0, f"docker save {image} | podman load failed:\n"
+                                    f"{loaded.stdout}{loaded.stderr}")
 
 
 def install() -> Path:
@@ -73,6 +108,7 @@ def install() -> Path:
     if run(["docker", "image", "inspect", IMAGE]).returncode != 0:
         boot = run([str(BIN), "images", "bootstrap", IMAGE])
         require(boot.returncode == 0, f"images bootstrap failed:\n{boot.stderr}")
+    load_into_podman(IMAGE)
     return BIN
 
 
@@ -143,6 +179,7 @@ class Server:
             f"log:\n  file: {self.root}/log/podspawn.log\n"
             "resources:\n  max_per_user: 0\n"
             f"users_dir: {self.root}/users\n"
+            f"runtime:\n  backend: {BACKEND}\n"
         )
 
     def pod_tunnel_config(self, user: str, directory: Path, pods: Sequence[str]) -> Path:
@@ -242,11 +279,13 @@ def cleanup_installation(server: Server) -> None:
         return
     server.podspawn("firewall", "remove")  # this installation's packet-filter chains
     for kind in ("container", "network"):
-        listed = run(["docker", kind, "ls", "-aq" if kind == "container" else "-q",
+        listed = run([ENGINE, kind, "ls", "-aq" if kind == "container" else "-q",
                       "--filter", f"label=podspawn-instance={iid}"])
         ids = listed.stdout.split()
-        if ids:
-            run(["docker", kind, "rm", *(["-f"] if kind == "container" else []), *ids])
+        if kind == "container":
+            remove_containers(ids)
+        elif ids:
+            run([ENGINE, kind, "rm", *ids])
 
 
 def list_podspawn_users(server: Server) -> list[str]:

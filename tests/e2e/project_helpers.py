@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.harness import RUN_ID, uname
+from tests.e2e.harness import ENGINE, RUN_ID, uname
 
 
 def pname(base: str) -> str:
@@ -23,7 +23,7 @@ def fresh_user(server, base: str) -> str:
 
 def project_images(project: str) -> list[str]:
     """``repository:tag`` of every image built for ``project``."""
-    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+    out = subprocess.run([ENGINE, "images", "--format", "{{.Repository}}:{{.Tag}}",
                           "--filter", f"label=podspawn-project={project}"],
                          capture_output=True, text=True, check=True).stdout
     return out.split()
@@ -34,4 +34,4 @@ def forget(server, project: str) -> None:
     server.podspawn("remove-project", project)
     images = project_images(project)
     if images:
-        subprocess.run(["docker", "rmi", "-f", *images], capture_output=True, check=False)
+        subprocess.run([ENGINE, "rmi", "-f", *images], capture_output=True, check=False)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import BIN, uname
+from tests.e2e.harness import BIN, ENGINE, remove_containers, uname
 
 
 @pytest.fixture
@@ -36,13 +36,13 @@ def sessions(server, user=None):
 
 def labelled(kind: str, label: str) -> list[str]:
     flag = ["-a"] if kind == "container" else []
-    out = subprocess.run(["docker", kind, "ls", "-q", *flag, "--filter", f"label={label}"],
+    out = subprocess.run([ENGINE, kind, "ls", "-q", *flag, "--filter", f"label={label}"],
                          capture_output=True, text=True, check=True)
     return out.stdout.split()
 
 
 def container_id(name: str) -> str:
-    out = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True,
+    out = subprocess.run([ENGINE, "inspect", "-f", "{{.Id}}", name], capture_output=True,
                          text=True, check=False)
     return out.stdout.strip()
 
@@ -73,6 +73,7 @@ def fresh_user(server, base, *, args=()):
     return name
 
 
+@pytest.mark.podman
 def test_reconnect_within_grace_keeps_container_then_cleanup_reaps(server, config):
     config({"session": {"grace_period": "30s"}})
     user = fresh_user(server, "grace")
@@ -100,6 +101,7 @@ def test_reconnect_within_grace_keeps_container_then_cleanup_reaps(server, confi
     assert labelled("network", f"podspawn-user={user}") == []
 
 
+@pytest.mark.podman
 def test_destroy_on_disconnect_leaves_nothing(server):
     user = fresh_user(server, "dod", args=("--mode", "destroy-on-disconnect"))
     result = server.ssh(user, "hostname")
@@ -116,7 +118,7 @@ def test_persistent_home_survives_container_removal(server):
     assert first.returncode == 0, first.stderr.decode()
     [row] = sessions(server, user)
     assert row["mode"] == "persistent"
-    subprocess.run(["docker", "rm", "-f", first.stdout.decode().strip()], check=True,
+    subprocess.run([ENGINE, "rm", "-f", first.stdout.decode().strip()], check=True,
                    capture_output=True)
     again = server.ssh(user, "cat ~/keep; stat -c %u ~")
     assert again.returncode == 0, again.stderr.decode()
@@ -173,13 +175,14 @@ def test_max_lifetime_warns_then_ends_the_session(server, config):
     assert wait_for(lambda: not labelled("container", f"podspawn-user={user}"), timeout=10)
 
 
+@pytest.mark.podman
 def test_cleanup_only_touches_this_installation(server):
     user = fresh_user(server, "orphan")
     iid = server.install_id()
     made = []
 
     def run(*labels):
-        args = ["docker", "run", "-d"]
+        args = [ENGINE, "run", "-d"]
         for label in labels:
             args += ["--label", label]
         out = subprocess.run([*args, "debian:bookworm", "sleep", "600"], capture_output=True,
@@ -199,7 +202,7 @@ def test_cleanup_only_touches_this_installation(server):
         assert container_id(foreign) and container_id(local)
         assert container_id(orphan) == ""
     finally:
-        subprocess.run(["docker", "rm", "-f", *made], capture_output=True, check=False)
+        remove_containers(made)
 
 
 def test_remove_user_force_with_two_live_sessions(server):

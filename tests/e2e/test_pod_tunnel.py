@@ -40,6 +40,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.podman
 def test_pod_lands_in_project_container(pod, sarah):
     work = pod_ssh(pod, f"{sarah}@work.pod", "hostname; id -un")
     assert work.returncode == 0, work.stderr.decode()
@@ -84,10 +85,12 @@ def forwarded_reply(config: Path, target: str, reply: str, timeout: float = 30) 
         server.wait(timeout=10)
 
 
+@pytest.mark.podman
 def test_local_forward_reaches_container_loopback(pod, sarah):
     assert b"inside" in forwarded_reply(pod, f"{sarah}@work.pod", "inside")
 
 
+@pytest.mark.podman
 def test_remote_forward_listens_inside(pod, sarah):
     port = free_port()
     listener = socket.socket()
@@ -109,6 +112,7 @@ def test_remote_forward_listens_inside(pod, sarah):
     assert result.stdout == b"from-client"
 
 
+@pytest.mark.podman
 def test_agent_forwarding_lists_key(pod, sarah, server, tmp_path):
     agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True)
     env = {}
@@ -131,6 +135,7 @@ def test_agent_forwarding_lists_key(pod, sarah, server, tmp_path):
         subprocess.run(["kill", env["SSH_AGENT_PID"]], check=False)
 
 
+@pytest.mark.podman
 def test_forward_to_host_loopback_is_refused(pod, sarah):
     """A service on the host's loopback is not what localhost means through a pod."""
     host_port = free_port()

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import RUN_ID, uname
+from tests.e2e.harness import ENGINE, RUN_ID, uname
 
 POSTGRES_IMAGE = "podspawn-e2e/postgres:15"
+#: Podman's builder runs netavark, which runs iptables from /usr/sbin.
+SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 POSTGRES_ENTRY = textwrap.dedent("""\
     set -e
@@ -81,7 +83,7 @@ TEST_JS = textwrap.dedent("""\
 
 @pytest.fixture(scope="module")
 def postgres_image(server):
-    if subprocess.run(["docker", "image", "inspect", POSTGRES_IMAGE],
+    if subprocess.run([ENGINE, "image", "inspect", POSTGRES_IMAGE],
                       capture_output=True, check=False).returncode == 0:
         return POSTGRES_IMAGE
     dockerfile = (
@@ -94,9 +96,9 @@ def postgres_image(server):
     ctx.mkdir(exist_ok=True)
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "entry.sh").write_text(POSTGRES_ENTRY)
-    build = subprocess.run(["docker", "build", "-q", "-t", POSTGRES_IMAGE, str(ctx)],
+    build = subprocess.run([ENGINE, "build", "-q", "-t", POSTGRES_IMAGE, str(ctx)],
                            capture_output=True, text=True, timeout=900, check=False,
-                           env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin"})
+                           env={"DOCKER_BUILDKIT": "0", "PATH": SBIN_PATH})
     assert build.returncode == 0, build.stderr
     return POSTGRES_IMAGE
 
@@ -124,19 +126,20 @@ def project_ssh(server, user, command, project="api"):
 def api(server, postgres_image, tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("repo") / "node-api", PODFILE)
     server.podspawn("remove-project", "api")
-    old = subprocess.run(["docker", "images", "-q", "--filter", "label=podspawn-project=api"],
+    old = subprocess.run([ENGINE, "images", "-q", "--filter", "label=podspawn-project=api"],
                          capture_output=True, text=True, check=True).stdout.split()
     # build for real every run, so the build path and its progress are exercised; not when
     # several runs share this engine (PODSPAWN_E2E_ID), which would pull the image from
     # under each other's sessions
     if old and not RUN_ID:
-        subprocess.run(["docker", "rmi", "-f", *old], capture_output=True, check=False)
+        subprocess.run([ENGINE, "rmi", "-f", *old], capture_output=True, check=False)
     result = server.podspawn("add-project", "api", "--repo", str(repo))
     assert result.returncode == 0, result.stdout + result.stderr
     yield result
     server.podspawn("remove-project", "api")
 
 
+@pytest.mark.podman
 def test_add_project_builds_and_registers(server, api):
     assert "project api registered, image: podspawn/api:podfile-" in api.stdout
     if not RUN_ID:  # a shared engine may already hold the image (see the api fixture)
@@ -151,6 +154,7 @@ def test_add_project_builds_and_registers(server, api):
     assert "api" in listed.stdout
 
 
+@pytest.mark.podman
 def test_npm_test_talks_to_postgres(server, api):
     user = uname("pgsarah")
     server.podspawn("remove-user", user, "--force")
@@ -182,12 +186,13 @@ def test_two_users_have_separate_databases(server, api):
     result = project_ssh(server, bob, "cd /workspace/api && node test.js b")
     assert result.returncode == 0, result.stderr.decode()
     assert "users: 1" in result.stdout.decode()
-    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True,
+    names = subprocess.run([ENGINE, "ps", "--format", "{{.Names}}"], capture_output=True,
                            text=True, check=True).stdout.split()
     assert f"podspawn-service.{alice}.api.postgres" in names
     assert f"podspawn-service.{bob}.api.postgres" in names
 
 
+@pytest.mark.podman
 def test_services_end_with_the_session_but_the_workspace_stays(server, api):
     user = uname("pgcarol")
     server.podspawn("remove-user", user, "--force")
@@ -198,7 +203,7 @@ def test_services_end_with_the_session_but_the_workspace_stays(server, api):
         assert edit.returncode == 0, edit.stderr.decode()
         time.sleep(2)
         assert server.podspawn("cleanup").returncode == 0
-        names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"],
+        names = subprocess.run([ENGINE, "ps", "-a", "--format", "{{.Names}}"],
                                capture_output=True, text=True, check=True).stdout.split()
         assert f"podspawn-{user}-api" not in names
         assert f"podspawn-service.{user}.api.postgres" not in names
@@ -209,7 +214,7 @@ def test_services_end_with_the_session_but_the_workspace_stays(server, api):
     finally:
         server.set_config(None)
         server.podspawn("remove-user", user, "--force")
-    volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+    volumes = subprocess.run([ENGINE, "volume", "ls", "-q", "--filter",
                               f"label=podspawn-user={user}"], capture_output=True, text=True,
                              check=True).stdout.split()
     assert volumes == []
@@ -234,13 +239,13 @@ def test_invalid_podfile_is_refused_cleanly(server, tmp_path, podfile, expected)
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert server.config.read_text() == before
-    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=podspawn-project=bad"],
+    leftovers = subprocess.run([ENGINE, "ps", "-aq", "--filter", "label=podspawn-project=bad"],
                                capture_output=True, text=True, check=True).stdout.split()
     assert leftovers == []
 
 
 def _containers(label: str) -> list[str]:
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
+    return subprocess.run([ENGINE, "ps", "-aq", "--filter", f"label={label}"],
                           capture_output=True, text=True, check=True).stdout.split()
 
 
@@ -290,7 +295,7 @@ def test_partial_service_start_is_rolled_back(server, tmp_path):
         assert "companion service second stopped right after starting" in \
             result.stderr.decode()
         assert _containers(f"podspawn-user={user}") == []
-        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter",
+        nets = subprocess.run([ENGINE, "network", "ls", "-q", "--filter",
                                f"label=podspawn-user={user}"], capture_output=True, text=True,
                               check=True).stdout.split()
         assert nets == []

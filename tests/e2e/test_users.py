@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ROOT, Server, uname
+from tests.e2e.harness import ENGINE
 
 SYSTEM_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
 
@@ -382,7 +383,7 @@ def refused_adoption(server: Server, user: str, key: Path) -> str:
     return message
 
 
-@pytest.mark.parametrize("group", ["docker", "sudo", "adm", "staff", "disk", "kvm"])
+@pytest.mark.parametrize("group", [ENGINE, "sudo", "adm", "staff", "disk", "kvm"])
 def test_an_account_in_a_privileged_group_is_not_adopted(server, keys, group):
     user = uname(f"priv{group[:3]}")
     made_group = run("getent", "group", group).returncode != 0
@@ -467,6 +468,7 @@ def test_an_account_with_sudo_rights_of_its_own_is_not_adopted(server, keys):
 
 # -- remove-user ----------------------------------------------------------------------------
 
+@pytest.mark.podman
 def test_remove_user_with_a_running_session(server):
     user = uname("busy")
     server.add_user(user)
@@ -480,7 +482,7 @@ def test_remove_user_with_a_running_session(server):
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"started\n"
-        assert run("docker", "inspect", container).returncode == 0
+        assert run(ENGINE, "inspect", container).returncode == 0
         deadline = time.monotonic() + 20
         while run("ps", "-u", user, "-o", "args=").stdout.count(f"sshd: {user}") < 2:
             assert idle.poll() is None, idle.communicate()
@@ -491,13 +493,13 @@ def test_remove_user_with_a_running_session(server):
         assert "1 running session(s)" in message
         assert "--force" in message
         assert key_file(user).exists()
-        assert run("docker", "inspect", container).returncode == 0
+        assert run(ENGINE, "inspect", container).returncode == 0
 
         forced = server.podspawn("remove-user", user, "--force")
         assert forced.returncode == 0, forced.stdout + forced.stderr
         assert forced.stdout.strip() == f"removed user {user} (1 session(s) destroyed)"
-        assert run("docker", "inspect", container).returncode != 0
-        assert run("docker", "network", "inspect", f"podspawn-network.{user}").returncode != 0
+        assert run(ENGINE, "inspect", container).returncode != 0
+        assert run(ENGINE, "network", "inspect", f"podspawn-network.{user}").returncode != 0
         assert run("id", user).returncode != 0
         assert not key_file(user).exists()
         proc.wait(timeout=30)  # the session ends with its container
@@ -509,6 +511,6 @@ def test_remove_user_with_a_running_session(server):
             p.communicate()
     # the session's own spawn process ends late, and must not recreate anything
     deadline = time.monotonic() + 10
-    while run("docker", "inspect", container).returncode == 0:
+    while run(ENGINE, "inspect", container).returncode == 0:
         assert time.monotonic() < deadline
         time.sleep(0.5)

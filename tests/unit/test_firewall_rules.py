@@ -239,3 +239,16 @@ def test_removal_deletes_our_chains_and_jumps_only() -> None:
 def test_every_chain_name_fits_iptables(family) -> None:  # type: ignore[no-untyped-def]
     ruleset = render(family, install_id=IID, egress=[])
     assert all(len(chain) <= 28 for chain in ruleset.chains)
+
+
+def test_bridge_dns_lets_only_port_53_reach_the_host() -> None:
+    """Podman's aardvark-dns answers on each bridge's gateway, on the host: its DNS must
+    pass the HOST chain, and nothing else may."""
+    plain = render(IPV4, install_id=IID, egress=[])
+    podman = render(IPV4, install_id=IID, egress=[], bridge_dns=True)
+    added = [r for r in podman.rules[1:] if r not in plain.rules]
+    assert added == [f"-A PODSPAWN-HOST-{T} -p udp -m udp --dport 53 -j RETURN",
+                     f"-A PODSPAWN-HOST-{T} -p tcp -m tcp --dport 53 -j RETURN"]
+    host = [r for r in podman.rules if r.startswith(f"-A PODSPAWN-HOST-{T} ")]
+    assert host[-1] == f"-A PODSPAWN-HOST-{T} -j PODSPAWN-REJ-{T}"
+    assert podman.digest != plain.digest

@@ -136,3 +136,29 @@ def test_the_podman_runtime_says_which_login_module_it_uses() -> None:
 
     assert (PodmanRuntime.name, PodmanRuntime.login_module) == ("podman",
                                                                  "podspawn.runtime.podman_login")
+
+
+def test_an_empty_label_value_matches_only_an_empty_value() -> None:
+    """Podman's filter ``label=podspawn-project=`` matches every project; the re-check
+    keeps a plain session's sweep off the user's project containers."""
+    from podspawn.runtime.podman import exactly
+
+    plain = {"podspawn-user": "sarah", "podspawn-project": ""}
+    assert exactly({"podspawn-user": "sarah", "podspawn-project": "", "x": "y"}, plain)
+    assert not exactly({"podspawn-user": "sarah", "podspawn-project": "work"}, plain)
+    assert not exactly({"podspawn-user": "sarah"}, plain)
+
+
+def test_subnet_pools_come_from_the_last_containers_conf_that_sets_them(tmp_path: Path) -> None:
+    from podspawn.runtime.facts import AddressPool, pool_headroom
+    from podspawn.runtime.podman_facts import DEFAULT_POOLS, configured_pools
+
+    assert pool_headroom(DEFAULT_POOLS, ()).capacity == 42752
+    (tmp_path / "a.conf").write_text(
+        '[network]\ndefault_subnet_pools = [{"base" = "10.200.0.0/16", "size" = 24}]\n')
+    (tmp_path / "b.conf").write_text('[engine]\nevents_logger = "file"\n')
+    (tmp_path / "c.conf").write_text("not [ toml")
+    pools, source = configured_pools((str(tmp_path / "*.conf"),))
+    assert (pools, source) == ((AddressPool("10.200.0.0/16", 24),), str(tmp_path / "a.conf"))
+    assert configured_pools((str(tmp_path / "none*.conf"),)) == (DEFAULT_POOLS,
+                                                                  "Podman's default pools")

@@ -25,6 +25,11 @@ BACKENDS = {"docker": "podspawn.runtime.docker:DockerRuntime",
 LOGIN_MODULES = {"docker": "podspawn.runtime.docker_login",
                  "podman": "podspawn.runtime.podman_login"}
 
+#: Backends whose containers ask a resolver on the host, at their bridge's gateway address
+#: (Podman's aardvark-dns), for the names of a session network; Docker's is inside each
+#: container. The packet filter lets DNS through to the host for these only.
+RESOLVER_ON_BRIDGE = frozenset({"podman"})
+
 
 def get_runtime(name: str = "docker") -> Runtime:
     """Import and build the backend called ``name`` only when it is chosen.

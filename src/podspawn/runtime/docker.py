@@ -288,7 +288,7 @@ class DockerEngine:
         group = self._build_group(limits)
         try:
             if group is not None:
-                params["cgroupparent"] = group.path
+                params["cgroupparent"] = self._cgroup_parent(group)
             self._run_build(tag, context, params, on_output, limits, group)
         finally:
             if group is not None:
@@ -297,6 +297,10 @@ class DockerEngine:
         if found is None:
             raise RuntimeFailure(f"building {tag} produced no image")
         return found
+
+    def _cgroup_parent(self, group: cgroups.BuildGroup) -> str:
+        """The ``cgroupparent`` a build's steps run below (a hook for Podman's)."""
+        return group.path
 
     def _build_group(self, limits: BuildLimits) -> cgroups.BuildGroup | None:
         """The build's own cgroup when its processes are limited (see runtime.cgroups)."""
@@ -335,7 +339,7 @@ class DockerEngine:
             for chunk in api._stream_helper(response, decode=True):
                 if "stream" in chunk:
                     for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
-                        if line.startswith("Step "):
+                        if line.startswith(("Step ", "STEP ")):  # Podman's builder shouts
                             step = line
                         tail = [*tail[-19:], line]
                         if on_output is not None:

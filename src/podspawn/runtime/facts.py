@@ -12,7 +12,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-BACKENDS = {"docker": "podspawn.runtime.docker_facts:engine_facts"}
+BACKENDS = {"docker": "podspawn.runtime.docker_facts:engine_facts",
+            "podman": "podspawn.runtime.podman_facts:engine_facts"}
 
 
 @dataclass(frozen=True, slots=True)

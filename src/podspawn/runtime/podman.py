@@ -10,7 +10,13 @@ except where Podman's compatibility layer answers differently:
   report ``network_interface``;
 * named volumes: Docker creates a mount's missing volume with the mount's labels, Podman
   creates it bare, so cleanup could not find it by label; a labelled volume is created
-  before the container that mounts it. Podman still seeds it from the image the first time.
+  before the container that mounts it. Podman still seeds it from the image the first time;
+* forced removal: Docker's kills at once; Podman's compatibility layer first waits out the
+  stop timeout (10 s) for a process that ignores SIGTERM, so a running container is killed
+  first;
+* label filters: Podman's ``label=key=`` (an empty value, as a plain login's project label
+  has) matches every value of ``key``, so a plain session's leftover sweep found the user's
+  project containers; every listing is checked again here against the exact values.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any
 import docker
 
 from podspawn.errors import RuntimeFailure, RuntimeUnavailable
-from podspawn.runtime import podman_login
+from podspawn.labels import carries
+from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
 from podspawn.runtime.container_runtime import ContainerRuntime
 from podspawn.runtime.docker import DockerEngine, _mapped
@@ -64,6 +71,19 @@ class PodmanEngine(DockerEngine):
                 self._ensure_volume(mount.source, mount.labels)
         return super().create(spec)
 
+    def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
+        info = self.inspect(name_or_id)
+        if info is not None and info.running and carries(info.labels, owner):
+            try:
+                with _mapped(f"kill container {info.name}"):
+                    self._api.kill(info.id)
+            except RuntimeFailure:
+                pass  # it stopped meanwhile; the removal below says what is wrong, if anything
+        super().remove(name_or_id, owner=owner)
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        return [c for c in super().list_containers(labels) if exactly(c.labels, labels)]
+
     def _ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create ``name`` with ``labels`` unless it exists (a workspace kept from an
         earlier session keeps its labels, as on Docker)."""
@@ -73,6 +93,14 @@ class PodmanEngine(DockerEngine):
             return
         with _mapped(f"create volume {name}"):
             self._api.create_volume(name, labels=dict(labels))
+
+    # images -----------------------------------------------------------------------------
+
+    def _cgroup_parent(self, group: cgroups.BuildGroup) -> str:
+        """A cgroup below the build's own: Podman's builder runs a step in the parent it is
+        given and removes that directory afterwards, which would take the kernel's count
+        of the build's processes (``pids.peak``) with it."""
+        return f"{group.path}/steps"
 
     # networks ---------------------------------------------------------------------------
 
@@ -97,7 +125,17 @@ class PodmanEngine(DockerEngine):
         return _network(created)
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
-        return self._libpod_networks({"label": [f"{k}={v}" for k, v in labels.items()]})
+        found = self._libpod_networks({"label": [f"{k}={v}" for k, v in labels.items()]})
+        return [n for n in found if exactly(n.labels, labels)]
+
+    # volumes ----------------------------------------------------------------------------
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with _mapped("list volumes"):
+            answer = self._api.volumes(filters=filters)
+        return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []
+                if exactly(v.get("Labels") or {}, labels)]
 
     def _libpod_networks(self, filters: Mapping[str, list[str]]) -> list[NetworkInfo]:
         import json
@@ -108,12 +146,19 @@ class PodmanEngine(DockerEngine):
         return [_network(row) for row in rows or []]
 
     def _libpod(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request to Podman's own API, errors raised as the SDK raises them (so
-        ``_mapped`` translates them)."""
-        api: Any = self._api
-        url = api.base_url + LIBPOD + path
-        response = getattr(api, f"_{method}")(url, **kwargs)
-        return api._result(response, json=True)
+        return libpod(self._api, method, path, **kwargs)
+
+
+def libpod(api: Any, method: str, path: str, **kwargs: Any) -> Any:
+    """One request to Podman's own API through the SDK's session, errors raised as the SDK
+    raises them (so ``_mapped`` translates them)."""
+    response = getattr(api, f"_{method}")(api.base_url + LIBPOD + path, **kwargs)
+    return api._result(response, json=True)
+
+
+def exactly(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Whether ``labels`` has every pair of ``wanted``, an empty value as an empty value."""
+    return all(labels.get(key) == value for key, value in wanted.items())
 
 
 def _network(attrs: Mapping[str, Any]) -> NetworkInfo:

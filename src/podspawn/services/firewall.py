@@ -26,6 +26,7 @@ from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError, RuntimeUnavailable, SetupError
 from podspawn.locks import file_lock
 from podspawn.names import bridge_prefix, install_tag, lock_name
+from podspawn.runtime import RESOLVER_ON_BRIDGE
 from podspawn.runtime.base import Runtime
 from podspawn.services.firewall_rules import (
     FAMILIES,
@@ -155,6 +156,7 @@ def _converge(config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime |
               *, write: str) -> PolicyStatus:
     iid = install_id(conn)
     egress = tuple(config.security.egress)
+    bridge_dns = config.runtime.backend in RESOLVER_ON_BRIDGE
     families: list[FamilyStatus] = []
     applied: list[str] = []
     with _lock(config, iid) if write != "never" else nullcontext():
@@ -169,7 +171,7 @@ def _converge(config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime |
                 families.append(FamilyStatus(family.name, "unavailable"))
                 continue
             ruleset = render(family, install_id=iid, egress=egress, legacy=legacy,
-                             hook=forward_hook(family, table))
+                             hook=forward_hook(family, table), bridge_dns=bridge_dns)
             found = problems(ruleset, table)
             if write == "always" or (write == "repair" and found):
                 _restore(family, restore_script(ruleset, table))

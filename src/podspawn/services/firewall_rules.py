@@ -6,7 +6,7 @@ One installation owns five chains per address family, all named by ``names.chain
 * ``INPUT`` -> ``IN``: traffic to the host itself. Each session bridge pattern (``psp<tag>+``
   and the bridges of sessions made by an earlier release) goes to ``HOST``, which lets
   replies to host-initiated connections through (readiness probes, ``docker exec``-free
-  checks) and rejects everything else.
+  checks) and, on Podman, DNS to the bridge's resolver, and rejects everything else.
 * ``DOCKER-USER`` -> ``FWD``: traffic the host routes for a container. Each bridge pattern
   goes to ``OUT``: link-local (169.254.0.0/16, cloud metadata) and DNAT'd traffic (ports
   the host publishes) are rejected; traffic to the same kind of bridge returns, so Docker's
@@ -117,12 +117,15 @@ def render(
     egress: Iterable[str],
     legacy: Sequence[str] = (),
     hook: str = DOCKER_USER,
+    bridge_dns: bool = False,
 ) -> Ruleset:
     """The policy of ``family`` for one installation.
 
     ``egress`` holds validated CIDRs (``config.schema.egress_network``); those of the other
     family are skipped. ``legacy`` lists bridges of sessions made before bridges were named
-    (``br-<id>``), which get the same treatment as ``psp<tag>+``.
+    (``br-<id>``), which get the same treatment as ``psp<tag>+``. ``bridge_dns`` lets DNS
+    (port 53) reach the host, for an engine whose resolver of container names listens on
+    each bridge's gateway (``runtime.RESOLVER_ON_BRIDGE``).
     """
     import ipaddress
 
@@ -134,6 +137,9 @@ def render(
     if family.ndp:
         host += [f"-A {name['HOST']} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
                  for t in ("neighbour-solicitation", "neighbour-advertisement")]
+    if bridge_dns:
+        host += [f"-A {name['HOST']} -p {proto} -m {proto} --dport 53 -j RETURN"
+                 for proto in ("udp", "tcp")]
     host.append(f"-A {name['HOST']} -j {name['REJ']}")
     out = [f"-A {name['OUT']} -d {net} -j {name['REJ']}" for net in family.never]
     out.append(f"-A {name['OUT']} -m conntrack --ctstate DNAT --ctdir ORIGINAL "

@@ -30,19 +30,29 @@ def connect(backend: str = "docker") -> tuple[Runtime | None, EngineFacts | None
     from podspawn.runtime.facts import engine_facts
 
     try:
-        facts = engine_facts()
+        facts = engine_facts(backend)
         return get_runtime(backend), facts, ""
     except PodspawnError as exc:
         return None, None, str(exc.detail or exc.message).removeprefix("answer: ")
 
 
 def check_docker(ctx: Context) -> Check:
+    if ctx.config.runtime.backend == "podman":
+        return _check_podman(ctx)
     if ctx.engine is None:
         endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         return fail("docker", f"Docker does not answer at {endpoint} ({ctx.engine_error})",
                     "start dockerd (systemctl start docker, or scripts/start-services.sh), "
                     "or point DOCKER_HOST at the running engine")
     return ok("docker", f"Docker {ctx.engine.version} answers at {ctx.engine.endpoint}")
+
+
+def _check_podman(ctx: Context) -> Check:
+    if ctx.engine is None:
+        return fail("docker", f"Podman's API service does not answer ({ctx.engine_error})",
+                    "start it (systemctl enable --now podman.socket, or "
+                    "scripts/start-services.sh; see docs/podman.md)")
+    return ok("docker", f"Podman {ctx.engine.version} answers at {ctx.engine.endpoint}")
 
 
 def check_default_image(ctx: Context) -> Check:
