@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.harness import RUN_ID, Server, free_port, uname
+from tests.e2e.harness import ENGINE, RUN_ID, Server, free_port, uname
 from tests.e2e.test_projects import make_repo, project_ssh
 
 HOST_BANNER = "HOST-SECRET"
@@ -110,7 +110,7 @@ def probe_session(server: Server, user: str, targets: dict[str, tuple[str, int]]
 
 
 def probe_container(container: str, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
-    result = run("docker", "exec", container, "bash", "-c", probe_script(targets))
+    result = run(ENGINE, "exec", container, "bash", "-c", probe_script(targets))
     found = parse_probes(result.stdout)
     assert set(found) == set(targets), result.stdout + result.stderr
     return found
@@ -197,13 +197,15 @@ def host_server() -> Iterator[HostServer]:
 
 def network_of(container: str) -> tuple[str, str]:
     """(network name, gateway address) of a container's one network."""
-    data = json.loads(run("docker", "inspect", container).stdout)[0]
+    data = json.loads(run(ENGINE, "inspect", container).stdout)[0]
     [(name, settings)] = data["NetworkSettings"]["Networks"].items()
     return name, settings["Gateway"]
 
 
 def bridge_of(network: str) -> str:
-    data = json.loads(run("docker", "network", "inspect", network).stdout)[0]
+    data = json.loads(run(ENGINE, "network", "inspect", network).stdout)[0]
+    if ENGINE == "podman":  # Podman's own format names the interface itself
+        return str(data.get("network_interface", ""))
     return str(data["Options"].get("com.docker.network.bridge.name", ""))
 
 
@@ -257,6 +259,7 @@ def test_server_setup_installs_the_policy_and_says_so(server):
     assert before and our_rules(state["bridge_prefix"][3:]) == before  # idempotent
 
 
+@pytest.mark.podman
 def test_session_container_cannot_reach_the_host(server, sarah, host_server, outside):
     targets = session_targets(server, sarah, host_server, outside)
     network, _ = network_of(f"podspawn-{sarah}")
@@ -332,6 +335,7 @@ def svc_project(server, tmp_path_factory):
     server.podspawn("remove-project", "fwsvc")
 
 
+@pytest.mark.podman
 def test_companion_service_cannot_reach_the_host(server, svc_project, host_server, outside,
                                                  egress):
     user = uname("fwsvcuser")
@@ -434,7 +438,7 @@ def test_cleanup_puts_a_deleted_policy_back(server, sarah, host_server, outside)
 def test_cold_login_puts_the_policy_back_before_the_container_starts(
         server, sarah, host_server, outside):
     targets = session_targets(server, sarah, host_server, outside)
-    run("docker", "stop", "-t", "1", f"podspawn-{sarah}")  # as after a reboot
+    run(ENGINE, "stop", "-t", "1", f"podspawn-{sarah}")  # as after a reboot
     delete_policy(server)
     try:
         seen = probe_session(server, sarah, targets)  # the cold path restarts the container
