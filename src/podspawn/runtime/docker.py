@@ -122,7 +122,7 @@ class DockerEngine:
             mounts=[_mount(m) for m in spec.mounts] or None,
         )
         networking = None
-        if spec.network:
+        if spec.network and spec.network != "none":  # Podman refuses an endpoint on none
             endpoint = api.create_endpoint_config(aliases=list(spec.aliases) or None)
             networking = api.create_networking_config({spec.network: endpoint})  # type: ignore[arg-type]
         with _mapped(f"create container {spec.name}"):
