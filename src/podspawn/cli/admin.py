@@ -68,8 +68,11 @@ def cleanup(app: App, daemon: bool, interval: str) -> None:
                          "lifetime_expired": result.lifetime_expired,
                          "orphans_removed": result.orphans_removed,
                          "rows_dropped": result.rows_dropped,
-                         "users_expired": result.users_expired, "warned": result.warned})
+                         "users_expired": result.users_expired, "warned": result.warned,
+                         "pool_warning": result.pool_warning})
         return
+    if result.pool_warning:
+        app.output.line(f"Warning: {result.pool_warning}.")
     app.output.line("Cleanup pass complete.")
 
 

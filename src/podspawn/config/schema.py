@@ -218,6 +218,49 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """Where session networks get their addresses.
+
+    Every session has a bridge network of its own. Docker's default address pools hold
+    about 31 of them, so podspawn carves small subnets out of a pool of its own instead.
+    The default, 198.18.0.0/15, is reserved for benchmarking (RFC 2544): no office or home
+    LAN uses it, and it holds 8192 networks of /28 (13 containers each: a session and up to
+    12 companion services).
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    pool: str = "198.18.0.0/15"
+    """An IPv4 CIDR that session subnets are cut from; "" leaves it to the engine's own
+    address pools (at most about 31 sessions on Docker's defaults)."""
+    subnet_size: int = 28
+    """The prefix length of each session's subnet, from the pool's own up to 29."""
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.subnet_size <= 29:
+            raise ValueError(
+                f"network.subnet_size must be a prefix length from 8 to 29, not "
+                f"{self.subnet_size}; 28 gives room for a session and 12 services")
+        if not self.pool:
+            return
+        import ipaddress  # the cold path only, like egress_network
+
+        try:
+            net = ipaddress.IPv4Network(self.pool)
+        except ValueError:
+            raise ValueError(
+                f"network.pool: {self.pool!r} is not an IPv4 network; write a CIDR such as "
+                "198.18.0.0/15") from None
+        if self.subnet_size < net.prefixlen:
+            raise ValueError(
+                f"network.subnet_size ({self.subnet_size}) must not be shorter than "
+                f"network.pool's prefix ({self.pool}): a subnet has to fit in the pool")
+        if net.is_loopback or net.is_link_local or net.is_multicast:
+            raise ValueError(
+                f"network.pool: {self.pool} is loopback, link-local or multicast space; "
+                "use a private or reserved range such as 198.18.0.0/15")
+
+
+@dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     backend: Literal["docker", "podman"] = "docker"
@@ -318,6 +361,7 @@ class ServerConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     projects_file: str = "/etc/podspawn/projects.yaml"
     users_dir: str = "/etc/podspawn/users"
     """Per-user override files, ``<users_dir>/<user>.yaml``."""
@@ -358,6 +402,7 @@ class ServerConfig:
             resources=ResourcesConfig(**data["resources"]),
             images=ImagesConfig(**data["images"]),
             runtime=RuntimeConfig(**data.get("runtime", {})),
+            network=NetworkConfig(**data.get("network", {})),
             projects_file=data["projects_file"],
             users_dir=data.get("users_dir", "/etc/podspawn/users"),
             projects=data["projects"],

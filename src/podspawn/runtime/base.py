@@ -22,6 +22,7 @@ from podspawn.runtime.spec import (
     SessionSpec,
     Status,
 )
+from podspawn.runtime.subnets import AddressPool, Headroom
 
 __all__ = [
     "Bind", "BuildLimits", "CompanionSpec", "ContainerInfo", "ContainerSpec", "EngineState",
@@ -165,7 +166,12 @@ class Runtime(Protocol):
             Conflict: an object of the session's names belongs to someone else.
             RuntimeFailure: a container did not start, or a companion was not ready in time
                 (the message names it).
+            AddressSpaceExhausted: ``spec.address_pool`` has no free subnet left.
         """
+
+    def network_headroom(self, pool: AddressPool) -> Headroom:
+        """How many session networks ``pool`` holds, and how many are taken (by any network
+        of the engine, or a route of the host), so cleanup can warn before logins fail."""
 
     def poll(self, state: EngineState) -> Status:
         """``running``; ``stopped`` (it exists but does not run: after an engine restart);

@@ -59,14 +59,21 @@ class ContainerEngine(Protocol):
         """Every container (running or not) carrying all of ``labels``."""
 
     def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+        self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
         """Create a bridge network, or return the existing one of that name with our labels.
 
         ``interface`` names the host's bridge (``names.bridge_name``), so the packet filter
         can match every session network with one pattern; empty leaves the engine's choice.
-        An existing network keeps the interface it has.
+        ``subnet`` (a CIDR) is its address range; empty lets the engine pick from its pools.
+        An existing network keeps the interface and subnet it has.
+
+        Raises:
+            SubnetTaken: another network holds an overlapping range (a concurrent login).
         """
+
+    def network_subnets(self) -> list[str]:
+        """The IPv4 subnets of every network the engine has, podspawn's or not."""
 
     def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         """Remove a network whose labels carry ``owner``; a missing one is success.

@@ -2,9 +2,10 @@
 
 One session is: a bridge network of its own (named by ``names.network_name``, its host
 interface by ``names.bridge_name`` so the packet filter matches every session with one
-pattern), its companions started in order on it under their Podfile names, each waited for,
-and the session container (``sleep infinity`` under an init) with the workspace volume the
-engine seeds from the image the first time. Every object carries the session's labels
+pattern, its subnet cut from ``network.pool`` by ``podspawn.runtime.subnets``), its
+companions started in order on it under their Podfile names, each waited for, and the
+session container (``sleep infinity`` under an init) with the workspace volume the engine
+seeds from the image the first time. Every object carries the session's labels
 (``podspawn.labels``), the session id among them, so a half-made session is found by labels
 alone. The state this returns names the objects by id:
 
@@ -23,7 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from podspawn import labels, log, names
-from podspawn.errors import ImageUnavailable, PodspawnError, RuntimeFailure
+from podspawn.errors import (
+    AddressSpaceExhausted,
+    ImageUnavailable,
+    PodspawnError,
+    RuntimeFailure,
+    SubnetTaken,
+)
 from podspawn.runtime.base import (
     Bind,
     CompanionSpec,
@@ -33,14 +40,19 @@ from podspawn.runtime.base import (
     Found,
     ImageRecipe,
     Mount,
+    NetworkInfo,
     ProbeSpec,
     SessionSpec,
     Status,
 )
 from podspawn.runtime.container_engine import ContainerEngine
 from podspawn.runtime.spec import Hardening, Limits
+from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, host_routes, pool_headroom
 
 STATE_VERSION = 2
+#: How often a session network looks again for a free subnet after concurrent logins took
+#: the ones it chose.
+_SUBNET_ROUNDS = 5
 Stage = Callable[[CompanionSpec], tuple[Bind, ...]]
 Progress = Callable[[str], None]
 
@@ -143,9 +155,7 @@ class ContainerRuntime:
         name = names.container_name(spec.user, spec.project)
         net_name = names.network_name(spec.user, spec.project)
         self._clear_leftovers(owner, spec.session_id, name=name, network=net_name)
-        network = self.engine.create_network(
-            net_name, {**session_labels, labels.ROLE: "network"},
-            interface=names.bridge_name(spec.install_id, net_name))
+        network = self._create_network(spec, net_name, {**session_labels, labels.ROLE: "network"})
         made: list[tuple[str, str]] = []  # (id, role), in the order they were made
         try:
             services = [self._start_companion(spec, companion, network.name, session_labels,
@@ -167,6 +177,44 @@ class ContainerRuntime:
             raise
         return {"version": STATE_VERSION, "container": container.id, "name": name,
                 "network": network.name, "network_id": network.id, "services": services}
+
+    def _create_network(self, spec: SessionSpec, name: str,
+                        net_labels: Mapping[str, str]) -> NetworkInfo:
+        """The session's bridge, on a free subnet of ``spec.address_pool`` when it has one.
+
+        Raises:
+            AddressSpaceExhausted: every subnet of the pool is in use.
+        """
+        interface = names.bridge_name(spec.install_id, name)
+        pool = spec.address_pool
+        if pool is None:
+            return self.engine.create_network(name, net_labels, interface=interface)
+        taken = self._taken()
+        for _ in range(_SUBNET_ROUNDS):
+            for subnet in free_subnets(pool, taken, key=name):
+                try:
+                    return self.engine.create_network(name, net_labels, interface=interface,
+                                                      subnet=subnet)
+                except SubnetTaken:
+                    break  # another login was quicker: look again at what is taken now
+            else:
+                break
+            taken = self._taken()
+        room = pool_headroom([pool], taken)
+        log.error("address pool used up", pool=pool.base, subnet_size=pool.size,
+                  networks=room.capacity)
+        raise AddressSpaceExhausted(
+            "no address space is left for a new session network: all "
+            f"{room.capacity} subnets of the server's network.pool are in use; ask the "
+            "admin to widen network.pool or end unused sessions",
+            detail=f"network.pool {pool.base} with network.subnet_size {pool.size}",
+        )
+
+    def _taken(self) -> list[str]:
+        return [*self.engine.network_subnets(), *host_routes()]
+
+    def network_headroom(self, pool: AddressPool) -> Headroom:
+        return pool_headroom([pool], self._taken())
 
     def _start_companion(
         self, spec: SessionSpec, companion: CompanionSpec, network: str,

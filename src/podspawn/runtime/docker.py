@@ -28,6 +28,7 @@ from podspawn.errors import (
     ImageUnavailable,
     RuntimeFailure,
     RuntimeUnavailable,
+    SubnetTaken,
 )
 from podspawn.labels import carries
 from podspawn.runtime import cgroups
@@ -199,7 +200,7 @@ class DockerEngine:
     # networks ---------------------------------------------------------------------------
 
     def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+        self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
         api = self._api
         with _mapped(f"find network {name}"):
@@ -213,9 +214,16 @@ class DockerEngine:
                 "remove it or rename it",
             )
         options = {BRIDGE_NAME_OPTION: interface} if interface else None
-        with _mapped(f"create network {name}"):
-            created = api.create_network(name, driver="bridge", labels=dict(labels),
-                                         options=options)
+        ipam = (docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+                if subnet else None)
+        try:
+            with _mapped(f"create network {name}"):
+                created = api.create_network(name, driver="bridge", labels=dict(labels),
+                                             options=options, ipam=ipam)
+        except RuntimeFailure as exc:
+            if subnet and "overlaps" in str(exc.detail):
+                raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
+            raise
         return NetworkInfo(id=created["Id"], name=name, labels=dict(labels),
                            interface=interface or _default_bridge(created["Id"]))
 
@@ -230,6 +238,13 @@ class DockerEngine:
             if _is_not_found(exc):
                 return
             raise
+
+    def network_subnets(self) -> list[str]:
+        with _mapped("list networks"):
+            rows = self._api.networks()
+        return [str(cfg["Subnet"]) for net in rows
+                for cfg in ((net.get("IPAM") or {}).get("Config") or [])
+                if "." in str(cfg.get("Subnet", ""))]
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from podspawn.runtime.subnets import AddressPool
+
 #: A backend's own record of one session: JSON-serialisable, with a ``version`` key, kept in
 #: the session row (``runtime_state["engine"]``) and handed back to the same backend.
 EngineState = dict[str, Any]
@@ -120,6 +122,9 @@ class SessionSpec:
     hardening: Hardening = field(default_factory=Hardening)
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels for every object (``labels.MODE`` for local mode, for instance)."""
+    address_pool: AddressPool | None = None
+    """The pool the session network's subnet is cut from (``network.pool``); None leaves
+    the choice to the engine's own pools."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from podspawn.names import is_valid_user, lock_file_name
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
 from podspawn.services.binds import reconcile as reconcile_binds
+from podspawn.services.networks import pool_warning
 from podspawn.services.notices import notify_session
 from podspawn.services.sessions import destroy_session
 from podspawn.state.db import install_id
@@ -58,6 +59,8 @@ class CleanupResult:
     users_expired: int = 0
     warned: int = 0
     binds_released: int = 0
+    pool_warning: str | None = None
+    """Set when the session address pool is nearly used up (``services.networks``)."""
 
 
 def warn_window(lifetime_seconds: float) -> float:
@@ -89,6 +92,7 @@ def run_pass(
     _remove_orphans(config, conn, runtime, counts)
     counts["binds"] = reconcile_binds(config.state.db_path, _session_keeper(config, conn))
     _expire_users(config, conn, runtime, now(), counts)
+    warning = _pool_warning(config, runtime)
     result = CleanupResult(
         grace_expired=counts["grace"],
         lifetime_expired=counts["lifetime"],
@@ -97,6 +101,7 @@ def run_pass(
         users_expired=counts["users"],
         warned=counts["warned"],
         binds_released=counts["binds"],
+        pool_warning=warning,
     )
     log.info(
         "cleanup pass complete",
@@ -108,6 +113,14 @@ def run_pass(
                  lifetime_expired=result.lifetime_expired,
                  orphans_removed=result.orphans_removed, users_expired=result.users_expired)
     return result
+
+
+def _pool_warning(config: ServerConfig, runtime: Runtime) -> str | None:
+    try:
+        return pool_warning(config, runtime)
+    except PodspawnError as exc:
+        log.error("address pool check failed", error=exc.detail or exc.message)
+        return None
 
 
 def _ensure_network_policy(

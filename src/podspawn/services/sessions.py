@@ -60,6 +60,7 @@ from podspawn.services.companions import companion_specs, require_images, stager
 from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
 from podspawn.services.limits import clamp_cpus, clamp_memory
+from podspawn.services.networks import address_pool
 from podspawn.services.overrides import Effective, effective
 from podspawn.services.personalise import personalise, set_up_user
 from podspawn.state.db import install_id
@@ -429,6 +430,7 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
                             no_new_privileges=sec.no_new_privileges,
                             read_only=sec.readonly_rootfs, tmpfs=dict(sec.tmpfs),
                             oci_runtime=sec.runtime),
+        address_pool=address_pool(config),
     )
 
 
