@@ -237,6 +237,7 @@ def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> Session
         last_activity=now,
         max_lifetime=now + config.session.lifetime_seconds,
         mode=plan.settings.mode,
+        idle_timeout=plan.settings.idle_timeout,
         runtime_state={"version": 2, "backend": backend_name},
     )
 
@@ -302,6 +303,7 @@ def plan_session(
         settings = effective(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
             podfile_mode=podfile.mode or "", base=base,
+            project_idle=str(config.projects[project].get("idle_timeout", "")),
         )
         return Plan(user=user, project=project, image=image, settings=settings,
                     podfile=podfile, uid=uid, gid=gid)
