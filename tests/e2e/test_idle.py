@@ -15,8 +15,6 @@ import time
 import pexpect
 import pytest
 
-from tests.e2e.harness import uname
-
 TIMEOUT = 60
 PROMPT = "[ps1]# "
 IDLE_TIMEOUT = 30  # seconds; the warning comes a fifth earlier, at 24 s
@@ -29,13 +27,6 @@ def short_idle(server):
     server.set_config({"session": {"idle_timeout": f"{IDLE_TIMEOUT}s"}})
     yield
     server.set_config(None)
-
-
-def _fresh_user(server, base: str) -> str:
-    name = uname(base)
-    server.podspawn("remove-user", name, "--force")
-    server.add_user(name)
-    return name
 
 
 def _row(server, user: str) -> sqlite3.Row | None:
@@ -71,8 +62,8 @@ class Typist(threading.Thread):
 def test_an_untouched_terminal_is_warned_then_ended_while_a_typing_one_survives(
     server, short_idle
 ):
-    idle_user = _fresh_user(server, "idler")
-    busy_user = _fresh_user(server, "typer")
+    idle_user = server.fresh_user("idler")
+    busy_user = server.fresh_user("typer")
     for user in (idle_user, busy_user):  # the first login may build the image layer
         result = server.ssh(user, "true", timeout=900)
         assert result.returncode == 0, result.stderr.decode(errors="replace")
