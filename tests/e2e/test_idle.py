@@ -8,7 +8,9 @@ pexpect holds ``ssh -tt`` open on a real pseudo-terminal, as a person's terminal
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -137,3 +139,67 @@ def test_an_untouched_terminal_is_warned_then_ended_while_a_typing_one_survives(
     assert any(f"user={idle_user} " in line for line in ended), ended
     assert not any(f"user={busy_user} " in line for line in warned + ended)
     assert passes >= 3
+
+
+#: A steady stream of output through the channel: about 4 KB a second.
+STREAM = "while :; do head -c 4000 /dev/zero | tr '\\0' x; echo; sleep 1; done"
+
+
+def test_a_pod_connection_with_only_keepalives_is_idle_and_a_busy_one_is_not(
+    server, short_idle, tmp_path
+):
+    """Through the ``.pod`` tunnel, as an IDE connects: a connection that carries nothing but
+    SSH keepalives (every 2 s) and an unused port forward is ended; one whose channel carries
+    a steady stream survives the same passes and still answers."""
+    quiet_user = server.fresh_user("podquiet")
+    busy_user = server.fresh_user("podbusy")
+    configs = {}
+    for user in (quiet_user, busy_user):
+        (tmp_path / user).mkdir()
+        configs[user] = server.pod_tunnel_config(user, tmp_path / user, ["work.pod"])
+    keepalive = ["-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=100"]
+    with socket.socket() as probe:  # a free local port for the unused forward
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    quiet = subprocess.Popen(
+        ["ssh", "-F", str(configs[quiet_user]), *keepalive, "-N", "-L",
+         f"127.0.0.1:{port}:localhost:3000", f"{quiet_user}@work.pod"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    busy = subprocess.Popen(
+        ["ssh", "-F", str(configs[busy_user]), *keepalive, f"{busy_user}@work.pod", STREAM],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for user in (quiet_user, busy_user):
+            deadline = time.monotonic() + 600  # the first login may build the image layer
+            while (row := _row(server, user)) is None or row["connections"] < 1 \
+                    or row["status"] != "running":
+                assert time.monotonic() < deadline, f"{user}'s .pod session did not start"
+                for proc in (quiet, busy):
+                    assert proc.poll() is None, proc.communicate()[1].decode(errors="replace")
+                time.sleep(0.5)
+        started = time.monotonic()
+        warned_seen = False
+        while _row(server, quiet_user) is not None:
+            assert time.monotonic() - started < 150, "the quiet .pod session was never ended"
+            result = server.podspawn("cleanup")
+            assert result.returncode == 0, result.stderr
+            quiet_row = _row(server, quiet_user)
+            warned_seen = warned_seen or bool(quiet_row and quiet_row["idle_warned_at"])
+            busy_row = _row(server, busy_user)
+            assert busy_row is not None, "the busy .pod session was ended"
+            assert busy_row["idle_warned_at"] is None, "the busy .pod session was warned"
+            time.sleep(2)
+        assert warned_seen
+        quiet.wait(timeout=30)  # its tunnel ended with the container
+        assert busy.poll() is None
+        check = subprocess.run(["ssh", "-F", str(configs[busy_user]), f"{busy_user}@work.pod",
+                                "echo alive-$((40+2))"], capture_output=True, timeout=120,
+                               check=False)
+        assert check.stdout.decode().strip() == "alive-42", check.stderr
+    finally:
+        for proc in (quiet, busy):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=30)
+        for user in (quiet_user, busy_user):
+            server.podspawn("stop", f"{user}@work")
