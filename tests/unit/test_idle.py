@@ -303,3 +303,25 @@ def test_a_bad_user_idle_timeout_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         effective(config, "alice")
     assert "idle_timeout" in (caught.value.detail or "")
+
+
+def test_list_shows_idle_time_from_a_live_terminal(tmp_path: Path) -> None:
+    from podspawn.services.status import list_session_views
+
+    conn = _db(tmp_path)
+    master, slave = os.openpty()
+    proc = subprocess.Popen(["sleep", "30"], stdin=slave, stdout=slave, stderr=slave)
+    try:
+        now = time.time()
+        os.utime(slave, (now - 42, now - 50))  # typed 42 s ago, printed 50 s ago
+        add_connection(conn, Connection(user="alice", project="", pid=proc.pid,
+                                        pid_start=_start_time(proc.pid), started_at=now - 300))
+        conn.execute("UPDATE sessions SET last_activity=?", (now - 300,))
+        (view,) = list_session_views(conn, now=now)
+        assert 41 <= view.idle_seconds <= 43
+        assert view.idle_timeout_seconds == 600.0
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        os.close(slave)
