@@ -77,6 +77,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.python_ppa": "ppa:deadsnakes/ppa",
     "images.podfiles_url": "https://raw.githubusercontent.com",
     "session.podfile_modes": ("grace-period", "destroy-on-disconnect"),
+    "session.idle_timeout": "0",
     "images.build_memory": "4g",
     "images.build_pids": 1024,
     "runtime.backend": "docker",

@@ -24,7 +24,9 @@ def list_sessions(app: App) -> None:
              "lifetime_left_seconds": None if v.lifetime_left_seconds is None
              else round(v.lifetime_left_seconds),
              "grace_left_seconds": None if v.grace_left_seconds is None
-             else round(v.grace_left_seconds)}
+             else round(v.grace_left_seconds),
+             "idle_seconds": round(v.idle_seconds),
+             "idle_timeout_seconds": round(v.idle_timeout_seconds) or None}
             for v in views
         ])
         return
@@ -37,9 +39,10 @@ def list_sessions(app: App) -> None:
         else:
             left = format_duration(v.lifetime_left_seconds)
         rows.append((v.user, v.project or "(default)", v.container, v.status,
-                     str(v.connections), format_duration(v.age_seconds), left))
-    out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT"), rows,
-              empty="No sessions.")
+                     str(v.connections), format_duration(v.age_seconds), left,
+                     format_duration(v.idle_seconds)))
+    out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT", "IDLE"),
+              rows, empty="No sessions.")
 
 
 @click.command("cleanup")
@@ -69,6 +72,7 @@ def cleanup(app: App, daemon: bool, interval: str) -> None:
                          "orphans_removed": result.orphans_removed,
                          "rows_dropped": result.rows_dropped,
                          "users_expired": result.users_expired, "warned": result.warned,
+                         "idle_ended": result.idle_ended,
                          "pool_warning": result.pool_warning})
         return
     if result.pool_warning:

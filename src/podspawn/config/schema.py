@@ -122,10 +122,16 @@ class SessionConfig:
     """The modes a project's Podfile may ask for. A Podfile comes from whoever can push to
     the repository, so ``persistent`` (a container that outlives ``max_lifetime``) is only
     the admin's to give: in the server, project or user settings, or by listing it here."""
+    idle_timeout: str = "0"
+    """End a connected session whose terminals and channels saw no activity for this long
+    (``services.idle``); users are warned first. ``0`` turns it off. A project
+    (``projects.NAME.idle_timeout``) or a user's file overrides it; a Podfile may only
+    shorten it. Applies to sessions created after the change."""
 
     def __post_init__(self) -> None:
         _check("session.grace_period", parse_duration, self.grace_period)
         _check("session.max_lifetime", parse_duration, self.max_lifetime)
+        _check("session.idle_timeout", parse_duration, self.idle_timeout)
         for mode in self.podfile_modes:
             if mode not in SESSION_MODES:
                 raise ValueError(f"session.podfile_modes: {mode!r} is not a session mode; use "
@@ -138,6 +144,10 @@ class SessionConfig:
     @property
     def lifetime_seconds(self) -> float:
         return parse_duration(self.max_lifetime)
+
+    @property
+    def idle_seconds(self) -> float:
+        return parse_duration(self.idle_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,9 +420,9 @@ class ServerConfig:
 
 
 #: What ``add-project`` writes (repo, branch, image_tag, podfile_hash) and what the admin may
-#: add: ``mode`` and the access list ``users``/``groups``.
+#: add: ``mode``, ``idle_timeout`` and the access list ``users``/``groups``.
 PROJECT_KEYS = frozenset({"repo", "branch", "image_tag", "podfile_hash", "mode", "users",
-                          "groups"})
+                          "groups", "idle_timeout"})
 _NAME_LIST = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
@@ -428,6 +438,12 @@ def _check_project(name: str, entry: Any) -> None:
     if mode not in (None, "", *SESSION_MODES):
         raise ValueError(f"{where}.mode: {mode!r} is not allowed; use one of "
                          + ", ".join(SESSION_MODES))
+    idle = entry.get("idle_timeout")
+    if idle is not None:
+        if isinstance(idle, bool) or not isinstance(idle, (str, int)):
+            raise ValueError(f"{where}.idle_timeout must be a duration such as 30m, or 0 for "
+                             "none")
+        _check(f"{where}.idle_timeout", parse_duration, str(idle))
     for key in ("users", "groups"):
         names = entry.get(key)
         if names is None:

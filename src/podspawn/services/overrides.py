@@ -1,6 +1,8 @@
-"""Per-user overrides, ``<users_dir>/<user>.yaml``: image, cpus, memory, shell, mode, env,
-dotfiles. An empty or zero value means "use the server default". They apply when a session is
-created, and the result (mode included) is stored with the session, so a reattach keeps it.
+"""Per-user overrides, ``<users_dir>/<user>.yaml``: image, cpus, memory, shell, mode,
+idle_timeout, env, dotfiles. An empty or zero value means "use the server default" (but
+``idle_timeout: "0"`` turns idle ending off for the user). They apply when a session is
+created, and the result (mode and idle timeout included) is stored with the session, so a
+reattach keeps it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from podspawn.config.schema import (
     SESSION_MODES,
     DefaultsConfig,
     ServerConfig,
+    parse_duration,
     parse_memory,
 )
 from podspawn.errors import ConfigError
@@ -39,10 +42,17 @@ class UserOverride:
     memory: str = ""
     shell: str = ""
     mode: str = ""
+    idle_timeout: str = ""
+    """Replaces ``session.idle_timeout`` for this user; ``0`` turns idle ending off."""
     env: dict[str, str] = field(default_factory=dict)
     dotfiles: Dotfiles = field(default_factory=Dotfiles)
 
     def __post_init__(self) -> None:
+        if self.idle_timeout:
+            try:
+                parse_duration(self.idle_timeout)
+            except ValueError as exc:
+                raise ValueError(f"idle_timeout: {exc}") from None
         if self.mode and self.mode not in SESSION_MODES:
             raise ValueError(f"mode: {self.mode!r} is not allowed; use one of "
                              + ", ".join(SESSION_MODES))
@@ -62,6 +72,8 @@ class Effective:
     mode: str
     env: dict[str, str]
     dotfiles: Dotfiles
+    idle_timeout: float = 0.0
+    """Seconds without activity before the session is ended; 0 is never."""
 
 
 def override_path(config: ServerConfig, user: str) -> str:
@@ -104,15 +116,17 @@ def effective(
     *,
     project_mode: str = "",
     podfile_mode: str = "",
+    project_idle: str = "",
     base: DefaultsConfig | None = None,
 ) -> Effective:
     """Settings for a new session, lowest to highest: server defaults (or ``base``, the
     defaults with a Podfile's resources and shell applied), the Podfile's mode, the user's
-    file, and the admin's mode for the project.
+    file, and the admin's mode and idle timeout for the project.
 
     The Podfile's mode counts only if ``session.podfile_modes`` lists it: a repository may
     ask for less than the admin gives (``destroy-on-disconnect``), never for ``persistent``
-    on its own.
+    on its own. The idle timeout is the admin's alone (server, project, user); a Podfile
+    has no say in it.
     """
     over = load_override(config, user)
     base = base or config.defaults
@@ -129,6 +143,8 @@ def effective(
         or config.session.mode,
         env=dict(over.env),
         dotfiles=over.dotfiles,
+        idle_timeout=parse_duration(project_idle or over.idle_timeout
+                                    or config.session.idle_timeout),
     )
 
 

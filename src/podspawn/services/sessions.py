@@ -238,6 +238,7 @@ def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> Session
         last_activity=now,
         max_lifetime=now + config.session.lifetime_seconds,
         mode=plan.settings.mode,
+        idle_timeout=plan.settings.idle_timeout,
         runtime_state={"version": 2, "backend": backend_name},
     )
 
@@ -303,6 +304,7 @@ def plan_session(
         settings = effective(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
             podfile_mode=podfile.mode or "", base=base,
+            project_idle=str(config.projects[project].get("idle_timeout", "")),
         )
         return Plan(user=user, project=project, image=image, settings=settings,
                     podfile=podfile, uid=uid, gid=gid)

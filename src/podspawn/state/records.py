@@ -73,10 +73,12 @@ class SessionRow(Record):
         "user", "project", "container_id", "container_name", "image", "status",
         "connections", "created_at", "last_activity", "max_lifetime", "mode",
         "grace_expiry", "network_id", "service_ids", "id", "lifetime_warned", "runtime_state",
+        "idle_timeout", "idle_warned_at",
     )
     _defaults: Mapping[str, Any] = {
         "grace_expiry": None, "network_id": "", "service_ids": "", "id": "",
-        "lifetime_warned": False, "runtime_state": _EMPTY,
+        "lifetime_warned": False, "runtime_state": _EMPTY, "idle_timeout": 0.0,
+        "idle_warned_at": None,
     }
     user: str
     project: str
@@ -95,6 +97,8 @@ class SessionRow(Record):
     id: str
     lifetime_warned: bool
     runtime_state: Mapping[str, Any]
+    idle_timeout: float  # seconds without activity before cleanup ends it; 0 is never
+    idle_warned_at: float | None  # when the idle warning went out (services.idle)
 
     if TYPE_CHECKING:
         def __init__(
@@ -103,7 +107,8 @@ class SessionRow(Record):
             last_activity: float, max_lifetime: float, mode: str,
             grace_expiry: float | None = None, network_id: str = "", service_ids: str = "",
             id: str = "", lifetime_warned: bool = False,
-            runtime_state: Mapping[str, Any] = _EMPTY,
+            runtime_state: Mapping[str, Any] = _EMPTY, idle_timeout: float = 0.0,
+            idle_warned_at: float | None = None,
         ) -> None: ...
 
     @classmethod
@@ -128,6 +133,8 @@ class SessionRow(Record):
             id=row["id"] or "",
             lifetime_warned=bool(row["lifetime_warned"]),
             runtime_state=json.loads(row["runtime_state"] or "{}"),
+            idle_timeout=row["idle_timeout"] or 0.0,
+            idle_warned_at=row["idle_warned_at"],
         )
 
 
