@@ -16,12 +16,17 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from podspawn import log
 from podspawn.errors import ImageUnavailable, SetupError, UsageError
 from podspawn.locks import file_lock
 from podspawn.names import image_name, lock_name
-from podspawn.runtime.base import ImageRecipe, Runtime
+from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
+
+if TYPE_CHECKING:
+    from podspawn.config.schema import ServerConfig
 
 LAYER_VERSION = "1"
 LAYER_SCRIPT = r"""set -e
@@ -84,15 +89,33 @@ def ensure_base(runtime: Runtime, ref: str) -> str:
         ) from None
 
 
+def build_limits(config: ServerConfig, name: str) -> BuildLimits:
+    """The memory and process limits of every image build (``images.build_*``): a project's
+    and the podspawn layer's alike, so no build can starve the host. ``name`` names the
+    build's cgroup; the caller holds the lock of that name."""
+    from podspawn.config.schema import parse_memory
+
+    return BuildLimits(memory=parse_memory(config.images.build_memory),
+                       pids=config.images.build_pids, name=name)
+
+
 def ensure_layer(
-    runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None
+    runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None,
+    limits: BuildLimits | None = None,
 ) -> str:
-    """The tag of ``base_ref`` plus the podspawn layer, building it once if needed."""
+    """The tag of ``base_ref`` plus the podspawn layer, building it once if needed, under
+    ``limits`` (:func:`build_limits`), at most one build of one layer at a time.
+
+    Raises:
+        ImageUnavailable: the base image is missing and cannot be pulled.
+        RuntimeFailure, BuildLimitReached: the build failed or hit a limit.
+    """
     base_id = ensure_base(runtime, base_ref)
     tag = layer_tag(base_id)
     if runtime.image_id(tag):
         return tag
-    lock = os.path.join(lock_dir, lock_name("image", tag.rsplit(":", 1)[1]))
+    digest = tag.rsplit(":", 1)[1]
+    lock = os.path.join(lock_dir, lock_name("image", digest))
     with file_lock(lock, timeout=1800):
         if runtime.image_id(tag):  # built by a concurrent login while we waited
             return tag
@@ -104,6 +127,8 @@ def ensure_layer(
             dockerfile=layer_dockerfile(base_id),
             labels={"managed-by": "podspawn", "podspawn-base": base_ref},
             files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
+            # named for this layer's lock: another layer's build may run at the same time
+            limits=replace(limits, name=f"layer-{digest}") if limits else None,
         ))
     return tag
 
