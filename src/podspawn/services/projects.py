@@ -47,7 +47,7 @@ from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
 from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base
+from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
 from podspawn.services.project_store import (
     checkout_dir,
     load_resolved,
@@ -264,10 +264,7 @@ def build_project_image(
 def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
                    ) -> BuildLimitReached:
     """The runtime's report, in the admin's terms: which key limits what."""
-    if exc.limit == "memory":
-        what, key, value = "memory", "images.build_memory", config.images.build_memory
-    else:
-        what, key, value = "processes", "images.build_pids", str(config.images.build_pids)
+    what, key, value = limit_key(config, exc.limit)
     step = exc.step.split(" : ", 1)[-1][:120] or "its first step"
     return BuildLimitReached(
         f"the image build of project {project} was stopped at {step}: it needed more {what} "

@@ -59,7 +59,7 @@ from podspawn.services.binds import release as release_binds
 from podspawn.services.capacity import check_disk, make_room
 from podspawn.services.companions import companion_specs, require_images, stager
 from podspawn.services.firewall import guard_login
-from podspawn.services.images import build_limits, ensure_layer
+from podspawn.services.images import ensure_layer
 from podspawn.services.limits import clamp_cpus, clamp_memory
 from podspawn.services.overrides import Effective, effective
 from podspawn.services.personalise import personalise, set_up_user
@@ -314,7 +314,7 @@ def plan_session(
     settings = effective(config, user)
     image = ensure_layer(
         runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress,
-        limits=build_limits(config, "layer"),
+        config=config,
     )
     return Plan(user=user, project=project, image=image, settings=settings, podfile=None,
                 uid=uid, gid=gid)
