@@ -173,3 +173,69 @@ def test_max_per_user_still_refuses_when_every_session_is_connected(server, conf
         assert sorted(containers(user)) == before
     finally:
         close(*held)
+
+
+#: A base image whose package manager first starts 150 processes: a layer build from it
+#: needs more than a tight ``images.build_pids`` allows, and works under the default.
+GREEDY_APT = ('#!/bin/sh\\ni=0\\nwhile [ $i -lt 150 ]; do sleep 4 & i=$((i+1)); done\\n'
+              'exec /usr/bin/apt-get "$@"\\n')
+
+
+@pytest.fixture
+def greedy_base():
+    from tests.e2e.harness import RUN_ID
+
+    tag = f"podspawn-e2e{RUN_ID or 'x'}/greedy-base:1"
+    dockerfile = (f"FROM debian:bookworm\nLABEL podspawn-test=caps-{RUN_ID}\n"
+                  f"RUN printf '{GREEDY_APT}' > /usr/local/bin/apt-get && "
+                  "chmod 755 /usr/local/bin/apt-get\n")
+    built = subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=dockerfile,
+                           capture_output=True, text=True, check=False, timeout=300,
+                           env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    assert built.returncode == 0, built.stderr
+    try:
+        yield tag
+    finally:
+        layers = subprocess.run(["docker", "image", "ls", "-q", "--filter",
+                                 f"label=podspawn-base={tag}"], capture_output=True, text=True,
+                                check=False).stdout.split()
+        subprocess.run(["docker", "rmi", "-f", *layers, tag], capture_output=True, check=False)
+
+
+def _layer_of(tag: str) -> str:
+    from podspawn.services.images import layer_tag
+
+    base_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return layer_tag(base_id)
+
+
+def test_the_layer_build_at_login_runs_under_the_build_limits(server, config, greedy_base):
+    from tests.e2e.test_project_limits import BUILD_CGROUPS
+
+    layer = _layer_of(greedy_base)
+    digest = layer.rsplit(":", 1)[1]
+    user = fresh_user(server, "caplayer")
+    config({"defaults": {"image": greedy_base}, "images": {"build_pids": 60}})
+    refused = server.ssh(user, "true", timeout=600)
+    message = refused.stderr.decode()
+    assert refused.returncode == 1, message
+    assert (f"podspawn: the environment image from {greedy_base} could not be prepared: its "
+            "build needed more processes than an image build may use (images.build_pids: "
+            "60); an administrator must raise images.build_pids") in message
+    assert "Traceback" not in message
+    assert subprocess.run(["docker", "image", "inspect", layer], capture_output=True,
+                          check=False).returncode != 0
+    assert sessions(server, user) == [] and containers(user) == []
+    assert not BUILD_CGROUPS.is_dir() or not [
+        p for p in BUILD_CGROUPS.iterdir() if p.name.startswith(f"layer-{digest}-")]
+
+    config({"defaults": {"image": greedy_base}})  # the control: the default limits
+    try:
+        allowed = server.ssh(user, "command -v sudo rsync", timeout=900)
+        assert allowed.returncode == 0, allowed.stderr.decode()
+        assert allowed.stdout.decode().split() == ["/usr/bin/sudo", "/usr/bin/rsync"]
+        assert subprocess.run(["docker", "image", "inspect", layer], capture_output=True,
+                              check=False).returncode == 0
+    finally:
+        server.podspawn("remove-user", user, "--force")  # before its image goes
