@@ -116,6 +116,12 @@ def test_the_disk_guard_refuses_a_new_session_and_leaves_nothing(server, config)
     assert containers(user) == []
     assert labelled("network", f"podspawn-user={user}") == []
     assert f'low on disk, new session refused filesystem={server.root}/state' in log_text(server)
+    from tests.e2e.test_doctor import by_name, doctor
+
+    _, report = doctor(server)  # doctor says so too, while the guard refuses
+    disk = by_name(report)["disk"]
+    assert disk["status"] == "FAIL"
+    assert "below state.min_free (100P): new sessions are refused" in disk["message"]
 
     config({"state": {"min_free": "1M"}})  # the control: the same login with room to spare
     allowed = server.ssh(user, "echo inside; hostname")
