@@ -91,6 +91,8 @@ PYTHON_ONLY: dict[str, Any] = {
     "resources.max_memory": "8g",
     "resources.service_cpus": 1.0,
     "resources.service_memory": "1g",
+    "resources.max_connections_per_user": 10,
+    "state.min_free": "2G",
 }
 
 
@@ -646,3 +648,29 @@ def test_egress_accepts_lists_of_networks(egress: list[str]) -> None:
         config.to_dict()))))
     assert rebuilt == config
     assert isinstance(rebuilt.security.egress, tuple)
+
+
+def test_the_login_snapshot_carries_the_connection_cap(tmp_path) -> None:
+    from podspawn.config.cached import load_login_settings, login_snapshot_path
+
+    path = tmp_path / "config.yaml"
+    path.write_text("resources:\n  max_connections_per_user: 4\n")
+    loader.load_config(str(path))  # writes the snapshots (as root)
+    assert load_login_settings(str(path)).max_connections == 4
+    snapshot = Path(login_snapshot_path(str(path)))
+    lines = snapshot.read_text().splitlines()
+    assert "max_connections_per_user 4" in lines
+    # an older podspawn's snapshot lacks the key; its config could not have set it
+    snapshot.write_text("".join(f"{line}\n" for line in lines
+                                if not line.startswith("max_connections_per_user ")))
+    assert load_login_settings(str(path)).max_connections == cached.DEFAULT_MAX_CONNECTIONS
+
+
+def test_the_login_default_of_the_connection_cap_is_the_schemas() -> None:
+    assert ServerConfig().resources.max_connections_per_user == cached.DEFAULT_MAX_CONNECTIONS
+
+
+@pytest.mark.parametrize("key", ["max_per_user", "max_connections_per_user"])
+def test_per_user_caps_are_not_negative(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"resources\.{key} must be 0"):
+        loader.parse_config(f"resources:\n  {key}: -1\n")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 #: per login) never imports the schema: its dataclasses cost about 20 ms. A unit test keeps
 #: the two equal.
 DEFAULT_CONFIG_PATH = "/etc/podspawn/config.yaml"
+#: ``ResourcesConfig.max_connections_per_user``'s default, repeated for the same reason.
+DEFAULT_MAX_CONNECTIONS = 10
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -133,11 +135,12 @@ class LoginSettings:
     """
 
     __slots__ = ("acl", "audit_log", "db_path", "grace_seconds", "key_dir", "lock_dir",
-                 "log_file", "path")
+                 "log_file", "max_connections", "path")
 
     def __init__(self, *, path: str, key_dir: str, db_path: str, lock_dir: str,
                  log_file: str, audit_log: str, grace_seconds: float,
-                 acl: dict[str, tuple[list[str], list[str]]] | None = None) -> None:
+                 acl: dict[str, tuple[list[str], list[str]]] | None = None,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.path = path
         self.key_dir = key_dir
         self.db_path = db_path
@@ -145,6 +148,8 @@ class LoginSettings:
         self.log_file = log_file
         self.audit_log = audit_log
         self.grace_seconds = grace_seconds
+        #: ``resources.max_connections_per_user`` (0: unlimited)
+        self.max_connections = max_connections
         #: project -> (users, groups), only for projects that have an access list
         self.acl = acl or {}
 
@@ -165,7 +170,8 @@ class LoginSettings:
         return cls(path=path, key_dir=config.auth.key_dir, db_path=config.state.db_path,
                    lock_dir=config.state.lock_dir, log_file=config.log_file,
                    audit_log=config.log.audit_log,
-                   grace_seconds=config.session.grace_seconds, acl=acl)
+                   grace_seconds=config.session.grace_seconds, acl=acl,
+                   max_connections=config.resources.max_connections_per_user)
 
 
 def _acl(value: str) -> tuple[list[str], list[str]]:
@@ -175,7 +181,8 @@ def _acl(value: str) -> tuple[list[str], list[str]]:
 
 def load_login_settings(path: str | None = None) -> LoginSettings:
     """The login settings of the config at ``path``: from a fresh snapshot when there is
-    one (the cold path wrote ``grace_seconds`` into it), else from the full loader.
+    one (the cold path wrote ``grace_seconds`` and ``max_connections_per_user`` into it),
+    else from the full loader.
 
     Raises:
         ConfigError: (from the full loader) the file is unreadable or invalid.
@@ -188,6 +195,9 @@ def load_login_settings(path: str | None = None) -> LoginSettings:
             lock_dir=values["lock_dir"], log_file=values["log_file"],
             audit_log=values.get("audit_log", ""),
             grace_seconds=float(values["grace_seconds"]),
+            # absent from a snapshot of an older podspawn, which refused the key in the file
+            max_connections=int(values.get("max_connections_per_user",
+                                           DEFAULT_MAX_CONNECTIONS)),
             acl={key[len("acl."):]: _acl(value) for key, value in values.items()
                  if key.startswith("acl.")},
         )

@@ -121,6 +121,7 @@ def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
             ("log_file", config.log_file),
             ("audit_log", config.log.audit_log),
             ("grace_seconds", repr(config.session.grace_seconds)),
+            ("max_connections_per_user", str(config.resources.max_connections_per_user)),
             *(
                 (f"acl.{name}", acl_line(entry))
                 for name, entry in sorted(config.projects.items())

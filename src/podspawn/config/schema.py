@@ -32,6 +32,8 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$")
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgGtTpP]?)[bB]?$")
+_SIZE_UNITS = {**_MEMORY_UNITS, "t": 1024**4, "p": 1024**5}
 _EXTRA_FORBID: dict[str, Any] = {"extra": "forbid"}
 #: The Go implementation's ``security.cap_add``; podspawn's lists start from it.
 _GO_CAP_ADD = ("CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE")
@@ -72,6 +74,22 @@ def parse_memory(text: str) -> int:
     if not match:
         raise ValueError(f"{text!r} is not a memory size; write it like 512m or 2g")
     return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a disk size such as ``2G``, ``500m`` or ``1t`` (memory sizes plus ``t`` and
+    ``p``); ``0`` or empty means none.
+
+    Raises:
+        ValueError: the text is not a number with an optional k, m, g, t or p suffix.
+    """
+    value = text.strip()
+    if value in ("", "0"):
+        return 0
+    match = _SIZE.fullmatch(value)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write it like 500m, 2G or 1t")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +175,14 @@ class StateConfig:
     lock_dir: str = "/var/lib/podspawn/locks"
     homes_dir: str = "/var/lib/podspawn/homes"
     """Persistent-mode homes, one directory per user, owned by the container user."""
+    min_free: str = "2G"
+    """Free space below which no new session starts: on the filesystem of ``db_path`` and
+    on the one of the engine's data (Docker's ``DockerRootDir``). A full disk corrupts
+    images and half-writes state; running sessions still attach. ``0`` turns the check off.
+    """
 
     def __post_init__(self) -> None:
+        _check("state.min_free", parse_size, self.min_free)
         _require_absolute("state.db_path", self.db_path)
         _require_absolute("state.lock_dir", self.lock_dir)
         _require_absolute("state.homes_dir", self.homes_dir)
@@ -291,7 +315,13 @@ class ResourcesConfig:
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     max_per_user: int = 3
-    """Sessions one user may hold at once; 0 means unlimited."""
+    """Sessions one user may hold at once; 0 means unlimited. A login over it ends the
+    user's session that has been idle longest (no connection, not ``persistent``) instead
+    of being refused."""
+    max_connections_per_user: int = 10
+    """SSH sessions (shells, commands, file transfers, ``.pod`` tunnels) one user may have
+    open at once, across all their sessions; 0 means unlimited. Each is a ``spawn``
+    process holding a container exec, so this bounds what one user costs the host."""
     max_cpus: float = 4.0
     """The most CPUs a Podfile may ask for, for the dev container or any one service. 0
     means no ceiling: CPU time is shared out by the kernel, so an unlimited request slows
@@ -308,8 +338,9 @@ class ResourcesConfig:
     at most ``max_memory``: a service always has a memory limit."""
 
     def __post_init__(self) -> None:
-        if self.max_per_user < 0:
-            raise ValueError("resources.max_per_user must be 0 (unlimited) or more")
+        for key in ("max_per_user", "max_connections_per_user"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"resources.{key} must be 0 (unlimited) or more")
         for key in ("max_cpus", "service_cpus"):
             value = getattr(self, key)
             if not 0 <= value <= 1024:  # also refuses nan

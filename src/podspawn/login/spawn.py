@@ -23,6 +23,7 @@ from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import lock_file_name, project_from_host
 from podspawn.procs import is_alive, start_time
+from podspawn.quotas import check_connections
 from podspawn.runtime import login_module
 from podspawn.state.db import open_db
 from podspawn.state.notices import take_notices
@@ -117,9 +118,14 @@ def _lock_path(config: LoginSettings, user: str) -> str:
 def _join_warm(
     conn: sqlite3.Connection, config: LoginSettings, connection: Connection
 ) -> SessionRow | None:
-    """Join the running session under the user's lock, or return None for the cold path."""
+    """Join the running session under the user's lock, or return None for the cold path.
+
+    Raises:
+        LimitReached: the user has ``resources.max_connections_per_user`` open already.
+    """
     with file_lock(_lock_path(config, connection.user)):
         prune_dead(conn, is_alive)
+        check_connections(conn, connection.user, config.max_connections)
         row = get_session(conn, connection.user, connection.project)
         if row is None or row.status == "starting":
             return None

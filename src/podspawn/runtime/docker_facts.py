@@ -56,6 +56,24 @@ def engine_facts() -> EngineFacts:
     )
 
 
+def data_root() -> str:
+    """Docker's ``DockerRootDir``, or "" for an engine on another machine (``DOCKER_HOST``
+    other than a unix socket), whose paths mean nothing here.
+
+    Raises:
+        RuntimeUnavailable: dockerd does not answer.
+    """
+    endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not endpoint.startswith("unix://"):
+        return ""
+    with _mapped("answer"):
+        client = docker.from_env(timeout=15)
+        try:
+            return str(client.api.info().get("DockerRootDir") or "")
+        finally:
+            client.close()
+
+
 def configured_pools(path: str) -> tuple[tuple[AddressPool, ...], str]:
     """The pools in ``daemon.json``, or Docker's defaults when it sets none."""
     try:

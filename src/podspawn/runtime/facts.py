@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from podspawn.runtime.subnets import AddressPool
 
 BACKENDS = {"docker": "podspawn.runtime.docker_facts:engine_facts"}
+#: Each backend's ``data_root() -> str``: one cheap question, asked before a new session.
+DATA_ROOTS = {"docker": "podspawn.runtime.docker_facts:data_root"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +48,23 @@ def engine_facts(name: str = "docker") -> EngineFacts:
         raise ConfigError(f"unknown runtime {name!r}; use one of {', '.join(BACKENDS)}") from None
     facts: EngineFacts = getattr(importlib.import_module(module_name), attr)()
     return facts
+
+
+def engine_data_root(name: str = "docker") -> str:
+    """The directory on this host where the engine called ``name`` keeps images, containers
+    and volumes (the disk the disk guard watches); "" when that is not known here: no such
+    backend, a remote engine, or no answer (the session's own start then says why).
+    """
+    import importlib
+
+    from podspawn.errors import PodspawnError
+
+    try:
+        module_name, _, attr = DATA_ROOTS[name].partition(":")
+    except KeyError:
+        return ""
+    try:
+        root: str = getattr(importlib.import_module(module_name), attr)()
+    except PodspawnError:
+        return ""
+    return root

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podspawn import log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     BuildLimitReached,
     Conflict,
@@ -45,9 +45,9 @@ from podspawn.errors import (
 )
 from podspawn.locks import file_lock
 from podspawn.names import lock_name, validate_project
-from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
+from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.images import LAYER_SCRIPT, ensure_base
+from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
 from podspawn.services.project_store import (
     checkout_dir,
     load_resolved,
@@ -200,12 +200,6 @@ class _BuildProgress:
         self.phase = ""
 
 
-def build_limits(config: ServerConfig, project: str) -> BuildLimits:
-    """The memory and process limits of a project's image build (``images.build_*``)."""
-    return BuildLimits(memory=parse_memory(config.images.build_memory),
-                       pids=config.images.build_pids, name=project)
-
-
 def build_project_image(
     *,
     runtime: Runtime,
@@ -270,10 +264,7 @@ def build_project_image(
 def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
                    ) -> BuildLimitReached:
     """The runtime's report, in the admin's terms: which key limits what."""
-    if exc.limit == "memory":
-        what, key, value = "memory", "images.build_memory", config.images.build_memory
-    else:
-        what, key, value = "processes", "images.build_pids", str(config.images.build_pids)
+    what, key, value = limit_key(config, exc.limit)
     step = exc.step.split(" : ", 1)[-1][:120] or "its first step"
     return BuildLimitReached(
         f"the image build of project {project} was stopped at {step}: it needed more {what} "

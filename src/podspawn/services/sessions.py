@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig, parse_memory
 from podspawn.errors import (
-    LimitReached,
     PermissionDenied,
     RuntimeFailure,
     SessionNotFound,
@@ -44,6 +43,7 @@ from podspawn.names import (
     validate_user,
 )
 from podspawn.procs import is_alive
+from podspawn.quotas import check_connections
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import Runtime
 from podspawn.runtime.spec import (
@@ -56,6 +56,7 @@ from podspawn.runtime.spec import (
 )
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
+from podspawn.services.capacity import check_disk, make_room
 from podspawn.services.companions import companion_specs, require_images, stager
 from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
@@ -71,7 +72,6 @@ from podspawn.state.sessions import (
     delete_session,
     finish_session,
     get_session,
-    list_sessions,
     prune_dead,
     reserve_session,
 )
@@ -133,7 +133,9 @@ def open_session(
 
     Raises:
         PermissionDenied: the project's access list leaves this user out; nothing is made.
-        LimitReached: the user already holds ``resources.max_per_user`` sessions.
+        LimitReached: the user already holds ``resources.max_per_user`` sessions and none
+            is idle, or ``resources.max_connections_per_user`` connections, or the disk is
+            below ``state.min_free`` (``services.capacity``); nothing is made.
         SetupError: the packet-filter policy is not in place and cannot be installed.
         ImageUnavailable: the session's image is missing and cannot be pulled.
         SessionNotFound: the session was ended (``stop``, ``remove-user``) while starting.
@@ -151,7 +153,8 @@ def open_session(
     announced = False
     while True:
         with _user_lock(config, user):
-            joined, reserved = _join_or_reserve(config, conn, runtime, plan, connection)
+            joined, reserved = _join_or_reserve(config, conn, runtime, plan, connection,
+                                                progress)
         if joined is not None:
             return joined
         if reserved is not None:
@@ -186,12 +189,13 @@ def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
 
 def _join_or_reserve(
     config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
-    connection: Connection,
+    connection: Connection, progress: Progress | None = None,
 ) -> tuple[SessionRow | None, SessionRow | None]:
     """Under the user's lock: (the joined row, None), (None, a fresh reservation), or
     (None, None) while another login of this user is still making the session."""
     user, project = plan.user, plan.project
     prune_dead(conn, is_alive)
+    check_connections(conn, user, config.resources.max_connections_per_user)
     row = get_session(conn, user, project)
     if row is not None:
         if row.status == "starting" and not abandoned(row):
@@ -215,7 +219,9 @@ def _join_or_reserve(
                 "your previous session could not be removed; try again in a minute, or ask "
                 "an administrator to check the podspawn log"
             )
-    _check_quota(conn, config, user)
+    check_disk(config, runtime.name)
+    make_room(conn, config, user, notify=progress, end=lambda idle: destroy_session(
+        conn=conn, row=idle, reason="made_room", runtime=runtime))
     reserved = _reservation(config, plan, runtime.name)
     reserve_session(conn, reserved, connection)
     return None, get_session(conn, user, project)
@@ -310,7 +316,8 @@ def plan_session(
                     podfile=podfile, uid=uid, gid=gid)
     settings = effective(config, user)
     image = ensure_layer(
-        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress,
+        config=config,
     )
     return Plan(user=user, project=project, image=image, settings=settings, podfile=None,
                 uid=uid, gid=gid)
@@ -339,17 +346,6 @@ def host_ids(user: str) -> tuple[int, int]:
             f"{user}'s account has a system uid ({uid}); podspawn runs nobody as one"
         )
     return uid, uid
-
-
-def _check_quota(conn: sqlite3.Connection, config: ServerConfig, user: str) -> None:
-    limit = config.resources.max_per_user
-    held = list_sessions(conn, user)
-    if limit and len(held) >= limit:
-        names = ", ".join(r.project or "(default)" for r in held)
-        raise LimitReached(
-            f"you already have {len(held)} session(s) ({names}) and the limit is {limit}; "
-            "log out of one and wait for it to end, or ask an administrator to stop it"
-        )
 
 
 def create_session(

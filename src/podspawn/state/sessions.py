@@ -196,6 +196,12 @@ def list_connections(
     ]
 
 
+def count_connections(conn: sqlite3.Connection, user: str) -> int:
+    """How many connections ``user`` has open, across all their sessions."""
+    return int(conn.execute("SELECT COUNT(*) FROM connections WHERE user=?",
+                            (user,)).fetchone()[0])
+
+
 def prune_dead(conn: sqlite3.Connection, is_alive: Callable[[int, int], bool]) -> int:
     """Drop connections whose process is gone; recount every session. Returns rows dropped."""
     dead = [c for c in list_connections(conn) if not is_alive(c.pid, c.pid_start)]
