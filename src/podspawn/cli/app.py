@@ -105,7 +105,7 @@ class App:
         return config, open_db(config.state.db_path)
 
     def resolved_config_path(self) -> str:
-        from podspawn.config.cached import config_path
+        from podspawn.paths import config_path
 
         return config_path(self.config_path)
 

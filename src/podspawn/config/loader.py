@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from podspawn.config.cached import cache_path, config_path, fingerprint, login_snapshot_path
+from podspawn.config import snapshot
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import ConfigError
+from podspawn.paths import config_path
 
 
 def load_config(path: str | None = None, *, write_cache: bool = True) -> ServerConfig:
@@ -30,7 +30,7 @@ def load_config(path: str | None = None, *, write_cache: bool = True) -> ServerC
         ) from exc
     config = parse_config(raw, source=path)
     if write_cache and os.geteuid() == 0:
-        _write_cache(path, st, config)
+        snapshot.write(path, st, config)
     return config
 
 
@@ -77,15 +77,7 @@ def describe_errors(exc: Any) -> str:
 def dump_config_yaml(config: ServerConfig) -> str:
     import yaml
 
-    return str(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    return str(yaml.safe_dump(snapshot.plain(config.to_dict()), sort_keys=False))
 
 
 def _describe(err: Any) -> str:
@@ -100,55 +92,3 @@ def _describe(err: Any) -> str:
     if kind == "value_error":
         return message
     return f"{loc}: {message} (got {err.get('input')!r})"
-
-
-def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
-    """Best effort: a failed snapshot only costs the next login a full parse.
-
-    Two snapshots: the whole config as JSON, and the login settings as ``key value`` lines,
-    which ``auth-keys`` and a warm ``spawn`` read without importing ``json``.
-    """
-    whole = json.dumps({"source": fingerprint(st), "config": _plain(config.to_dict()),
-                        "grace_seconds": config.session.grace_seconds})
-    source = " ".join(str(n) for n in fingerprint(st))
-    login = "".join(
-        f"{key} {value}\n"
-        for key, value in (
-            ("source", source),
-            ("key_dir", config.auth.key_dir),
-            ("db_path", config.state.db_path),
-            ("lock_dir", config.state.lock_dir),
-            ("log_file", config.log_file),
-            ("audit_log", config.log.audit_log),
-            ("grace_seconds", repr(config.session.grace_seconds)),
-            *(
-                (f"acl.{name}", acl_line(entry))
-                for name, entry in sorted(config.projects.items())
-                if entry.get("users") is not None or entry.get("groups") is not None
-            ),
-        )
-    )
-    for target, text in ((cache_path(path), whole), (login_snapshot_path(path), login)):
-        _write_snapshot(target, text)
-
-
-def acl_line(entry: dict[str, Any]) -> str:
-    """A project's access list as the login snapshot stores it: ``users|groups``, each a
-    comma list (names hold neither character)."""
-    return ",".join(entry.get("users") or ()) + "|" + ",".join(entry.get("groups") or ())
-
-
-def _write_snapshot(target: str, text: str) -> None:
-    tmp = f"{target}.{os.getpid()}.tmp"
-    try:
-        # O_EXCL|O_NOFOLLOW: never write through a link planted beside the config
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with open(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass

@@ -26,8 +26,6 @@ from typing import Any, ClassVar, Literal
 SessionMode = Literal["grace-period", "destroy-on-disconnect", "persistent"]
 SESSION_MODES: tuple[str, ...] = ("grace-period", "destroy-on-disconnect", "persistent")
 
-DEFAULT_CONFIG_PATH = "/etc/podspawn/config.yaml"
-
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$")

@@ -10,10 +10,10 @@ import shutil
 import subprocess
 
 from podspawn.login.auth_keys import forced_command
+from podspawn.paths import SUDOERS_DIR
 from podspawn.services import accounts
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.server_setup import (
-    SUDOERS_DIR,
     render_block,
     render_sudoers,
     sshd_effective,
