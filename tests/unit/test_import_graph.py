@@ -1,4 +1,4 @@
-"""The house rules of the import graph: no circles among podspawn modules.
+"""The house rules of the import graph: no circles, and each layer imports only downwards.
 
 Read from the source with ``ast``, so the test needs no import of the modules it judges.
 Imports inside functions count (a lazy import is still a dependency); imports under
@@ -129,3 +129,61 @@ def test_no_import_cycles_among_podspawn_modules() -> None:
     graph = import_graph()
     assert len(graph) > 50  # the walk found the package
     assert cycles(graph) == []
+
+
+#: (importer prefix, forbidden prefix, why). Entry points sit on top: nothing below imports
+#: them. ``state`` is the floor of the rules, so it never calls them.
+LAYER_RULES = [
+    (below, entry, f"{below} lies below the entry points; move what it needs out of {entry}")
+    for below in ("podspawn.services", "podspawn.state", "podspawn.runtime", "podspawn.config",
+                  "podspawn.podfile", "podspawn.client")
+    for entry in ("podspawn.cli", "podspawn.login")
+] + [
+    ("podspawn.state", "podspawn.services", "state is below services"),
+    ("podspawn.state", "podspawn.runtime", "state keeps rows, not engines"),
+    ("podspawn.runtime", "podspawn.services", "runtime is below services"),
+    ("podspawn.podfile", "podspawn.services", "podfile is pure and below services"),
+    ("podspawn.podfile", "podspawn.runtime", "podfile is pure: no engine"),
+    ("podspawn.config", "podspawn.services", "config is below services"),
+]
+
+#: Modules shared by everyone (``podspawn.names``, ``errors``, ``units``...) may not import
+#: any layer above them.
+FLOOR = ("podspawn.names", "podspawn.errors", "podspawn.labels", "podspawn.locks",
+         "podspawn.paths", "podspawn.procs", "podspawn.files", "podspawn.keys",
+         "podspawn.authorized_keys", "podspawn.inner_sshd", "podspawn.shells", "podspawn.log",
+         "podspawn.audit", "podspawn.access", "podspawn.lifecycle")
+LAYERS = ("podspawn.cli", "podspawn.login", "podspawn.services", "podspawn.runtime",
+          "podspawn.state", "podspawn.podfile", "podspawn.client")
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    rules = LAYER_RULES + [(floor, layer, f"{floor} is shared floor; it imports no layer")
+                           for floor in FLOOR for layer in LAYERS]
+    problems = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            for importer, forbidden, why in rules:
+                if _within(module, importer) and _within(target, forbidden):
+                    problems.append(f"{module} imports {target}: {why}")
+    return problems
+
+
+def test_the_layer_check_notices_an_upward_import() -> None:
+    """Guard the guard: services importing login, or state importing services, is caught."""
+    graph = {"podspawn.services.users": {"podspawn.login.auth_keys"},
+             "podspawn.state.db": {"podspawn.services.sessions"},
+             "podspawn.login.spawn": {"podspawn.services.sessions"}}
+    assert [p.split(":")[0] for p in layer_violations(graph)] == [
+        "podspawn.services.users imports podspawn.login.auth_keys",
+        "podspawn.state.db imports podspawn.services.sessions",
+    ]
+
+
+def test_every_layer_imports_only_downwards() -> None:
+    """``login`` is an entry point like ``cli``: what both need lives below them."""
+    assert layer_violations(import_graph()) == []

@@ -11,17 +11,17 @@ import os
 import sys
 import time
 
-from podspawn import audit, log
+from podspawn import audit, inner_sshd, log
 from podspawn.config.cached import LoginSettings, load_login_settings
 from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import backend, engine_state, on_last_disconnect, reusable
 from podspawn.locks import file_lock
-from podspawn.login import inner_sshd
 from podspawn.login.handoff import expect_notices, run_attached
 from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import lock_file_name, project_from_host
+from podspawn.paths import key_file
 from podspawn.procs import is_alive, start_time
 from podspawn.runtime import login_module
 from podspawn.state.db import open_db
@@ -163,7 +163,7 @@ def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str
     with file_lock(_lock_path(config, user)):
         private, _ = ensure_host_key(config.state_dir, user)
     try:
-        with open(os.path.join(config.key_dir, user), encoding="utf-8") as fh:
+        with open(key_file(config.key_dir, user), encoding="utf-8") as fh:
             keys = fh.read()
     except OSError:
         keys = ""

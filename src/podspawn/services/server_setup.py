@@ -23,10 +23,10 @@ import subprocess
 from dataclasses import dataclass, field
 
 from podspawn import audit, log
+from podspawn.authorized_keys import forced_command
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import SetupError, UsageError
 from podspawn.files import BEGIN, END, atomic_write, find_block, with_block
-from podspawn.login.auth_keys import forced_command
 from podspawn.paths import DEFAULT_CONFIG_PATH, SUDOERS_DIR
 from podspawn.services import accounts
 from podspawn.services.accounts import SPAWN_ALIAS_PREFIX

@@ -9,7 +9,7 @@ import pwd
 import shutil
 import subprocess
 
-from podspawn.login.auth_keys import forced_command
+from podspawn.authorized_keys import forced_command
 from podspawn.paths import SUDOERS_DIR
 from podspawn.services import accounts
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
