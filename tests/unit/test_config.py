@@ -19,11 +19,10 @@ from podspawn.config.schema import (
     SecurityConfig,
     ServerConfig,
     SessionConfig,
-    parse_duration,
-    parse_memory,
 )
 from podspawn.errors import ConfigError, UsageError
 from podspawn.paths import DEFAULT_CONFIG_PATH, config_path
+from podspawn.units import parse_duration, parse_memory
 
 #: The Go implementation's keys and defaults (reference docs, section 2.4).
 GO_DEFAULTS: dict[str, Any] = {

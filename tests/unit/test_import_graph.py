@@ -152,7 +152,8 @@ LAYER_RULES = [
 FLOOR = ("podspawn.names", "podspawn.errors", "podspawn.labels", "podspawn.locks",
          "podspawn.paths", "podspawn.procs", "podspawn.files", "podspawn.keys",
          "podspawn.authorized_keys", "podspawn.inner_sshd", "podspawn.shells", "podspawn.log",
-         "podspawn.audit", "podspawn.access", "podspawn.lifecycle")
+         "podspawn.audit", "podspawn.access", "podspawn.lifecycle", "podspawn.units",
+         "podspawn.record")
 LAYERS = ("podspawn.cli", "podspawn.login", "podspawn.services", "podspawn.runtime",
           "podspawn.state", "podspawn.podfile", "podspawn.client")
 

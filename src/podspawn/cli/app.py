@@ -116,8 +116,8 @@ def positive_duration(option: str, value: str, example: str) -> float:
     Raises:
         UsageError: not a duration, or not more than 0 (the message shows ``example``).
     """
-    from podspawn.config.schema import parse_duration
     from podspawn.errors import UsageError
+    from podspawn.units import parse_duration
 
     try:
         seconds = parse_duration(value)

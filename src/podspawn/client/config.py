@@ -30,7 +30,7 @@ from podspawn.client.rules import (
     show,
 )
 from podspawn.errors import ConfigError
-from podspawn.state.records import Record
+from podspawn.record import Record
 
 TYPE_CHECKING = False  # not typing's: `connect` runs on every .pod login (about 3 ms)
 if TYPE_CHECKING:

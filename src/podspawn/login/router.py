@@ -13,8 +13,8 @@ it with ``eval``: the same parser as ``-c``, the same exit status and streams.
 
 from __future__ import annotations
 
+from podspawn.record import Record
 from podspawn.shells import POSIX_SHELLS
-from podspawn.state.records import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ from podspawn.config.schema import (
     SESSION_MODES,
     DefaultsConfig,
     ServerConfig,
-    parse_memory,
 )
 from podspawn.errors import ConfigError
 from podspawn.files import atomic_write
 from podspawn.names import validate_user
+from podspawn.units import parse_memory
 
 _FORBID: dict[str, Any] = {"extra": "forbid"}
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podspawn import log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     BuildLimitReached,
     Conflict,
@@ -56,6 +56,7 @@ from podspawn.services.project_store import (
     store_resolved,
     stored_hashes,
 )
+from podspawn.units import parse_memory
 
 if TYPE_CHECKING:
     from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn import audit, labels, log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     LimitReached,
     PermissionDenied,
@@ -75,6 +75,7 @@ from podspawn.state.sessions import (
     prune_dead,
     reserve_session,
 )
+from podspawn.units import parse_memory
 
 if TYPE_CHECKING:
     import sqlite3
