@@ -153,6 +153,7 @@ FLOOR = ("podspawn.names", "podspawn.errors", "podspawn.labels", "podspawn.locks
          "podspawn.paths", "podspawn.procs", "podspawn.files", "podspawn.keys",
          "podspawn.authorized_keys", "podspawn.inner_sshd", "podspawn.shells", "podspawn.log",
          "podspawn.audit", "podspawn.access", "podspawn.lifecycle", "podspawn.units",
+         "podspawn.validation", "podspawn.yaml_text",
          "podspawn.record")
 LAYERS = ("podspawn.cli", "podspawn.login", "podspawn.services", "podspawn.runtime",
           "podspawn.state", "podspawn.podfile", "podspawn.client")

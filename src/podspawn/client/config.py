@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from podspawn import yaml_text
 from podspawn.client import paths
 from podspawn.client.rules import (
     POD_SUFFIX,
@@ -31,6 +32,7 @@ from podspawn.client.rules import (
 )
 from podspawn.errors import ConfigError
 from podspawn.record import Record
+from podspawn.validation import Wording, describe_errors
 
 TYPE_CHECKING = False  # not typing's: `connect` runs on every .pod login (about 3 ms)
 if TYPE_CHECKING:
@@ -188,9 +190,8 @@ def validate_client_config(data: object, *, source: str = "config") -> ClientCon
     try:
         model = ClientConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{where}: " + "; ".join(_describe(err) for err in exc.errors())
-        ) from exc
+        problems = describe_errors(exc.errors(include_url=False), _ClientWording())
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from exc
     servers = model.servers
     return ClientConfig(
         default=make_server(servers.default) if servers.default is not None else None,
@@ -202,16 +203,11 @@ def validate_client_config(data: object, *, source: str = "config") -> ClientCon
 
 
 def _load_yaml(raw: bytes | str, source: str) -> object:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader, C or Python
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
+        data = yaml_text.load(raw)
+    except yaml_text.YamlSyntaxError as exc:
         shown = paths.display(source) if os.sep in source else source
-        raise ConfigError(f"{shown} is not valid YAML{where}; fix the syntax") from exc
+        raise ConfigError(f"{shown} is not valid YAML{exc.at_line}; fix the syntax") from exc
     return {} if data is None else data
 
 
@@ -342,9 +338,7 @@ def set_value(key: str, value: str, *, path: str | None = None) -> tuple[str, st
     else:
         _set_mapping(servers, name, field_name, value, path)
     validate_client_config(data, source=path)
-    import yaml
-
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    text = yaml_text.dump(data)
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     atomic_write(path, text.encode(), mode=None if os.path.exists(path) else 0o600)
     return key_name(section, name, field_name), value
@@ -381,23 +375,30 @@ def _set_mapping(servers: dict[Any, Any], name: str, field_name: str, value: str
     mappings.update(renamed)
 
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(part) for part in err["loc"] if part != "[key]") or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parts = [part for part in err["loc"] if part != "[key]"]
-        if len(parts) <= 1:
+class _ClientWording(Wording):
+    top_level = "(top level)"
+    mark_keys = False
+
+    def show(self, value: object) -> str:
+        return show(value)
+
+    def unknown_key(self, loc: list[str | int]) -> str:
+        if len(loc) <= 1:
             known = "servers (and local, for local mode)"
-        elif len(parts) == 2:
+        elif len(loc) == 2:
             known = "servers.default and servers.mappings"
         else:
             known = "host and mode"
-        return f"{loc}: unknown key; the keys here are {known}"
-    if kind == "missing":
-        return f"{loc}: missing; add it"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"{loc}: must be a mapping (got {show(err.get('input'))})"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return f"{loc}: {message}"
-    return f"{loc}: {message} (got {show(err.get('input'))})"
+        return f"unknown key; the keys here are {known}"
+
+    def missing(self, loc: list[str | int]) -> str:
+        return "missing; add it"
+
+    def mapping_type(self, error: Mapping[str, Any], message: str) -> str:
+        return f"must be a mapping (got {show(error.get('input'))})"
+
+    def list_type(self, error: Mapping[str, Any], message: str) -> str:
+        return self.other(error, message)
+
+    def other(self, error: Mapping[str, Any], message: str) -> str:
+        return f"{message} (got {show(error.get('input'))})"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
+from podspawn import validation, yaml_text
 from podspawn.config import snapshot
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import ConfigError
@@ -40,14 +42,10 @@ def parse_config(raw: bytes | str, *, source: str = "config") -> ServerConfig:
     Raises:
         ConfigError: the text is not YAML or a key or value is wrong.
     """
-    import yaml
-
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source} is not valid YAML{where}; fix the syntax") from exc
+        data = yaml_text.load(raw)
+    except yaml_text.YamlSyntaxError as exc:
+        raise ConfigError(f"{source} is not valid YAML{exc.at_line}; fix the syntax") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -71,24 +69,28 @@ def validate_config(data: dict[str, Any], *, source: str = "config") -> ServerCo
 
 def describe_errors(exc: Any) -> str:
     """A pydantic ValidationError as ``key.path: problem; ...``, never pydantic's repr."""
-    return "; ".join(_describe(err) for err in exc.errors())
+    return "; ".join(validation.describe_errors(exc.errors(include_url=False),
+                                                _ConfigWording()))
 
 
 def dump_config_yaml(config: ServerConfig) -> str:
-    import yaml
-
-    return str(yaml.safe_dump(snapshot.plain(config.to_dict()), sort_keys=False))
+    return yaml_text.dump(snapshot.plain(config.to_dict()))
 
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    kind = err["type"]
-    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        return f"{loc}: unknown key; check the spelling against the documented keys"
-    if kind == "literal_error":
-        allowed = err.get("ctx", {}).get("expected", "")
-        return f"{loc}: {err['input']!r} is not allowed; use one of {allowed}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return message
-    return f"{loc}: {message} (got {err.get('input')!r})"
+class _ConfigWording(validation.Wording):
+    top_level = "(top level)"
+    mark_keys = False
+    located_values = True  # the schema's own checks name their key
+
+    def unknown_key(self, loc: list[str | int]) -> str:
+        return "unknown key; check the spelling against the documented keys"
+
+    def literal(self, error: Mapping[str, Any], message: str) -> str:
+        allowed = (error.get("ctx") or {}).get("expected", "")
+        return f"{error.get('input')!r} is not allowed; use one of {allowed}"
+
+    def list_type(self, error: Mapping[str, Any], message: str) -> str:
+        return self.other(error, message)
+
+    def other(self, error: Mapping[str, Any], message: str) -> str:
+        return f"{message} (got {error.get('input')!r})"
