@@ -17,10 +17,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 
-from podspawn import log
+from podspawn import labels, log
 from podspawn.errors import ImageUnavailable, SetupError, UsageError
-from podspawn.locks import file_lock
-from podspawn.names import image_name, lock_name
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import image_name
 from podspawn.runtime.base import ImageRecipe, Runtime
 
 LAYER_VERSION = "1"
@@ -46,14 +46,6 @@ mkdir -p /run/sshd
 """
 
 Progress = Callable[[str], None]
-
-
-def layer_dockerfile(base_ref: str) -> str:
-    return (
-        f"FROM {base_ref}\n"
-        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh\n"
-        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh\n"
-    )
 
 
 def layer_tag(base_id: str) -> str:
@@ -92,18 +84,19 @@ def ensure_layer(
     tag = layer_tag(base_id)
     if runtime.image_id(tag):
         return tag
-    lock = os.path.join(lock_dir, lock_name("image", tag.rsplit(":", 1)[1]))
-    with file_lock(lock, timeout=1800):
+    with file_lock(lock_path(lock_dir, "image", tag.rsplit(":", 1)[1]), timeout=1800):
         if runtime.image_id(tag):  # built by a concurrent login while we waited
             return tag
         if progress:
             progress(f"Preparing environment image from {base_ref} (first time only)...")
+        from podspawn.podfile.recipe import LAYER_FILE, layer_dockerfile  # a build: rare
+
         log.info("building layer image", base=base_ref, tag=tag)
         runtime.build(ImageRecipe(
             tag=tag,
             dockerfile=layer_dockerfile(base_id),
-            labels={"managed-by": "podspawn", "podspawn-base": base_ref},
-            files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
+            labels=labels.for_image(base=base_ref),
+            files={LAYER_FILE: LAYER_SCRIPT.encode()},
         ))
     return tag
 

@@ -35,11 +35,10 @@ from podspawn.errors import (
     StateError,
 )
 from podspawn.lifecycle import abandoned, backend, engine_state, expired, grace_expired
-from podspawn.locks import file_lock
+from podspawn.locks import user_lock
 from podspawn.names import (
     container_name,
     hostname,
-    lock_file_name,
     validate_project,
     validate_user,
 )
@@ -182,7 +181,7 @@ def check_access(config: ServerConfig, user: str, project: str) -> None:
 
 
 def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
-    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)))
+    return user_lock(config.state.lock_dir, user)
 
 
 def _join_or_reserve(
@@ -486,7 +485,7 @@ def stop_session(
     validate_user(user)
     if project:
         validate_project(project)
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
+    with user_lock(config.state.lock_dir, user):
         row = get_session(conn, user, project)
         if row is None:
             where = f"{user}@{project}" if project else user

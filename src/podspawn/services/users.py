@@ -22,8 +22,8 @@ from podspawn.config.schema import ServerConfig
 from podspawn.errors import Conflict, InvalidKey, UsageError, UserNotFound
 from podspawn.files import atomic_write
 from podspawn.keys import PublicKey, merge_keys, parse_key, parse_key_text, render_key_file
-from podspawn.locks import file_lock
-from podspawn.names import RESERVED_USERS, lock_file_name, validate_user
+from podspawn.locks import user_lock
+from podspawn.names import RESERVED_USERS, validate_user
 from podspawn.paths import host_key_paths, key_file, state_dir
 from podspawn.runtime.base import Runtime
 from podspawn.services import accounts
@@ -276,7 +276,7 @@ def remove_user(
     if name in RESERVED_USERS or (registered is None and not has_keys):
         raise UserNotFound(f"{name} is not a podspawn user; 'podspawn list-users' shows them")
     destroyed = 0
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(name))):
+    with user_lock(config.state.lock_dir, name):
         sessions = list_sessions(conn, name)
         if sessions and not force:
             raise Conflict(
