@@ -26,7 +26,14 @@ def key_file(key_dir: str, user: str) -> str:
 
 
 def state_dir(db_path: str) -> str:
-    """The root-only directory of the state database, beside which podspawn keeps the rest."""
+    """The root-only directory of the state database, beside which podspawn keeps the rest::
+
+        <state dir>/state.db        the database (``state.db_path``)
+        <state dir>/hostkeys/USER   each user's pod host key (and ``USER.pub``)
+        <state dir>/projects/       checkouts and stored resolved Podfiles
+        <state dir>/credentials/    repository credentials split off at add-project
+        <state dir>/binds/          the staged host binds of running sessions
+    """
     return os.path.dirname(db_path)
 
 
@@ -34,3 +41,15 @@ def host_key_paths(state_dir: str, user: str) -> tuple[str, str]:
     """(private, public) paths of ``user``'s pod host key. ``user`` must be valid."""
     private = os.path.join(state_dir, "hostkeys", user)
     return private, private + ".pub"
+
+
+def projects_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "projects")
+
+
+def credentials_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "credentials")
+
+
+def binds_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "binds")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from podspawn.config import snapshot
-from podspawn.paths import config_path
+from podspawn.paths import config_path, state_dir
 
 TYPE_CHECKING = False  # not typing's: importing typing costs auth-keys about 3 ms
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class LoginSettings:
 
     @property
     def state_dir(self) -> str:
-        return os.path.dirname(self.db_path)
+        return state_dir(self.db_path)
 
     def full(self) -> ServerConfig:
         return load_fast(self.path)

@@ -41,7 +41,7 @@ recognise is assumed to be Debian-like, and the build reports it if apt is missi
 Every Dockerfile podspawn writes is written here: the recipe above (:func:`render_recipe`),
 the project image that adds podspawn's layer, the build user, the checkout and
 ``on_create`` on top of it (:func:`project_dockerfile`), and the layer image over a bare
-base (:func:`layer_dockerfile`). The layer's script itself is ``services.images``'.
+base (:func:`layer_dockerfile`). The layer's script itself lives in ``services.images``.
 
 The image tag is ``podspawn/<project>:podfile-<hash>``, where the hash covers the resolved
 Podfile (after ``extends``, defaults filled in) as canonical JSON, plus :data:`RECIPE_VERSION`.

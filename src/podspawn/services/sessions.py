@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -192,7 +193,7 @@ def check_access(config: ServerConfig, user: str, project: str) -> None:
         check(user, project, entry.get("users"), entry.get("groups"))
 
 
-def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
+def _user_lock(config: ServerConfig, user: str) -> AbstractContextManager[None]:
     return user_lock(config.state.lock_dir, user)
 
 
