@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podspawn.config.schema import ServerConfig, StateConfig, parse_size
+from podspawn.config.schema import ServerConfig, StateConfig
 from podspawn.errors import LimitReached
 from podspawn.quotas import check_connections, connection_refusal
 from podspawn.services.capacity import (
@@ -32,6 +32,7 @@ from podspawn.state.sessions import (
     insert_session,
     list_sessions,
 )
+from podspawn.units import parse_size
 
 NOW = 1_700_000_000.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podspawn.login import inner_sshd
+from podspawn import inner_sshd
 from podspawn.runtime.docker_facts import DEFAULT_POOLS, configured_pools
 from podspawn.runtime.subnets import AddressPool, host_routes, pool_headroom
 from podspawn.services.doctor import CHECKS

@@ -11,7 +11,8 @@ from podspawn.cli.app import App, positive_duration
 @click.pass_obj
 def list_sessions(app: App) -> None:
     """Show every session: who is connected, for how long, and what is left."""
-    from podspawn.services.status import format_duration, list_session_views
+    from podspawn.services.status import list_session_views
+    from podspawn.units import format_duration
 
     _, conn = app.admin_context("list", echo=False)
     views = list_session_views(conn)

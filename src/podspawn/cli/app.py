@@ -105,7 +105,7 @@ class App:
         return config, open_db(config.state.db_path)
 
     def resolved_config_path(self) -> str:
-        from podspawn.config.cached import config_path
+        from podspawn.paths import config_path
 
         return config_path(self.config_path)
 
@@ -116,8 +116,8 @@ def positive_duration(option: str, value: str, example: str) -> float:
     Raises:
         UsageError: not a duration, or not more than 0 (the message shows ``example``).
     """
-    from podspawn.config.schema import parse_duration
     from podspawn.errors import UsageError
+    from podspawn.units import parse_duration
 
     try:
         seconds = parse_duration(value)

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from podspawn import log
-from podspawn.config.schema import ServerConfig, parse_size
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import LimitReached
 from podspawn.state.sessions import list_sessions
+from podspawn.units import parse_size
 
 if TYPE_CHECKING:
     import sqlite3

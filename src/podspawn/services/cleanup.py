@@ -16,7 +16,6 @@ and other installations on the same Docker host are left alone.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -27,8 +26,8 @@ from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
 from podspawn.lifecycle import abandoned, engine_state, lifetime_expired, on_last_disconnect
-from podspawn.locks import file_lock
-from podspawn.names import is_valid_user, lock_file_name
+from podspawn.locks import user_lock
+from podspawn.names import is_valid_user
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
 from podspawn.services import idle
@@ -143,7 +142,7 @@ def _ensure_network_policy(
 
 
 def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
-    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)), timeout=60)
+    return user_lock(config.state.lock_dir, user, timeout=60)
 
 
 def _reconcile_row(

@@ -160,7 +160,7 @@ def enforce(
     The caller holds the user's lock (``destroy_session`` needs it).
     """
     from podspawn.services.sessions import destroy_session
-    from podspawn.services.status import format_duration
+    from podspawn.units import format_duration
 
     last = last_activity(row, activity.seen.get((row.user, row.project)))
     warned = stretch_warned(row, last)

@@ -18,10 +18,10 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from podspawn import log
+from podspawn import labels, log
 from podspawn.errors import BuildLimitReached, ImageUnavailable, SetupError, UsageError
-from podspawn.locks import file_lock
-from podspawn.names import image_name, lock_name
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import image_name
 from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
 
 if TYPE_CHECKING:
@@ -50,14 +50,6 @@ mkdir -p /run/sshd
 """
 
 Progress = Callable[[str], None]
-
-
-def layer_dockerfile(base_ref: str) -> str:
-    return (
-        f"FROM {base_ref}\n"
-        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh\n"
-        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh\n"
-    )
 
 
 def layer_tag(base_id: str) -> str:
@@ -92,7 +84,7 @@ def build_limits(config: ServerConfig, name: str) -> BuildLimits:
     """The memory and process limits of every image build (``images.build_*``): a project's
     and the podspawn layer's alike, so no build can starve the host. ``name`` names the
     build's cgroup; the caller holds the lock of that name."""
-    from podspawn.config.schema import parse_memory
+    from podspawn.units import parse_memory
 
     return BuildLimits(memory=parse_memory(config.images.build_memory),
                        pids=config.images.build_pids, name=name)
@@ -124,19 +116,20 @@ def ensure_layer(
     if runtime.image_id(tag):
         return tag
     digest = tag.rsplit(":", 1)[1]
-    lock = os.path.join(lock_dir, lock_name("image", digest))
-    with file_lock(lock, timeout=1800):
+    with file_lock(lock_path(lock_dir, "image", digest), timeout=1800):
         if runtime.image_id(tag):  # built by a concurrent login while we waited
             return tag
         if progress:
             progress(f"Preparing environment image from {base_ref} (first time only)...")
+        from podspawn.podfile.recipe import LAYER_FILE, layer_dockerfile  # a build: rare
+
         log.info("building layer image", base=base_ref, tag=tag)
         try:
             runtime.build(ImageRecipe(
                 tag=tag,
                 dockerfile=layer_dockerfile(base_id),
-                labels={"managed-by": "podspawn", "podspawn-base": base_ref},
-                files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
+                labels=labels.for_image(base=base_ref),
+                files={LAYER_FILE: LAYER_SCRIPT.encode()},
                 # named for this layer's lock: another layer may build at the same time
                 limits=build_limits(config, f"layer-{digest}") if config else None,
             ))

@@ -11,16 +11,16 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from podspawn import yaml_text
 from podspawn.config.schema import (
     SESSION_MODES,
     DefaultsConfig,
     ServerConfig,
-    parse_duration,
-    parse_memory,
 )
 from podspawn.errors import ConfigError
 from podspawn.files import atomic_write
 from podspawn.names import validate_user
+from podspawn.units import parse_duration, parse_memory
 
 _FORBID: dict[str, Any] = {"extra": "forbid"}
 
@@ -86,16 +86,15 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
     Raises:
         ConfigError: the file is not valid YAML or has a wrong key or value.
     """
-    import yaml
     from pydantic import TypeAdapter, ValidationError
 
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml_text.load(fh.read()) or {}
     except FileNotFoundError:
         return UserOverride()
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml_text.YamlSyntaxError) as exc:
         raise ConfigError(_BROKEN, detail=f"{path} cannot be read as YAML") from exc
     try:
         return TypeAdapter(UserOverride).validate_python(data)
@@ -159,8 +158,6 @@ def set_mode(config: ServerConfig, user: str, mode: str) -> None:
     Raises:
         ConfigError: ``mode`` is not a session mode, or the existing file is invalid.
     """
-    import yaml
-
     if mode not in SESSION_MODES:
         raise ConfigError(f"--mode {mode!r} is not allowed; use one of " + ", ".join(SESSION_MODES))
     try:
@@ -170,9 +167,9 @@ def set_mode(config: ServerConfig, user: str, mode: str) -> None:
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml_text.load(fh.read()) or {}
     except FileNotFoundError:
         data = {}
     data["mode"] = mode
     os.makedirs(config.users_dir, mode=0o755, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode(), mode=0o644)
+    atomic_write(path, yaml_text.dump(data).encode(), mode=0o644)

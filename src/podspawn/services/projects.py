@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podspawn import log
+from podspawn import labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     BuildLimitReached,
@@ -43,8 +43,8 @@ from podspawn.errors import (
     RuntimeFailure,
     UsageError,
 )
-from podspawn.locks import file_lock
-from podspawn.names import lock_name, validate_project
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import validate_project
 from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
 from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings
 
 Progress = Callable[[str], None]
-BUILD_USER = "podspawn"
 _GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://|/)[^\s]+$")
 
 
@@ -139,38 +138,13 @@ def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile
     return loaded
 
 
-def project_dockerfile(
-    podfile: Podfile, project: str, settings: RecipeSettings | None = None
-) -> str:
-    """The recipe, then podspawn's layer, the build user, the checkout and on_create."""
-    from podspawn.podfile import default_workspace, render_recipe
-
-    workspace = podfile.workspace or default_workspace(project)
-    steps = [
-        render_recipe(podfile, settings).rstrip(),
-        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh",
-        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh",
-        "RUN getent passwd 1000 >/dev/null || "
-        f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})",
-        f'COPY --chown=1000:1000 ["workspace/", "{workspace}/"]',
-    ]
-    if podfile.on_create:
-        steps += [
-            "COPY podspawn-on-create.sh /tmp/podspawn-on-create.sh",
-            "USER 1000",
-            f"WORKDIR {workspace}",
-            "RUN sh -e /tmp/podspawn-on-create.sh",
-            "USER root",
-            "WORKDIR /",
-        ]
-    steps.append(f"LABEL managed-by=podspawn podspawn-project={project}")
-    return "\n".join(steps) + "\n"
-
-
 class _BuildProgress:
     """Turns the builder's ``Step N/M : ...`` lines into the tutorial's progress lines."""
 
     def __init__(self, podfile: Podfile, progress: Progress | None) -> None:
+        from podspawn.podfile.recipe import ON_CREATE_FILE
+
+        self.on_create_file = ON_CREATE_FILE
         self.podfile = podfile
         self.progress = progress
         self.phase = ""
@@ -186,7 +160,7 @@ class _BuildProgress:
             "apt-get install" in instruction or "install" in instruction.lower()
         ) and "podspawn" not in instruction:
             phase = "  Installing packages: " + " ".join(self.podfile.packages) + "..."
-        elif "podspawn-on-create.sh" in instruction and instruction.startswith("RUN"):
+        elif self.on_create_file in instruction and instruction.startswith("RUN"):
             first = (self.podfile.on_create or "").strip().splitlines()[0][:60]
             phase = f"  Running on_create: {first}..."
         if phase and phase != self.phase:
@@ -230,9 +204,11 @@ def build_project_image(
         progress(f"Building environment from {loaded.sources[0]} "
                  "(first time, this takes a minute)...")
     ensure_base(runtime, podfile.base)
-    files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
+    from podspawn.podfile.recipe import LAYER_FILE, ON_CREATE_FILE, project_dockerfile
+
+    files = {LAYER_FILE: LAYER_SCRIPT.encode()}
     if podfile.on_create:
-        files["podspawn-on-create.sh"] = podfile.on_create.encode()
+        files[ON_CREATE_FILE] = podfile.on_create.encode()
     reporter = _BuildProgress(podfile, progress)
     with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
         workspace = os.path.join(tmp, "workspace")
@@ -242,7 +218,7 @@ def build_project_image(
             runtime.build(ImageRecipe(
                 tag=tag,
                 dockerfile=project_dockerfile(podfile, project, recipe_settings(config)),
-                labels={"managed-by": "podspawn", "podspawn-project": project},
+                labels=labels.for_image(project=project),
                 files=files,
                 context_dirs={"workspace": workspace},
                 limits=build_limits(config, project),
@@ -250,7 +226,7 @@ def build_project_image(
         except BuildLimitReached as exc:
             raise _limit_message(config, project, exc) from exc
         except RuntimeFailure as exc:
-            if "podspawn-on-create.sh" not in exc.message:
+            if ON_CREATE_FILE not in exc.message:
                 raise
             raise RuntimeFailure(
                 f"on_create of project {project} failed; fix the Podfile's on_create. "
@@ -282,9 +258,8 @@ def _output(exc: PodspawnError) -> str:
 @contextmanager
 def project_lock(config: ServerConfig, project: str) -> Iterator[None]:
     """Held by add-project and update-project: one clone, build and registration of a
-    project at a time (``names.lock_name("build", project)``)."""
-    with file_lock(os.path.join(config.state.lock_dir, lock_name("build", project)),
-                   timeout=3600):
+    project at a time (``locks.lock_path(lock_dir, "build", project)``)."""
+    with file_lock(lock_path(config.state.lock_dir, "build", project), timeout=3600):
         yield
 
 

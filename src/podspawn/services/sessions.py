@@ -22,11 +22,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn import audit, labels, log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     PermissionDenied,
     RuntimeFailure,
@@ -34,11 +35,10 @@ from podspawn.errors import (
     StateError,
 )
 from podspawn.lifecycle import abandoned, backend, engine_state, expired, grace_expired
-from podspawn.locks import file_lock
+from podspawn.locks import user_lock
 from podspawn.names import (
     container_name,
     hostname,
-    lock_file_name,
     validate_project,
     validate_user,
 )
@@ -75,6 +75,7 @@ from podspawn.state.sessions import (
     prune_dead,
     reserve_session,
 )
+from podspawn.units import parse_memory
 
 if TYPE_CHECKING:
     import sqlite3
@@ -111,6 +112,18 @@ class Made:
     workdir: str
     binds: str = ""
     """The staging directory of the services' host binds (``services.binds``), or ""."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartPlan:
+    """How a reserved session will be started, decided from its :class:`Plan` alone."""
+
+    spec: SessionSpec
+    """The session as backend-neutral data; ``home`` is filled in when it has been made."""
+    binds: BindPolicy
+    """Where the companions may bind host directories from, and where they are staged."""
+    home_target: str
+    """Where a persistent home is mounted in the container, or "" for none."""
 
 
 def _stderr_progress(message: str) -> None:
@@ -183,8 +196,8 @@ def check_access(config: ServerConfig, user: str, project: str) -> None:
         check(user, project, entry.get("users"), entry.get("groups"))
 
 
-def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
-    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)))
+def _user_lock(config: ServerConfig, user: str) -> AbstractContextManager[None]:
+    return user_lock(config.state.lock_dir, user)
 
 
 def _join_or_reserve(
@@ -261,6 +274,20 @@ def _make(
         with _user_lock(config, plan.user):
             abandon_session(conn, plan.user, plan.project, row.id)
         raise
+    return record_session(config=config, conn=conn, runtime=runtime, plan=plan, row=row,
+                          made=made)
+
+
+def record_session(
+    *, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
+    row: SessionRow, made: Made,
+) -> SessionRow:
+    """Under the user's lock, turn the reservation ``row`` into a running session of ``made``.
+
+    Raises:
+        SessionNotFound: ``stop`` or ``remove-user`` ended the session while it was being
+            made; what was made has been removed again.
+    """
     state = {**row.runtime_state, "backend": runtime.name, "engine": made.engine,
              "shell": made.shell, "home": made.home, "workdir": made.workdir,
              "binds": made.binds}
@@ -358,38 +385,58 @@ def create_session(
     progress: Progress | None = None,
 ) -> Made:
     """Start a reserved session through the runtime, then set up the user and run what the
-    project asks to run at start.
+    project asks to run at start: :func:`start_plan`, then :func:`converge_session`.
 
     Runs without the user's lock. Every object carries the session id, so a crash leaves
     nothing that the next login or cleanup cannot find; on an error everything made here is
     removed again before the error propagates.
     """
-    user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
-    iid = install_id(conn)
-    staging = session_staging(config.state.db_path, user, project, session_id)
-    policy = BindPolicy(roots=config.security.allowed_bind_roots, staging=staging)
-    home = None
-    if settings.mode == "persistent":
+    start = start_plan(config, plan, session_id=session_id, install_id=install_id(conn))
+    return converge_session(config=config, runtime=runtime, plan=plan, start=start,
+                            progress=progress)
+
+
+def start_plan(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str
+               ) -> StartPlan:
+    """How the session ``session_id`` of ``plan`` starts; pure, so tested as data."""
+    staging = session_staging(config.state.db_path, plan.user, plan.project, session_id)
+    return StartPlan(
+        spec=session_spec(config, plan, session_id=session_id, install_id=install_id),
+        binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
+        home_target=f"/home/{plan.user}" if plan.settings.mode == "persistent" else "",
+    )
+
+
+def converge_session(
+    *, config: ServerConfig, runtime: Runtime, plan: Plan, start: StartPlan,
+    progress: Progress | None = None,
+) -> Made:
+    """Make what ``start`` describes: the home, the runtime's session, the user's account,
+    dotfiles and ``on_start``. On any error, everything made is removed before it propagates.
+    """
+    user, settings, podfile = plan.user, plan.settings, plan.podfile
+    spec, staging = start.spec, start.binds.staging
+    if start.home_target:
         from podspawn.services.homes import home_path
 
-        home = Bind(source=home_path(config, user, project, uid=plan.uid, gid=plan.gid),
-                    target=f"/home/{user}")
-    spec = session_spec(config, plan, session_id=session_id, install_id=iid, home=home)
+        spec = replace(spec, home=Bind(
+            source=home_path(config, user, plan.project, uid=plan.uid, gid=plan.gid),
+            target=start.home_target))
     engine: EngineState = {}
     try:
         if podfile is not None:
-            require_images(runtime, podfile.services, project)
-        engine = runtime.start_session(spec, stage=stager(podfile, policy) if podfile else None,
-                                       progress=progress)
+            require_images(runtime, podfile.services, plan.project)
+        engine = runtime.start_session(
+            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
         shell, home_dir = set_up_user(
             runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
             shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=home is not None)
+            home_mounted=spec.home is not None)
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
     except BaseException:
-        _remove_made(runtime, iid, plan, session_id,
+        _remove_made(runtime, spec.install_id, plan, spec.session_id,
                      Made(engine=engine, shell="", home="", workdir="", binds=staging))
         raise
     return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir, binds=staging)
@@ -483,7 +530,7 @@ def stop_session(
     validate_user(user)
     if project:
         validate_project(project)
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
+    with user_lock(config.state.lock_dir, user):
         row = get_session(conn, user, project)
         if row is None:
             where = f"{user}@{project}" if project else user

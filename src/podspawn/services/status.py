@@ -57,14 +57,3 @@ def list_session_views(conn: sqlite3.Connection, *, now: float | None = None) ->
             )
         )
     return views
-
-
-def format_duration(seconds: float) -> str:
-    """``45s``, ``10m``, ``7h50m``: the Go implementation's short form."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m"
-    hours, minutes = divmod(whole // 60, 60)
-    return f"{hours}h{minutes}m" if minutes else f"{hours}h"

@@ -10,8 +10,8 @@ import os
 import subprocess
 import tempfile
 
+from podspawn import inner_sshd
 from podspawn.errors import PodspawnError, SetupError
-from podspawn.login import inner_sshd
 from podspawn.runtime.base import Runtime
 from podspawn.runtime.facts import EngineFacts
 from podspawn.runtime.subnets import pool_headroom

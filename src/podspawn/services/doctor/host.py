@@ -9,18 +9,18 @@ import pwd
 import shutil
 import subprocess
 
-from podspawn.config.schema import parse_size
-from podspawn.login.auth_keys import forced_command
+from podspawn.authorized_keys import forced_command
+from podspawn.paths import SUDOERS_DIR
 from podspawn.services import accounts
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.server_setup import (
-    SUDOERS_DIR,
     render_block,
     render_sudoers,
     sshd_effective,
     sshd_test,
     sudoers_name,
 )
+from podspawn.units import parse_size
 
 #: Free space below this on the state or Docker filesystem is a warning (bytes).
 DISK_WARN_BYTES = 5 * 1024**3
