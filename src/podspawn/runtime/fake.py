@@ -117,9 +117,10 @@ class FakeRuntime:
         with ``limit`` ``memory``/``pids``, be stopped by that build limit)."""
         self._failing_steps.append((text, code, limit))
 
-    def on_exec(self, handler: ExecHandler) -> None:
-        """Answer commands with ``handler`` first; it returns None to pass one on."""
-        self._handlers.append(handler)
+    def on_exec(self, handler: ExecHandler, *, first: bool = False) -> None:
+        """Answer commands with ``handler`` (before the others with ``first``) ahead of the
+        built-in programs; it returns None to pass a command on."""
+        self._handlers.insert(0 if first else len(self._handlers), handler)
 
     def vanish(self, name_or_id: str) -> None:
         """Remove a container behind the runtime's back (``docker rm -f`` by someone)."""
