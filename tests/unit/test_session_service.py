@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from podspawn import labels
-from podspawn.errors import ImageUnavailable, RuntimeFailure, SessionNotFound
+from podspawn.errors import ImageUnavailable, RuntimeFailure, RuntimeUnavailable, SessionNotFound
 from podspawn.lifecycle import engine_state
 from podspawn.runtime import get_runtime, login_module
 from podspawn.runtime.fake_world import ExecCall
@@ -128,4 +128,13 @@ def test_a_failed_removal_keeps_the_row_for_the_next_try(server: Server) -> None
     server.fake.stuck.clear()
     sessions.stop_session(config=server.config, conn=server.conn, user=USER, project="")
     assert get_session(server.conn, USER, "") is None  # through get_runtime(row's backend)
+    assert server.objects(user=USER) == []
+
+
+def test_an_engine_that_is_down_refuses_the_login_and_records_nothing(server: Server) -> None:
+    server.fake.down = True
+    with pytest.raises(RuntimeUnavailable):
+        server.login(USER)
+    assert get_session(server.conn, USER, "") is None
+    server.fake.down = False
     assert server.objects(user=USER) == []

@@ -171,7 +171,8 @@ class Runtime(Protocol):
         reachable from the session (and the other companions) by its ``name``.
 
         It returns only once the session container runs: an image whose container cannot
-        start (a ``USER`` it lacks) or whose program exits at once fails the start.
+        start (a ``USER`` it lacks), or whose program has already exited when the engine is
+        asked after the start, fails it.
 
         On any error, everything this call made is removed before the error propagates:
         containers, the network, and the volumes this call created; volumes that existed
