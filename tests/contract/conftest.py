@@ -5,17 +5,19 @@ installation id (so everything a test makes is found and removed by its labels),
 few things a test must do behind the runtime's back (make a container vanish or stop, put
 someone else's object in the way), done the way that engine's users would do them.
 
-A new backend adds its name to :data:`BACKENDS` and a harness to :data:`HARNESSES`;
-``PODSPAWN_CONTRACT_BACKENDS=fake,docker`` picks some. Real engines need root and a running
-engine, so they are marked ``e2e``, as the end-to-end tests are.
+A new backend adds its name to :data:`BACKENDS` (and to :data:`REAL` when it is a real
+engine whose CLI speaks Docker's verbs, as Podman's does; anything else adds a harness to
+:data:`HARNESSES`); ``PODSPAWN_CONTRACT_BACKENDS=fake,docker`` picks some. Real engines
+need root and a running engine, so they are marked ``e2e``, as the end-to-end tests are.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pytest
@@ -139,29 +141,32 @@ class FakeHarness(Harness):
         return any(o.name == name for o in objects.values())
 
 
-def _docker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+class EngineHarness(Harness):
+    """A real engine, reached through ``runtime.get_runtime`` as the services reach it, and
+    changed behind its back with its own CLI (Docker's and Podman's verbs are the same)."""
 
-
-class DockerHarness(Harness):
-    name = "docker"
-
-    def __init__(self) -> None:
-        from podspawn.runtime.docker import DockerRuntime
+    def __init__(self, name: str) -> None:
+        from podspawn.runtime import get_runtime
         from tests.e2e.harness import HarnessError, ensure_docker
 
         super().__init__()
+        self.name = self.cli = name
         try:
-            ensure_docker()
+            if name == "docker":
+                ensure_docker()
+            elif self._cli("info").returncode != 0:
+                raise HarnessError(f"{name} is not running: '{name} info' failed")
         except HarnessError as exc:
             pytest.fail(str(exc), pytrace=False)
-        self.docker = DockerRuntime()
-        self.runtime = self.docker
+        self.runtime = get_runtime(name)
         if self.runtime.image_id(IMAGE) is None:  # a fresh machine: build it as CI does
             from podspawn.services.images import bootstrap
 
             bootstrap(runtime=self.runtime, image=IMAGE)
         self.squatted = f"podspawn-contract={self.install_id}"
+
+    def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.cli, *args], capture_output=True, text=True, check=False)
 
     def slow_companion(self, name: str, seconds: float) -> CompanionSpec:
         return CompanionSpec(
@@ -169,40 +174,43 @@ class DockerHarness(Harness):
             command=("sh", "-c", f"sleep {seconds}; touch /tmp/ready; exec sleep infinity"))
 
     def vanish(self, name: str) -> None:
-        assert _docker("rm", "-f", name).returncode == 0
+        assert self._cli("rm", "-f", name).returncode == 0
 
     def halt(self, name: str) -> None:
-        assert _docker("stop", "-t", "0", name).returncode == 0
+        assert self._cli("stop", "-t", "0", name).returncode == 0
 
     def squat(self, kind: Literal["container", "network"], name: str) -> None:
-        args = (["create", "--label", self.squatted, IMAGE, "sleep", "1"] if kind == "container"
-                else ["network", "create", "--label", self.squatted])
         if kind == "container":
-            args[1:1] = ["--name", name]
+            made = self._cli("create", "--name", name, "--label", self.squatted, IMAGE,
+                             "sleep", "1")
         else:
-            args.append(name)
-        made = _docker(*args)
+            made = self._cli("network", "create", "--label", self.squatted, name)
         assert made.returncode == 0, made.stderr
 
     def exists(self, kind: Literal["container", "network"], name: str) -> bool:
-        return _docker(kind, "inspect", name
-                       ).returncode == 0
+        return self._cli(kind, "inspect", name).returncode == 0
 
     def close(self) -> None:
         for label in (f"{labels.INSTANCE}={self.install_id}", self.squatted):
-            ids = _docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+            ids = self._cli("ps", "-aq", "--filter", f"label={label}").stdout.split()
             if ids:
-                _docker("rm", "-f", *ids)
+                self._cli("rm", "-f", *ids)
             for kind in ("network", "volume"):
-                ids = _docker(kind, "ls", "-q", "--filter", f"label={label}").stdout.split()
+                ids = self._cli(kind, "ls", "-q", "--filter", f"label={label}").stdout.split()
                 if ids:
-                    _docker(kind, "rm", *ids)
+                    self._cli(kind, "rm", *ids)
         for tag in self.tags:
-            _docker("rmi", "-f", tag)
-        self.docker.engine.close()
+            self._cli("rmi", "-f", tag)
+        close = getattr(getattr(self.runtime, "engine", None), "close", None)
+        if close is not None:  # the SDK's connection pool
+            close()
 
 
-HARNESSES: dict[str, type[Harness]] = {"fake": FakeHarness, "docker": DockerHarness}
+#: How each backend's harness is made; a real engine with a Docker-like CLI needs none.
+HARNESSES: dict[str, Callable[[], Harness]] = {
+    "fake": FakeHarness,
+    **{name: functools.partial(EngineHarness, name) for name in REAL},
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

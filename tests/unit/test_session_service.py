@@ -37,7 +37,12 @@ def test_first_login_makes_and_records_the_session(server: Server) -> None:
     assert server.objects(user=USER) == [("container", "podspawn-fakealice"),
                                          ("network", "podspawn-network.fakealice")]
     # the warm login asks the backend the row names, through its login module
-    assert login_module(row.runtime_state["backend"]).poll(engine) == "running"
+    warm = login_module(row.runtime_state["backend"])
+    assert warm.poll(engine) == "running"
+    assert warm.handoff_argv(engine, ["bash", "-l"], user=USER, workdir="/home/x",
+                             env={"TERM": "xterm"}, tty=True, inherited=("SECRET",)) == [
+        "fake-exec", f"--user={USER}", "--workdir=/home/x", "--tty=yes", "--env=TERM=xterm",
+        "--inherit=SECRET", "--", engine["container"], "bash", "-l"]
     assert get_runtime("fake") is server.fake
 
 
