@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from podspawn import labels, names
-from podspawn.errors import Conflict, ImageUnavailable, RuntimeFailure
+from podspawn.errors import AddressSpaceExhausted, Conflict, ImageUnavailable, RuntimeFailure
 from podspawn.runtime.spec import Volume
+from podspawn.runtime.subnets import AddressPool, Headroom
 from tests.contract.conftest import IMAGE, Harness, companion, user
 
 
@@ -235,3 +236,20 @@ def test_exec_runs_as_the_user_in_the_workdir_with_the_env(backend: Harness) -> 
     assert run(state, ["pwd"], workdir="/podspawn/no/such/dir").exit_code == 126
     with pytest.raises(RuntimeFailure):
         run({}, ["true"])
+
+
+#: Room for exactly one session network; an address range nothing else here uses.
+POOL = AddressPool(base="10.251.247.0/28", size=28)
+
+
+def test_a_used_up_address_pool_refuses_and_leaves_nothing(backend: Harness) -> None:
+    assert backend.runtime.network_headroom(POOL) == Headroom(capacity=1, used=0)
+    first = backend.runtime.start_session(backend.spec(user("pool"), address_pool=POOL))
+    assert backend.runtime.poll(first) == "running"
+    assert backend.runtime.network_headroom(POOL) == Headroom(capacity=1, used=1)
+    late = user("poollate")
+    with pytest.raises(AddressSpaceExhausted) as caught:
+        backend.runtime.start_session(backend.spec(late, address_pool=POOL,
+                                                   workspace="/workspace"))
+    assert "network.pool" in caught.value.message
+    assert kinds(backend, backend.owner(late)) == []

@@ -32,6 +32,7 @@ from typing import Literal, TypeVar
 
 from podspawn import labels, names
 from podspawn.errors import (
+    AddressSpaceExhausted,
     BuildLimitReached,
     Conflict,
     ImageUnavailable,
@@ -40,7 +41,7 @@ from podspawn.errors import (
     RuntimeUnavailable,
 )
 from podspawn.runtime import fake_login
-from podspawn.runtime.base import ImageRecipe
+from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.runtime.fake_world import (
     DIRS,
     ExecCall,
@@ -61,6 +62,7 @@ from podspawn.runtime.spec import (
     SessionSpec,
     Status,
 )
+from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, pool_headroom
 
 STATE_VERSION = 1
 _Labelled = TypeVar("_Labelled", "FakeContainer", "FakeNetwork")
@@ -159,7 +161,8 @@ class FakeRuntime:
         before = {v.name for v in self.volumes.values() if labels.carries(v.labels, owner)}
         made: list[str] = []
         network = self._network(net_name, {**session_labels, labels.ROLE: "network"},
-                                names.bridge_name(spec.install_id, net_name))
+                                names.bridge_name(spec.install_id, net_name),
+                                self._subnet(spec.address_pool, net_name))
         try:
             services = [self._companion(spec, c, net_name, session_labels, stage, progress,
                                         made) for c in spec.companions]
@@ -460,8 +463,33 @@ class FakeRuntime:
                 f"{image.user}: no matching entries in passwd file")
         container.state = "exited" if image.starts == "exits" else "running"
 
-    def _network(self, name: str, object_labels: dict[str, str], interface: str
-                 ) -> FakeNetwork:
+    def _subnet(self, pool: AddressPool | None, name: str) -> str:
+        """A free subnet of ``pool`` for network ``name`` ("" without a pool).
+
+        Raises:
+            AddressSpaceExhausted: every subnet of the pool is in use.
+        """
+        existing = next((n for n in self.networks.values() if n.name == name), None)
+        if pool is None or existing is not None:
+            return existing.subnet if existing is not None else ""
+        subnet = next(free_subnets(pool, self._subnets(), key=name), None)
+        if subnet is None:
+            raise AddressSpaceExhausted(
+                "no address space is left for a new session network: all "
+                f"{pool_headroom([pool], self._subnets()).capacity} subnets of the server's "
+                "network.pool are in use; ask the admin to widen network.pool or end unused "
+                "sessions")
+        return subnet
+
+    def _subnets(self) -> list[str]:
+        return [n.subnet for n in self.networks.values() if n.subnet]
+
+    def network_headroom(self, pool: AddressPool) -> Headroom:
+        self._up()
+        return pool_headroom([pool], self._subnets())
+
+    def _network(self, name: str, object_labels: dict[str, str], interface: str,
+                 subnet: str = "") -> FakeNetwork:
         existing = next((n for n in self.networks.values() if n.name == name), None)
         if existing is not None:
             if _exactly(existing.labels, object_labels):
@@ -469,7 +497,7 @@ class FakeRuntime:
             raise Conflict(f"a network called {name} exists but was not made by podspawn; "
                            "remove it or rename it")
         net = FakeNetwork(id=_new_id("network"), name=name, labels=object_labels,
-                          interface=interface)
+                          interface=interface, subnet=subnet)
         self.networks[net.id] = net
         return net
 
@@ -569,3 +597,8 @@ def _check_owner(kind: str, name: str, object_labels: Mapping[str, str],
             f"a {kind} named {name} exists that does not belong to this session; podspawn "
             "leaves it alone: an administrator must remove or rename it",
             detail=f"{kind} {name} labels {dict(object_labels)} lack {dict(owner)}")
+
+
+def _keeps_the_contract(fake: FakeRuntime) -> Runtime:
+    """Never called: mypy checks here that the fake has every method of the contract."""
+    return fake

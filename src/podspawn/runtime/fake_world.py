@@ -48,6 +48,7 @@ class FakeNetwork:
     name: str
     labels: dict[str, str]
     interface: str
+    subnet: str = ""
 
 
 @dataclass
