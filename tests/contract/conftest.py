@@ -158,12 +158,31 @@ class EngineHarness(Harness):
                 raise HarnessError(f"{name} is not running: '{name} info' failed")
         except HarnessError as exc:
             pytest.fail(str(exc), pytrace=False)
+        if name not in _SWEPT:
+            self._sweep_earlier_runs()
+            _SWEPT.add(name)
         self.runtime = get_runtime(name)
         if self.runtime.image_id(IMAGE) is None:  # a fresh machine: build it as CI does
             from podspawn.services.images import bootstrap
 
             bootstrap(runtime=self.runtime, image=IMAGE)
         self.squatted = f"podspawn-contract={self.install_id}"
+
+    def _sweep_earlier_runs(self) -> None:
+        """Remove what an earlier run of this suite left (it was killed, or the engine went
+        away before its teardown): its names are this run's, so it would be in the way."""
+        mine = f"contract{RUN_ID}"
+        for kind, listing in (("container", ["ps", "-a"]), ("network", ["network", "ls"]),
+                              ("volume", ["volume", "ls"])):
+            rows = self._cli(*listing, "--filter", f"label={labels.INSTANCE}", "--format",
+                             f'{{{{.{"Name" if kind == "volume" else "ID"}}}}} '
+                             f'{{{{.Label "{labels.INSTANCE}"}}}}').stdout.split("\n")
+            stale = [row.split()[0] for row in rows if len(row.split()) == 2
+                     and row.split()[1].startswith(mine)
+                     and row.split()[1][len(mine):].isalnum()
+                     and len(row.split()[1]) == len(mine) + 10]
+            if stale:
+                self._cli(*(["rm", "-f"] if kind == "container" else [kind, "rm"]), *stale)
 
     def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.cli, *args], capture_output=True, text=True, check=False)
@@ -206,6 +225,7 @@ class EngineHarness(Harness):
             close()
 
 
+_SWEPT: set[str] = set()
 #: How each backend's harness is made; a real engine with a Docker-like CLI needs none.
 HARNESSES: dict[str, Callable[[], Harness]] = {
     "fake": FakeHarness,
