@@ -216,7 +216,9 @@ def test_default_service_spec_is_hardened() -> None:
         "mounts": ({"target": "/var/lib/postgresql/data",
                     "source": "podspawn-volume.alice.api.pgdata", "type": "volume",
                     "read_only": False,
-                    "labels": {**SESSION_LABELS, "podspawn-role": "volume"}},),
+                    # no session id: the volume outlives this session
+                    "labels": {**labels.owner("0123456789ab", "alice", "api"),
+                               "podspawn-role": "volume"}},),
         "init": False,
         "working_dir": "",
     }

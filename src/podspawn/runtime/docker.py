@@ -48,6 +48,8 @@ T = TypeVar("T")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 #: The colour codes the builder wraps a step's stderr in; a message is plain text.
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: What runc says when an exec names a program the container lacks (Docker answers 126).
+_NOT_FOUND = b"executable file not found"
 _UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
 
 
@@ -92,6 +94,10 @@ class DockerEngine:
         with _mapped("connect"):
             self._client = client or docker.from_env(timeout=600)
         self._api = self._client.api
+
+    def close(self) -> None:
+        """Close the connections to the engine (a long-lived caller's, such as a test's)."""
+        self._client.close()
 
     # containers -------------------------------------------------------------------------
 
@@ -176,7 +182,10 @@ class DockerEngine:
             else:
                 output = _exec_with_stdin(api, exec_id, stdin)
             code = api.exec_inspect(exec_id).get("ExitCode")
-        return ExecResult(exit_code=int(code if code is not None else 1), output=output or b"")
+        output = output or b""
+        if code == 126 and _NOT_FOUND in output:  # a shell's (and Podman's) "not found"
+            code = 127
+        return ExecResult(exit_code=int(code if code is not None else 1), output=output)
 
     def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         info = self.inspect(name_or_id)
@@ -209,7 +218,7 @@ class DockerEngine:
             if all((net.get("Labels") or {}).get(k) == v for k, v in labels.items()):
                 return _network(net)
         if existing:
-            raise RuntimeFailure(
+            raise Conflict(
                 f"a network called {name} exists but was not made by podspawn; "
                 "remove it or rename it",
             )
@@ -340,36 +349,48 @@ class DockerEngine:
         group: cgroups.BuildGroup | None,
     ) -> None:
         api: Any = self._api
-        tail: list[str] = []
-        step = ""
         with _mapped(f"build image {tag}"):
             response = api._post(api._url("/build"), data=context, params=params,
                                  headers={"Content-Type": "application/tar"}, stream=True,
                                  timeout=None)
-            api._raise_for_status(response)
-            for chunk in api._stream_helper(response, decode=True):
-                if "stream" in chunk:
-                    for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
-                        if line.startswith("Step "):
-                            step = line
-                        tail = [*tail[-19:], line]
-                        if on_output is not None:
-                            on_output(line)
-                if "error" in chunk:
-                    last = "\n".join(tail[-10:])
-                    code = (chunk.get("errorDetail") or {}).get("code")
-                    limit = _limit_reached(code, limits, group)
-                    if limit:
-                        raise BuildLimitReached(
-                            f"building {tag} reached its {limit} limit at "
-                            f"{step or 'the first step'}\n{last}",
-                            limit=limit, step=step, detail=str(chunk["error"]).strip(),
-                        )
-                    raise RuntimeFailure(
-                        f"building {tag} failed at {step or 'the first step'}: "
-                        f"{str(chunk['error']).strip()}\n{last}",
-                        detail=json.dumps(chunk.get("errorDetail", {})),
+            try:
+                api._raise_for_status(response)
+                self._read_build(tag, api._stream_helper(response, decode=True), on_output,
+                                 limits, group)
+            finally:
+                response.close()
+
+    def _read_build(
+        self, tag: str, chunks: Iterator[dict[str, Any]],
+        on_output: Callable[[str], None] | None, limits: BuildLimits,
+        group: cgroups.BuildGroup | None,
+    ) -> None:
+        """Follow the builder's messages; raise at the first error, naming its step."""
+        tail: list[str] = []
+        step = ""
+        for chunk in chunks:
+            if "stream" in chunk:
+                for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
+                    if line.startswith("Step "):
+                        step = line
+                    tail = [*tail[-19:], line]
+                    if on_output is not None:
+                        on_output(line)
+            if "error" in chunk:
+                last = "\n".join(tail[-10:])
+                code = (chunk.get("errorDetail") or {}).get("code")
+                limit = _limit_reached(code, limits, group)
+                if limit:
+                    raise BuildLimitReached(
+                        f"building {tag} reached its {limit} limit at "
+                        f"{step or 'the first step'}\n{last}",
+                        limit=limit, step=step, detail=str(chunk["error"]).strip(),
                     )
+                raise RuntimeFailure(
+                    f"building {tag} failed at {step or 'the first step'}: "
+                    f"{str(chunk['error']).strip()}\n{last}",
+                    detail=json.dumps(chunk.get("errorDetail", {})),
+                )
 
     def address(self, name_or_id: str) -> str:
         with _mapped(f"inspect container {name_or_id}"):
@@ -380,11 +401,12 @@ class DockerEngine:
                 return str(net["IPAddress"])
         return ""
 
-    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+    def list_volumes(self, labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with _mapped("list volumes"):
             answer = self._api.volumes(filters=filters)
-        return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []]
+        return [(str(v["Name"]), dict(v.get("Labels") or {}))
+                for v in (answer or {}).get("Volumes") or []]
 
     def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
         try:
@@ -501,15 +523,18 @@ def _exec_with_stdin(api: Any, exec_id: str, data: bytes) -> bytes:
 
     sock = api.exec_start(exec_id, socket=True)
     raw = getattr(sock, "_sock", sock)
-    raw.sendall(data)
     try:
-        raw.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
-    demuxed = (demux_adaptor(*frame) for frame in frames)
-    out, err = consume_socket_output(demuxed, demux=True)
-    sock.close()
+        raw.sendall(data)
+        try:
+            raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
+        demuxed = (demux_adaptor(*frame) for frame in frames)
+        out, err = consume_socket_output(demuxed, demux=True)
+    finally:  # the wrapper's close leaves the socket itself open
+        sock.close()
+        raw.close()
     return (out or b"") + (err or b"")
 
 
