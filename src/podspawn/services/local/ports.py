@@ -47,8 +47,13 @@ def candidates(expose: Iterable[int], strategy: str, extra: Iterable[int]) -> li
 
 
 def is_free(port: int, host_ip: str = HOST_IP) -> bool:
-    """Whether ``host_ip:port`` can be bound now (a listener on any address makes it busy)."""
+    """Whether ``host_ip:port`` can be bound now (a listener on any address makes it busy).
+
+    SO_REUSEADDR, as the engine's own port proxy sets it: a port whose last connections
+    linger in TIME_WAIT (the session ``--fresh`` just ended) is free to the engine too.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host_ip, port))
         except OSError as exc:

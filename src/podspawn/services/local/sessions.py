@@ -48,7 +48,7 @@ from podspawn.state.sessions import (
 )
 
 if TYPE_CHECKING:
-    from podspawn.podfile import LoadedPodfile
+    from podspawn.podfile import LoadedPodfile, Podfile
     from podspawn.services.overrides import Effective
 
 Progress = Callable[[str], None]
@@ -183,6 +183,7 @@ def dev(ctx: LocalContext, directory: str, options: DevOptions, *,
             row = None
         if row is not None:
             return _join(ctx, row, connection)
+    _choose_ports(podfile, options)  # a refusal before a build of minutes, not after
     # the build can take minutes: outside the lock (project_lock serialises it)
     image = _image(ctx, directory, loaded, progress)
     with _locked(ctx):
@@ -211,8 +212,7 @@ def _create(ctx: LocalContext, directory: str, loaded: LoadedPodfile, *, project
     from podspawn.services.sessions import Plan, session_spec
 
     podfile, me = loaded.podfile, ctx.me
-    choices = choose(candidates(podfile.ports.expose, podfile.ports.strategy, options.ports),
-                     podfile.ports.strategy)
+    choices = _choose_ports(podfile, options)
     settings = _settings(ctx, loaded, ephemeral=options.ephemeral)
     plan = Plan(user=me.user, project=name, image=image, settings=settings, podfile=podfile,
                 uid=me.uid, gid=me.gid)
@@ -262,6 +262,11 @@ def _create(ctx: LocalContext, directory: str, loaded: LoadedPodfile, *, project
     audit.record("container.create", user=me.user, project=name,
                  container=row.container_name, image=image, mode=row.mode)
     return row
+
+
+def _choose_ports(podfile: Podfile, options: DevOptions) -> list[PortChoice]:
+    strategy = podfile.ports.strategy
+    return choose(candidates(podfile.ports.expose, strategy, options.ports), strategy)
 
 
 def _settings(ctx: LocalContext, loaded: LoadedPodfile, *, ephemeral: bool) -> Effective:
