@@ -122,9 +122,10 @@ def down(app: App, name: str, clean: bool) -> None:
     ended = end(open_context(), os.getcwd(), name=name, clean=clean)
     out = app.output
     if app.json_mode:
-        out.data({"name": ended.name, "volumes_removed": list(ended.volumes)})
+        out.data({"name": ended.name, "stopped": ended.stopped,
+                  "volumes_removed": list(ended.volumes)})
         return
-    out.line(f"Stopped {ended.name}")
+    out.line(f"Stopped {ended.name}" if ended.stopped else f"No session {ended.name} was running")
     for volume in ended.volumes:
         out.line(f"Removed volume {volume}")
 

@@ -336,6 +336,8 @@ def leave(ctx: LocalContext, attached: Attached) -> str:
 class Ended:
     name: str
     volumes: tuple[str, ...] = ()
+    stopped: bool = True
+    """False for ``--clean`` of a session already gone (only its volumes were removed)."""
 
 
 def down(ctx: LocalContext, directory: str, *, name: str = "", clean: bool = False) -> Ended:
@@ -362,7 +364,7 @@ def down(ctx: LocalContext, directory: str, *, name: str = "", clean: bool = Fal
             raise SessionNotFound(f"no local session {name} for this directory; "
                                   "'podspawn list --local' shows them")
         removed = _remove_volumes(ctx, name) if clean else ()
-    return Ended(name=name, volumes=removed)
+    return Ended(name=name, volumes=removed, stopped=row is not None)
 
 
 def _destroy(ctx: LocalContext, row: SessionRow, reason: str) -> None:
