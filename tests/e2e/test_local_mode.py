@@ -143,10 +143,21 @@ def test_leaving_starts_the_grace_period_and_the_next_command_reconciles(dev: De
     grace = {"PODSPAWN_LOCAL_GRACE": "2s"}
     assert dev.run(checkout, "dev", "--", "true", env=grace).returncode == 0
     assert len(_objects(dev.user, "container")) == 1  # kept through the grace period
+    listed = dev.run(checkout, "--json", "list", "--local", env=grace)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["status"] == "grace_period" and row["user"] == dev.user
     time.sleep(3)
     result = dev.run(checkout, "down", env=grace)  # reconciles first: nothing left to stop
     assert result.returncode != 0 and "no local session" in result.stderr, result.stderr
     assert _objects(dev.user, "container") == [] and _objects(dev.user, "network") == []
+
+    assert dev.run(checkout, "dev", "--", "true", env=grace).returncode == 0
+    time.sleep(3)
+    ended = dev.run(checkout, "--json", "cleanup", "--local", env=grace)
+    assert ended.returncode == 0, ended.stderr
+    assert json.loads(ended.stdout) == {"sessions_ended": [row["project"]]}
+    assert _objects(dev.user, "container") == []
 
 
 def test_prebuild_prints_the_tag_add_project_gives(dev: Dev, server, tmp_path: Path):

@@ -48,6 +48,8 @@ from podspawn.state.sessions import (
 )
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from podspawn.podfile import LoadedPodfile, Podfile
     from podspawn.services.overrides import Effective
 
@@ -415,8 +417,13 @@ def reconcile(ctx: LocalContext) -> list[str]:
     return ended
 
 
-def sessions(ctx: LocalContext) -> list[SessionRow]:
-    """The invoker's local sessions, after reconciling the expired ones."""
+def reconcile_now(ctx: LocalContext) -> list[str]:
+    """:func:`reconcile` under the lock (``cleanup --local``)."""
     with _locked(ctx):
-        reconcile(ctx)
-        return list_sessions(ctx.conn, ctx.me.user)
+        return reconcile(ctx)
+
+
+def reconciled(ctx: LocalContext) -> sqlite3.Connection:
+    """The local state, once the expired sessions are ended (``list --local``)."""
+    reconcile_now(ctx)
+    return ctx.conn
