@@ -22,7 +22,7 @@ def test_binds_and_published_ports_reach_the_session_container_only() -> None:
 
 
 def test_a_server_session_publishes_nothing() -> None:
-    spec = SessionSpec(session_id="s1", install_id="iid", user="dev", project="", image="img",
+    spec = SessionSpec(session_id="s1", install_id="iid", user="dev", project="x", image="img",
                        hostname="h", workspace="/workspace/x")
     container = session_container(spec, network="net", session_labels={})
     assert container.published == ()
