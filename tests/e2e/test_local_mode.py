@@ -282,3 +282,23 @@ def test_a_servers_cleanup_leaves_local_sessions_alone(dev: Dev, project: str, s
     assert _objects(dev.user, "container") == [container]
     assert dev.run(checkout, "down").returncode == 0
     assert _objects(dev.user, "container") == []
+
+
+def test_a_devcontainer_json_is_enough(dev: Dev):
+    name = pname("ldc")
+    checkout = dev.home / name
+    (checkout / ".devcontainer").mkdir(parents=True)
+    (checkout / ".devcontainer" / "devcontainer.json").write_text(
+        '{"image": "debian:bookworm", // comments are allowed\n'
+        ' "postStartCommand": "echo dc-start"}\n')
+    subprocess.run(["chown", "-R", f"{dev.user}:{dev.user}", str(checkout)], check=True)
+    try:
+        result = dev.run(checkout, "dev", "--", "sh", "-c", "pwd; exit 3")
+        assert result.returncode == 3, result.stderr
+        assert result.stdout.strip() == f"/workspace/{name}"
+        assert "dc-start" in result.stderr
+        assert dev.run(checkout, "down").returncode == 0
+    finally:
+        images = project_images(name)
+        if images:
+            subprocess.run(["docker", "rmi", "-f", *images], capture_output=True, check=False)
