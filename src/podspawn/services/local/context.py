@@ -1,6 +1,6 @@
 """Who runs local mode, where its state lives, and what its sessions are called.
 
-Everything sits in ``~/.podspawn`` (``PODSPAWN_HOME`` moves it, for tests): a state
+Everything sits in ``~/.podspawn`` (``PODSPAWN_LOCAL_STATE`` moves it, for tests): a state
 database of the server's schema, its locks and its log. The server's settings are reused
 with those paths, so the image recipe and the session spec are the server's own.
 """
@@ -29,7 +29,7 @@ MODE_VALUE = "local"
 def state_dir() -> str:
     from podspawn.client.paths import podspawn_dir
 
-    return os.environ.get("PODSPAWN_HOME") or podspawn_dir()
+    return os.environ.get("PODSPAWN_LOCAL_STATE") or podspawn_dir()
 
 
 def local_config(root: str) -> ServerConfig:
