@@ -100,6 +100,7 @@ def test_default_spec() -> None:
         "mounts": (),
         "init": True,
         "working_dir": "",
+        "published": (),
     }
 
 
@@ -221,6 +222,7 @@ def test_default_service_spec_is_hardened() -> None:
                                "podspawn-role": "volume"}},),
         "init": False,
         "working_dir": "",
+        "published": (),
     }
     assert SERVICE_LABELS == {**LABELS, "podspawn-role": "service"}
 

@@ -8,13 +8,21 @@ from podspawn.cli.app import App, positive_duration
 
 
 @click.command("list")
+@click.option("--local", "local", is_flag=True,
+              help="Your local-mode sessions (podspawn dev), from ~/.podspawn; no root.")
 @click.pass_obj
-def list_sessions(app: App) -> None:
+def list_sessions(app: App, local: bool) -> None:
     """Show every session: who is connected, for how long, and what is left."""
     from podspawn.services.status import list_session_views
     from podspawn.units import format_duration
 
-    _, conn = app.admin_context("list", echo=False)
+    if local:
+        from podspawn.services.local.context import open_context
+        from podspawn.services.local.sessions import reconciled
+
+        conn = reconciled(open_context())
+    else:
+        _, conn = app.admin_context("list", echo=False)
     views = list_session_views(conn)
     out = app.output
     if app.json_mode:
@@ -50,13 +58,25 @@ def list_sessions(app: App) -> None:
 @click.option("--daemon", is_flag=True, help="Keep running, one pass per interval.")
 @click.option("--interval", default="1m", show_default=True, metavar="DURATION",
               help="Time between passes with --daemon (such as 30s, 1m).")
+@click.option("--local", "local", is_flag=True,
+              help="End your expired local-mode sessions (podspawn dev) now; no root.")
 @click.pass_obj
-def cleanup(app: App, daemon: bool, interval: str) -> None:
+def cleanup(app: App, daemon: bool, interval: str, local: bool) -> None:
     """Expire grace periods and lifetimes, repair counts, remove orphans."""
     from podspawn.errors import UsageError
     from podspawn.runtime import get_runtime
     from podspawn.services.cleanup import run_daemon, run_pass
 
+    if local:
+        from podspawn.services.local.context import open_context
+        from podspawn.services.local.sessions import reconcile_now
+
+        ended = reconcile_now(open_context())
+        if app.json_mode:
+            app.output.data({"sessions_ended": ended})
+        else:
+            app.output.line(f"Ended {len(ended)} expired local session(s).")
+        return
     seconds = positive_duration("--interval", interval, "30s or 1m")
     if daemon and app.json_mode:
         raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "

@@ -18,6 +18,7 @@ from podspawn.runtime.spec import (
     EngineState,
     ExecResult,
     Found,
+    PortPublish,
     ProbeSpec,
     SessionSpec,
     Status,
@@ -26,7 +27,8 @@ from podspawn.runtime.subnets import AddressPool, Headroom
 
 __all__ = [
     "Bind", "BuildLimits", "CompanionSpec", "ContainerInfo", "ContainerSpec", "EngineState",
-    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "ProbeSpec", "Runtime",
+    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "PortPublish", "ProbeSpec",
+    "Runtime",
     "SessionSpec", "Status",
 ]
 
@@ -75,6 +77,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     init: bool = True
     working_dir: str = ""
+    published: tuple[PortPublish, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

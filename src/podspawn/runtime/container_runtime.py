@@ -72,6 +72,7 @@ def session_container(spec: SessionSpec, *, network: str,
             labels={**labels.owner(spec.install_id, spec.user, spec.project),
                     labels.ROLE: "workspace", **spec.labels},
         ))
+    mounts += [Mount(target=bind.target, source=bind.source) for bind in spec.binds]
     return _constrained(ContainerSpec(
         name=names.container_name(spec.user, spec.project),
         image=spec.image,
@@ -81,6 +82,7 @@ def session_container(spec: SessionSpec, *, network: str,
         aliases=(spec.hostname,),
         env=dict(spec.env),
         mounts=tuple(mounts),
+        published=spec.published,
     ), spec.limits, spec.hardening)
 
 

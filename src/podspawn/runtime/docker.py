@@ -127,6 +127,8 @@ class DockerEngine:
             init=spec.init or None,
             network_mode=spec.network or None,
             mounts=[_mount(m) for m in spec.mounts] or None,
+            port_bindings={f"{p.container_port}/tcp": (p.host_ip, p.host_port)
+                           for p in spec.published} or None,
         )
         networking = None
         if spec.network:
@@ -141,6 +143,7 @@ class DockerEngine:
                 labels=dict(spec.labels),
                 environment=dict(spec.env) or None,
                 working_dir=spec.working_dir or None,
+                ports=[p.container_port for p in spec.published] or None,
                 host_config=host_config,
                 networking_config=networking,
                 stdin_open=False,

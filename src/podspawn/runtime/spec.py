@@ -68,6 +68,16 @@ class Bind:
 
 
 @dataclass(frozen=True, slots=True)
+class PortPublish:
+    """A session container port published on a host address (local mode's ``ports``)."""
+
+    host_ip: str
+    """Which host address listens, such as ``127.0.0.1`` (never all of them by default)."""
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True, slots=True)
 class BindRequest:
     """A host-path volume a companion asks for; it becomes a :class:`Bind` only through the
     ``stage`` callback of ``start_session``, just before that companion is created."""
@@ -125,6 +135,11 @@ class SessionSpec:
     address_pool: AddressPool | None = None
     """The pool the session network's subnet is cut from (``network.pool``); None leaves
     the choice to the engine's own pools."""
+    binds: tuple[Bind, ...] = ()
+    """Host directories mounted into the session container as given (local mode's
+    checkout); the caller has checked them, the backend adds nothing."""
+    published: tuple[PortPublish, ...] = ()
+    """Session container ports reachable on the host (local mode only)."""
 
 
 @dataclass(frozen=True, slots=True)
