@@ -91,7 +91,7 @@ class Attached:
 
 def _grace_seconds(ctx: LocalContext) -> float:
     """``PODSPAWN_LOCAL_GRACE`` (a duration such as ``10m``), else the server default."""
-    from podspawn.config.schema import parse_duration
+    from podspawn.units import parse_duration
 
     text = os.environ.get("PODSPAWN_LOCAL_GRACE", "")
     if not text:
