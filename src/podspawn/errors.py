@@ -11,8 +11,10 @@
     │   ├── ProjectNotFound
     │   └── SessionNotFound
     ├── Conflict                   the request collides with what exists (an account, a session)
+    │   └── SubnetTaken            a network's address range overlaps another's (a race)
     ├── PermissionDenied           the caller may not do this (not root, not a podspawn user)
     ├── LimitReached               a quota such as resources.max_per_user
+    │   ├── AddressSpaceExhausted  network.pool has no free subnet for a session network
     │   └── BuildLimitReached      an image build step hit the build's memory or process limit
     ├── RuntimeUnavailable         the container engine cannot be reached
     ├── RuntimeFailure             the engine answered, but the operation failed
@@ -79,11 +81,19 @@ class Conflict(PodspawnError):
     pass
 
 
+class SubnetTaken(Conflict):
+    """The engine refused a network's subnet: another network overlaps it."""
+
+
 class PermissionDenied(PodspawnError):
     pass
 
 
 class LimitReached(PodspawnError):
+    pass
+
+
+class AddressSpaceExhausted(LimitReached):
     pass
 
 

@@ -12,6 +12,7 @@ import binascii
 import struct
 from dataclasses import dataclass
 
+from podspawn.authorized_keys import key_file_text
 from podspawn.errors import InvalidKey
 
 KEY_TYPES = frozenset(
@@ -114,5 +115,6 @@ def merge_keys(*groups: list[PublicKey]) -> list[PublicKey]:
     return merged
 
 
-def render_key_file(keys: list[PublicKey]) -> str:
-    return "".join(f"{key.line}\n" for key in keys)
+def render_key_file(keys: list[PublicKey], *, expires_at: float | None = None) -> str:
+    """The key store's file for ``keys`` (format: :mod:`podspawn.authorized_keys`)."""
+    return key_file_text([key.line for key in keys], expires_at=expires_at)

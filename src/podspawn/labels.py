@@ -30,6 +30,9 @@ MODE = "podspawn-mode"
 
 ROLES = ("session", "service", "network", "volume", "workspace")
 
+#: On a layer image (``podspawn/base:<hash>``): the base image it was built over.
+BASE = "podspawn-base"
+
 #: On a throw-away container of ``doctor`` or ``verify-image``: the run's token. Such a
 #: container carries no installation id, so cleanup never takes it for a session's orphan.
 CHECK = "podspawn-check"
@@ -39,6 +42,16 @@ CHECK_ROLE = "check"
 def owner(iid: str, user: str, project: str) -> dict[str, str]:
     """The labels that say "this installation's, for this (user, project)"."""
     return {MANAGED_BY: MANAGED_BY_VALUE, INSTANCE: iid, USER: user, PROJECT: project}
+
+
+def for_image(*, project: str = "", base: str = "") -> dict[str, str]:
+    """The labels of an image podspawn builds: a project's, or the layer over ``base``."""
+    found = {MANAGED_BY: MANAGED_BY_VALUE}
+    if project:
+        found[PROJECT] = project
+    if base:
+        found[BASE] = base
+    return found
 
 
 def for_object(

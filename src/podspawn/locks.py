@@ -1,4 +1,9 @@
-"""Advisory file locks that serialise work on one user's sessions, or one image build."""
+"""Advisory file locks that serialise work on one user's sessions, or one image build.
+
+Every lock file lives in ``state.lock_dir`` under a name from :func:`podspawn.names.lock_name`
+(kinds ``user``, ``image``, ``build``, ``firewall``); :func:`lock_path` is the one place that
+joins the two.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from podspawn.errors import StateError
+from podspawn.names import lock_name
 
 
 @contextmanager
@@ -37,3 +43,18 @@ def file_lock(path: str, *, timeout: float = 600.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def lock_path(lock_dir: str, kind: str, key: str) -> str:
+    """The lock file of ``kind`` (``user``, ``image``, ``build``, ``firewall``) and ``key``.
+
+    Raises:
+        InvalidName: the key is not a valid name for its kind.
+    """
+    return os.path.join(lock_dir, lock_name(kind, key))
+
+
+def user_lock(lock_dir: str, user: str, *, timeout: float = 600.0
+              ) -> AbstractContextManager[None]:
+    """The user's lock, held around the bookkeeping of their sessions, never slow work."""
+    return file_lock(lock_path(lock_dir, "user", user), timeout=timeout)

@@ -239,10 +239,6 @@ def lock_name(kind: str, key: str) -> str:
     return f"{kind}.{key}.lock"
 
 
-def lock_file_name(user: str) -> str:
-    return lock_name("user", user)
-
-
 def image_name(kind: str, digest: str, project: str = "") -> str:
     """An image podspawn builds: a project's (``podspawn/<project>:podfile-<digest>``, the Go
     implementation's tag) or the podspawn layer over a base image (``podspawn/base:<digest>``).

@@ -226,6 +226,13 @@ class Server:
         assert result.returncode == 0, result.stderr
         return key
 
+    def fresh_user(self, base: str) -> str:
+        """A newly added user ``base`` with this run's suffix, anything of an earlier one gone."""
+        name = uname(base)
+        self.podspawn("remove-user", name, "--force")
+        self.add_user(name)
+        return name
+
     # -- client side -----------------------------------------------------------------------
     def ssh_argv(self, user: str, *, key: Path | None = None,
                  opts: Sequence[str] = ()) -> list[str]:

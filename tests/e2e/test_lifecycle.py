@@ -227,14 +227,21 @@ def test_remove_user_force_with_two_live_sessions(server):
 
 
 def test_max_per_user_refuses_with_explanation(server, config):
+    """A connected session is not ended to make room (an idle one is: tests/e2e/test_caps)."""
     config({"resources": {"max_per_user": 1}})
     user = fresh_user(server, "quota")
-    assert server.ssh(user, "true").returncode == 0
-    second = server.ssh(user, "true", opts=("-o", "SetEnv=PODSPAWN_PROJECT=api"))
-    assert second.returncode != 0
-    message = second.stderr.decode()
-    assert "limit is 1" in message and "(default)" in message
-    assert "Traceback" not in message
+    held = open_session(server, user)
+    try:
+        assert wait_for(lambda: [r for r in sessions(server, user)
+                                 if r["connections"] == 1 and r["status"] == "running"])
+        second = server.ssh(user, "true", opts=("-o", "SetEnv=PODSPAWN_PROJECT=api"))
+        assert second.returncode != 0
+        message = second.stderr.decode()
+        assert "limit is 1" in message and "(default)" in message
+        assert "Traceback" not in message
+    finally:
+        held.kill()
+        held.communicate()
 
 
 def test_disposable_user_expires(server):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import BIN, uname
+from tests.e2e.harness import BIN
 
 WARNING = "reaches its maximum lifetime"
 
@@ -25,13 +25,6 @@ def short_lifetime(server):
     server.set_config({"session": {"max_lifetime": "30s"}})
     yield
     server.set_config(None)
-
-
-def _fresh_user(server, base: str) -> str:
-    name = uname(base)
-    server.podspawn("remove-user", name, "--force")
-    server.add_user(name)
-    return name
 
 
 def _connections(server, user: str) -> int:
@@ -55,7 +48,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 
 def test_lifetime_warning_never_writes_through_a_hostile_stderr(server, short_lifetime):
-    user = _fresh_user(server, "notice")
+    user = server.fresh_user("notice")
     victim = server.root / "notice-victim.txt"
     victim.write_text("root's file, not to be written by podspawn\n")
     victim.chmod(0o644)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.fake_server import server  # noqa: F401 - a fixture: a server over the fake
+
 _STRIPPED = ("DOCKER_HOST", "SSH_AUTH_SOCK")
 
 

@@ -10,23 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from podspawn.config import cached, loader, schema
+from podspawn.config import cached, loader, schema, snapshot
 
 
 def _with_snapshot(path: Path, text: str) -> None:
     path.write_text(text)
     config = loader.load_config(str(path), write_cache=False)
-    loader._write_cache(str(path), os.stat(path), config)
-
-
-def test_default_config_path_matches_the_schema() -> None:
-    assert cached.DEFAULT_CONFIG_PATH == schema.DEFAULT_CONFIG_PATH
+    snapshot.write(str(path), os.stat(path), config)
 
 
 def test_key_dir_comes_from_a_fresh_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     _with_snapshot(path, "auth:\n  key_dir: /srv/keys\n")
-    snap_path = Path(cached.login_snapshot_path(str(path)))
+    snap_path = Path(snapshot.login_snapshot_path(str(path)))
     text = snap_path.read_text()
     assert "key_dir /srv/keys\n" in text
     snap_path.write_text(text.replace("key_dir /srv/keys", "key_dir /from/snapshot"))
@@ -41,16 +37,16 @@ def test_key_dir_rereads_a_changed_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "snapshot",
+    "broken",
     ["not json", "[]", '{"source": SOURCE}', '{"source": SOURCE, "config": []}',
      '{"source": SOURCE, "config": {"auth": {"key_dir": 7}}}',
      '{"source": SOURCE, "config": {"auth": {"key_dir": "relative"}}}'],
 )
-def test_key_dir_falls_back_on_a_broken_snapshot(tmp_path: Path, snapshot: str) -> None:
+def test_key_dir_falls_back_on_a_broken_snapshot(tmp_path: Path, broken: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("auth:\n  key_dir: /srv/keys\n")
-    source = json.dumps(cached.fingerprint(os.stat(path)))
-    Path(cached.cache_path(str(path))).write_text(snapshot.replace("SOURCE", source))
+    source = json.dumps(snapshot.fingerprint(os.stat(path)))
+    Path(snapshot.cache_path(str(path))).write_text(broken.replace("SOURCE", source))
     assert cached.load_key_dir(str(path)) == "/srv/keys"
 
 
@@ -77,10 +73,11 @@ def _forge(path: Path, key_dir: str) -> Path:
     """A snapshot with a matching fingerprint, as anyone who can write the directory could."""
     path.write_text("auth:\n  key_dir: /srv/keys\n")
     config = loader.load_config(str(path), write_cache=False)
-    data = {"source": cached.fingerprint(os.stat(path)), "config": loader._plain(config.to_dict())}
+    data = {"source": snapshot.fingerprint(os.stat(path)),
+            "config": snapshot.plain(config.to_dict())}
     data["config"]["auth"]["key_dir"] = key_dir
     data["config"]["state"]["db_path"] = key_dir + "/state.db"
-    snap = Path(cached.cache_path(str(path)))
+    snap = Path(snapshot.cache_path(str(path)))
     snap.write_text(json.dumps(data))
     return snap
 
@@ -108,7 +105,7 @@ def test_the_snapshot_is_not_written_through_a_planted_link(tmp_path: Path) -> N
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     config = loader.load_config(str(path), write_cache=False)
-    tmp = f"{cached.cache_path(str(path))}.{os.getpid()}.tmp"
+    tmp = f"{snapshot.cache_path(str(path))}.{os.getpid()}.tmp"
     os.symlink(victim, tmp)
-    loader._write_cache(str(path), os.stat(path), config)
+    snapshot.write(str(path), os.stat(path), config)
     assert victim.read_text() == "precious\n"

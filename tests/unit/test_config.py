@@ -12,18 +12,17 @@ from typing import Any
 
 import pytest
 
-from podspawn.config import cached, loader
+from podspawn.config import cached, loader, snapshot
 from podspawn.config.schema import (
-    DEFAULT_CONFIG_PATH,
     AuthConfig,
     DefaultsConfig,
     SecurityConfig,
     ServerConfig,
     SessionConfig,
-    parse_duration,
-    parse_memory,
 )
 from podspawn.errors import ConfigError, UsageError
+from podspawn.paths import DEFAULT_CONFIG_PATH, config_path
+from podspawn.units import parse_duration, parse_memory
 
 #: The Go implementation's keys and defaults (reference docs, section 2.4).
 GO_DEFAULTS: dict[str, Any] = {
@@ -77,9 +76,12 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.python_ppa": "ppa:deadsnakes/ppa",
     "images.podfiles_url": "https://raw.githubusercontent.com",
     "session.podfile_modes": ("grace-period", "destroy-on-disconnect"),
+    "session.idle_timeout": "0",
     "images.build_memory": "4g",
     "images.build_pids": 1024,
     "runtime.backend": "docker",
+    "network.pool": "198.18.0.0/15",
+    "network.subnet_size": 28,
     "security.service_cap_add": (
         "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE", "KILL",
     ),
@@ -88,6 +90,8 @@ PYTHON_ONLY: dict[str, Any] = {
     "resources.max_memory": "8g",
     "resources.service_cpus": 1.0,
     "resources.service_memory": "1g",
+    "resources.max_connections_per_user": 10,
+    "state.min_free": "2G",
 }
 
 
@@ -391,21 +395,21 @@ def test_load_config_of_an_unreadable_path(tmp_path: Path) -> None:
 
 
 def test_config_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cached.config_path() == DEFAULT_CONFIG_PATH
+    assert config_path() == DEFAULT_CONFIG_PATH
     monkeypatch.setenv("PODSPAWN_CONFIG", "/srv/env.yaml")
-    assert cached.config_path() == "/srv/env.yaml"
-    assert cached.config_path("/srv/explicit.yaml") == "/srv/explicit.yaml"
+    assert config_path() == "/srv/env.yaml"
+    assert config_path("/srv/explicit.yaml") == "/srv/explicit.yaml"
 
 
 def test_cache_path_and_fingerprint(tmp_path: Path) -> None:
-    assert cached.cache_path("/etc/podspawn/config.yaml") == (
+    assert snapshot.cache_path("/etc/podspawn/config.yaml") == (
         "/etc/podspawn/.config.yaml.cache.json"
     )
-    assert cached.cache_path("config.yaml") == ".config.yaml.cache.json"
+    assert snapshot.cache_path("config.yaml") == ".config.yaml.cache.json"
     path = tmp_path / "c.yaml"
     path.write_text("session:\n  mode: persistent\n")
     st = os.stat(path)
-    assert cached.fingerprint(st) == [st.st_ino, st.st_size, st.st_mtime_ns]
+    assert snapshot.fingerprint(st) == [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def _sample() -> ServerConfig:
@@ -438,7 +442,7 @@ projects: {api: {repo: "file:///srv/api", mode: persistent}}
 
 @pytest.mark.parametrize("config", [ServerConfig(), _sample()], ids=["defaults", "sample"])
 def test_from_trusted_dict_round_trips_through_json(config: ServerConfig) -> None:
-    data = json.loads(json.dumps(loader._plain(config.to_dict())))
+    data = json.loads(json.dumps(snapshot.plain(config.to_dict())))
     rebuilt = ServerConfig.from_trusted_dict(data)
     assert rebuilt == config
     assert isinstance(rebuilt.security.cap_add, tuple)
@@ -455,28 +459,28 @@ def test_dump_config_yaml_reloads_to_the_same_config() -> None:
 def _write_config(path: Path, text: str) -> ServerConfig:
     path.write_text(text)
     config = loader.load_config(str(path), write_cache=False)
-    loader._write_cache(str(path), os.stat(path), config)
+    snapshot.write(str(path), os.stat(path), config)
     return config
 
 
 def _snapshot(path: Path) -> dict[str, Any]:
-    return json.loads(Path(cached.cache_path(str(path))).read_text())
+    return json.loads(Path(snapshot.cache_path(str(path))).read_text())
 
 
 def _tamper(path: Path, image: str) -> None:
     """Change the snapshot's content but not its fingerprint, to see which one is used."""
     snap = _snapshot(path)
     snap["config"]["defaults"]["image"] = image
-    Path(cached.cache_path(str(path))).write_text(json.dumps(snap))
+    Path(snapshot.cache_path(str(path))).write_text(json.dumps(snap))
 
 
 def test_snapshot_records_the_source_and_the_config(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     config = _write_config(path, "defaults:\n  image: debian:bookworm\n")
     snap = _snapshot(path)
-    assert snap["source"] == cached.fingerprint(os.stat(path))
+    assert snap["source"] == snapshot.fingerprint(os.stat(path))
     assert ServerConfig.from_trusted_dict(snap["config"]) == config
-    assert os.stat(cached.cache_path(str(path))).st_mode & 0o777 == 0o644
+    assert os.stat(snapshot.cache_path(str(path))).st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".config.yaml.cache.json", ".config.yaml.login", "config.yaml"]
     login = cached.load_login_settings(str(path))
@@ -488,9 +492,9 @@ def test_load_config_writes_the_snapshot_only_as_root(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("session:\n  mode: persistent\n")
     loader.load_config(str(path), write_cache=False)
-    assert not os.path.exists(cached.cache_path(str(path)))
+    assert not os.path.exists(snapshot.cache_path(str(path)))
     loader.load_config(str(path))
-    assert os.path.exists(cached.cache_path(str(path))) == (os.geteuid() == 0)
+    assert os.path.exists(snapshot.cache_path(str(path))) == (os.geteuid() == 0)
 
 
 def test_load_fast_uses_a_fresh_snapshot(tmp_path: Path) -> None:
@@ -522,7 +526,7 @@ def test_load_fast_reparses_a_replaced_file_with_same_size_and_mtime(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    "snapshot",
+    "broken",
     [
         "not json",
         "[]",
@@ -533,11 +537,11 @@ def test_load_fast_reparses_a_replaced_file_with_same_size_and_mtime(tmp_path: P
         '{"source": SOURCE, "config": []}',
     ],
 )
-def test_load_fast_falls_back_on_a_broken_snapshot(tmp_path: Path, snapshot: str) -> None:
+def test_load_fast_falls_back_on_a_broken_snapshot(tmp_path: Path, broken: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("defaults:\n  image: debian:bookworm\n")
-    source = json.dumps(cached.fingerprint(os.stat(path)))
-    Path(cached.cache_path(str(path))).write_text(snapshot.replace("SOURCE", source))
+    source = json.dumps(snapshot.fingerprint(os.stat(path)))
+    Path(snapshot.cache_path(str(path))).write_text(broken.replace("SOURCE", source))
     assert cached.load_fast(str(path)).defaults.image == "debian:bookworm"
 
 
@@ -546,7 +550,7 @@ def test_load_fast_falls_back_on_a_snapshot_with_an_unknown_key(tmp_path: Path) 
     _write_config(path, "defaults:\n  image: debian:bookworm\n")
     snap = _snapshot(path)
     snap["config"]["defaults"]["from_the_future"] = 1
-    Path(cached.cache_path(str(path))).write_text(json.dumps(snap))
+    Path(snapshot.cache_path(str(path))).write_text(json.dumps(snap))
     assert cached.load_fast(str(path)).defaults.image == "debian:bookworm"
 
 
@@ -639,7 +643,34 @@ def test_egress_refuses_what_is_not_a_reachable_network(value: str, message: str
 def test_egress_accepts_lists_of_networks(egress: list[str]) -> None:
     config = loader.parse_config(f"security:\n  egress: {json.dumps(egress)}\n")
     assert config.security.egress == tuple(egress)
-    rebuilt = ServerConfig.from_trusted_dict(json.loads(json.dumps(loader._plain(
+    rebuilt = ServerConfig.from_trusted_dict(json.loads(json.dumps(snapshot.plain(
         config.to_dict()))))
     assert rebuilt == config
     assert isinstance(rebuilt.security.egress, tuple)
+
+
+def test_the_login_snapshot_carries_the_connection_cap(tmp_path) -> None:
+    from podspawn.config.cached import load_login_settings
+    from podspawn.config.snapshot import login_snapshot_path
+
+    path = tmp_path / "config.yaml"
+    path.write_text("resources:\n  max_connections_per_user: 4\n")
+    loader.load_config(str(path))  # writes the snapshots (as root)
+    assert load_login_settings(str(path)).max_connections == 4
+    snapshot = Path(login_snapshot_path(str(path)))
+    lines = snapshot.read_text().splitlines()
+    assert "max_connections_per_user 4" in lines
+    # an older podspawn's snapshot lacks the key; its config could not have set it
+    snapshot.write_text("".join(f"{line}\n" for line in lines
+                                if not line.startswith("max_connections_per_user ")))
+    assert load_login_settings(str(path)).max_connections == cached.DEFAULT_MAX_CONNECTIONS
+
+
+def test_the_login_default_of_the_connection_cap_is_the_schemas() -> None:
+    assert ServerConfig().resources.max_connections_per_user == cached.DEFAULT_MAX_CONNECTIONS
+
+
+@pytest.mark.parametrize("key", ["max_per_user", "max_connections_per_user"])
+def test_per_user_caps_are_not_negative(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"resources\.{key} must be 0"):
+        loader.parse_config(f"resources:\n  {key}: -1\n")

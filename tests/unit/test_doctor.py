@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from podspawn.login import inner_sshd
-from podspawn.runtime.docker_facts import DEFAULT_POOLS, configured_pools, host_routes
-from podspawn.runtime.facts import AddressPool, pool_headroom
+from podspawn import inner_sshd
+from podspawn.runtime.docker_facts import DEFAULT_POOLS, configured_pools
+from podspawn.runtime.subnets import AddressPool, host_routes, pool_headroom
 from podspawn.services.doctor import CHECKS
 from podspawn.services.doctor.base import Check
 from podspawn.services.doctor.paths import Rule, exec_paths, problem

@@ -66,3 +66,24 @@ def test_sshd_without_a_podspawn_user_warns(tmp_path: Path) -> None:
     check = host.check_sshd(context(tmp_path))
     assert check.status == "warn"
     assert "add-user" in check.fix
+
+
+def test_disk_fails_below_state_min_free_and_passes_above(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from podspawn.config.schema import StateConfig
+
+    (tmp_path / "state").mkdir()
+
+    def with_min_free(min_free: str) -> Context:
+        config = replace(ServerConfig(), state=StateConfig(
+            db_path=str(tmp_path / "state" / "state.db"), min_free=min_free))
+        return replace(context(tmp_path), config=config)
+
+    refused = host.check_disk(with_min_free("100P"))
+    assert refused.status == "FAIL"
+    assert "below state.min_free (100P): new sessions are refused" in refused.message
+    assert "lower state.min_free" in refused.fix
+    roomy = host.check_disk(with_min_free("1k"))
+    assert "state.min_free" not in roomy.message
+    assert roomy.status in ("ok", "warn")  # warn: no engine in this context, or < 5 GiB

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from podspawn.config import loader
+from podspawn.config import loader, snapshot
 
 #: Packages the login path must never load (click, rich, pydantic, yaml, docker and what they
 #: drag in), plus the stdlib modules podspawn avoids there on purpose.
@@ -85,7 +85,7 @@ def warm_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(f"auth:\n  key_dir: {tmp_path / 'keys'}\n")
     config = loader.load_config(str(path), write_cache=False)
-    loader._write_cache(str(path), os.stat(path), config)
+    snapshot.write(str(path), os.stat(path), config)
     return path
 
 

@@ -13,7 +13,6 @@ from podspawn.names import (
     hostname,
     image_name,
     is_valid_user,
-    lock_file_name,
     lock_name,
     network_name,
     project_from_host,
@@ -263,11 +262,11 @@ def test_resource_name_refuses_malformed_tuples(kind, user, project, part):
 @pytest.mark.parametrize("user", BAD_USERS)
 def test_lock_file_name_refuses_hostile_user(user: str) -> None:
     with pytest.raises(InvalidName):
-        lock_file_name(user)
+        lock_name("user", user)
 
 
 def test_lock_names() -> None:
-    assert lock_file_name("alice") == "user.alice.lock"
+    assert lock_name("user", "alice") == "user.alice.lock"
     assert lock_name("image", "0123456789ab") == "image.0123456789ab.lock"
     assert lock_name("build", "api") == "build.api.lock"
     # a user named like an image lock still gets a lock of their own

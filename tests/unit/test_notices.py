@@ -15,10 +15,11 @@ import pytest
 
 from podspawn.procs import send_signal, start_time
 from podspawn.services.notices import notify_session
-from podspawn.state.db import open_db
+from podspawn.state.db import SCHEMA_VERSION, open_db
 from podspawn.state.notices import STALE_SECONDS, count_pending, post_notice, take_notices
 from podspawn.state.records import Connection
 from podspawn.state.sessions import add_connection
+from tests.unit.old_db import old_database
 
 
 @pytest.fixture
@@ -51,13 +52,11 @@ def test_a_stale_notice_is_dropped_by_the_next_post(db: sqlite3.Connection) -> N
 
 def test_a_version_2_database_gains_the_table_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    conn = open_db(str(path), create=True)
-    conn.execute("DROP TABLE notices")
-    conn.execute("PRAGMA user_version=2")
+    conn = old_database(path, version=2)
     conn.execute("INSERT INTO users(name, account_created, created_at) VALUES('bob', 1, 0)")
     conn.close()
     again = open_db(str(path))
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert again.execute("SELECT name FROM users").fetchall()[0][0] == "bob"
     assert take_notices(again, 1, 1) == []
     again.close()

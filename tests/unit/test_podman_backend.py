@@ -150,8 +150,8 @@ def test_an_empty_label_value_matches_only_an_empty_value() -> None:
 
 
 def test_subnet_pools_come_from_the_last_containers_conf_that_sets_them(tmp_path: Path) -> None:
-    from podspawn.runtime.facts import AddressPool, pool_headroom
     from podspawn.runtime.podman_facts import DEFAULT_POOLS, configured_pools
+    from podspawn.runtime.subnets import AddressPool, pool_headroom
 
     assert pool_headroom(DEFAULT_POOLS, ()).capacity == 42752
     (tmp_path / "a.conf").write_text(

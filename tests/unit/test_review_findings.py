@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podspawn.login import inner_sshd
+from podspawn import inner_sshd
 from podspawn.runtime import docker_login as engine
 
 

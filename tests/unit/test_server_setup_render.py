@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from podspawn import authorized_keys
 from podspawn.files import BEGIN, END, find_block, with_block
 from podspawn.login import auth_keys
 from podspawn.services.server_setup import render_block, render_sudoers, sudoers_name
@@ -112,7 +113,7 @@ def test_sudoers_name() -> None:
 def test_sudoers_allows_exactly_the_forced_command(config_path: str | None) -> None:
     text = render_sudoers(binary=BIN, config_path=config_path)
     _, alias = sudoers_name(config_path)
-    command = auth_keys.forced_command(BIN, config_path).removeprefix("/usr/bin/sudo -n ")
+    command = authorized_keys.forced_command(BIN, config_path).removeprefix("/usr/bin/sudo -n ")
     assert text.endswith("\n")
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules[0] == f"Cmnd_Alias {alias} = {command}"
@@ -146,8 +147,8 @@ def test_sudoers_keeps_only_harmless_environment() -> None:
 
 
 def test_forced_command() -> None:
-    assert auth_keys.forced_command(BIN, None) == f"/usr/bin/sudo -n {BIN} spawn"
-    assert auth_keys.forced_command(BIN, CONFIG) == (
+    assert authorized_keys.forced_command(BIN, None) == f"/usr/bin/sudo -n {BIN} spawn"
+    assert authorized_keys.forced_command(BIN, CONFIG) == (
         f"/usr/bin/sudo -n {BIN} --config {CONFIG} spawn"
     )
 
@@ -179,8 +180,8 @@ def key_dir(tmp_path: Path, ssh_keys: dict[str, KeyPair]) -> Path:
 
 
 def test_key_lines(key_dir: Path, ssh_keys: dict[str, KeyPair]) -> None:
-    command = auth_keys.forced_command(BIN, None)
-    lines = auth_keys.key_lines("alice", key_dir=str(key_dir), command=command)
+    command = authorized_keys.forced_command(BIN, None)
+    lines = authorized_keys.key_lines("alice", key_dir=str(key_dir), command=command)
     assert lines == [
         f"{OPTIONS} {ssh_keys['ed25519'].public_line}",
         f"{OPTIONS} {ssh_keys['ecdsa256'].public_line}",
@@ -188,8 +189,8 @@ def test_key_lines(key_dir: Path, ssh_keys: dict[str, KeyPair]) -> None:
 
 
 def test_key_lines_of_an_unknown_user(key_dir: Path) -> None:
-    assert auth_keys.key_lines("bob", key_dir=str(key_dir), command="x") == []
-    assert auth_keys.key_lines("alice", key_dir=str(key_dir / "nope"), command="x") == []
+    assert authorized_keys.key_lines("bob", key_dir=str(key_dir), command="x") == []
+    assert authorized_keys.key_lines("alice", key_dir=str(key_dir / "nope"), command="x") == []
 
 
 def _config(tmp_path: Path, key_dir: Path) -> str:

@@ -100,6 +100,7 @@ def test_default_spec() -> None:
         "mounts": (),
         "init": True,
         "working_dir": "",
+        "published": (),
     }
 
 
@@ -216,9 +217,12 @@ def test_default_service_spec_is_hardened() -> None:
         "mounts": ({"target": "/var/lib/postgresql/data",
                     "source": "podspawn-volume.alice.api.pgdata", "type": "volume",
                     "read_only": False,
-                    "labels": {**SESSION_LABELS, "podspawn-role": "volume"}},),
+                    # no session id: the volume outlives this session
+                    "labels": {**labels.owner("0123456789ab", "alice", "api"),
+                               "podspawn-role": "volume"}},),
         "init": False,
         "working_dir": "",
+        "published": (),
     }
     assert SERVICE_LABELS == {**LABELS, "podspawn-role": "service"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podspawn.errors import StateError
-from podspawn.state.db import install_id, open_db
+from podspawn.state.db import SCHEMA_VERSION, install_id, open_db
 from podspawn.state.records import Connection, SessionRow, UserRow
 from podspawn.state.sessions import (
     add_connection,
@@ -80,7 +80,7 @@ def test_open_db_of_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_open_db_creates_and_migrates(db: sqlite3.Connection, db_path: str) -> None:
     assert os.path.isfile(db_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -93,7 +93,7 @@ def test_install_id_is_stable(db: sqlite3.Connection, db_path: str, tmp_path: Pa
     int(first, 16)
     again = open_db(db_path)
     assert install_id(again) == first
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     again.close()
     other = open_db(str(tmp_path / "other.db"), create=True)
     assert install_id(other) != first

@@ -8,12 +8,21 @@ from podspawn.cli.app import App, positive_duration
 
 
 @click.command("list")
+@click.option("--local", "local", is_flag=True,
+              help="Your local-mode sessions (podspawn dev), from ~/.podspawn; no root.")
 @click.pass_obj
-def list_sessions(app: App) -> None:
+def list_sessions(app: App, local: bool) -> None:
     """Show every session: who is connected, for how long, and what is left."""
-    from podspawn.services.status import format_duration, list_session_views
+    from podspawn.services.status import list_session_views
+    from podspawn.units import format_duration
 
-    _, conn = app.admin_context("list", echo=False)
+    if local:
+        from podspawn.services.local.context import open_context
+        from podspawn.services.local.sessions import reconciled
+
+        conn = reconciled(open_context())
+    else:
+        _, conn = app.admin_context("list", echo=False)
     views = list_session_views(conn)
     out = app.output
     if app.json_mode:
@@ -24,7 +33,9 @@ def list_sessions(app: App) -> None:
              "lifetime_left_seconds": None if v.lifetime_left_seconds is None
              else round(v.lifetime_left_seconds),
              "grace_left_seconds": None if v.grace_left_seconds is None
-             else round(v.grace_left_seconds)}
+             else round(v.grace_left_seconds),
+             "idle_seconds": round(v.idle_seconds),
+             "idle_timeout_seconds": round(v.idle_timeout_seconds) or None}
             for v in views
         ])
         return
@@ -37,22 +48,35 @@ def list_sessions(app: App) -> None:
         else:
             left = format_duration(v.lifetime_left_seconds)
         rows.append((v.user, v.project or "(default)", v.container, v.status,
-                     str(v.connections), format_duration(v.age_seconds), left))
-    out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT"), rows,
-              empty="No sessions.")
+                     str(v.connections), format_duration(v.age_seconds), left,
+                     format_duration(v.idle_seconds)))
+    out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT", "IDLE"),
+              rows, empty="No sessions.")
 
 
 @click.command("cleanup")
 @click.option("--daemon", is_flag=True, help="Keep running, one pass per interval.")
 @click.option("--interval", default="1m", show_default=True, metavar="DURATION",
               help="Time between passes with --daemon (such as 30s, 1m).")
+@click.option("--local", "local", is_flag=True,
+              help="End your expired local-mode sessions (podspawn dev) now; no root.")
 @click.pass_obj
-def cleanup(app: App, daemon: bool, interval: str) -> None:
+def cleanup(app: App, daemon: bool, interval: str, local: bool) -> None:
     """Expire grace periods and lifetimes, repair counts, remove orphans."""
     from podspawn.errors import UsageError
     from podspawn.runtime import get_runtime
     from podspawn.services.cleanup import run_daemon, run_pass
 
+    if local:
+        from podspawn.services.local.context import open_context
+        from podspawn.services.local.sessions import reconcile_now
+
+        ended = reconcile_now(open_context())
+        if app.json_mode:
+            app.output.data({"sessions_ended": ended})
+        else:
+            app.output.line(f"Ended {len(ended)} expired local session(s).")
+        return
     seconds = positive_duration("--interval", interval, "30s or 1m")
     if daemon and app.json_mode:
         raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "
@@ -68,8 +92,12 @@ def cleanup(app: App, daemon: bool, interval: str) -> None:
                          "lifetime_expired": result.lifetime_expired,
                          "orphans_removed": result.orphans_removed,
                          "rows_dropped": result.rows_dropped,
-                         "users_expired": result.users_expired, "warned": result.warned})
+                         "users_expired": result.users_expired, "warned": result.warned,
+                         "idle_ended": result.idle_ended,
+                         "pool_warning": result.pool_warning})
         return
+    if result.pool_warning:
+        app.output.line(f"Warning: {result.pool_warning}.")
     app.output.line("Cleanup pass complete.")
 
 

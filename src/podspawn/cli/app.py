@@ -54,6 +54,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("Local", "podspawn.cli.projects:init",
              "Write a podfile.yaml for this directory from a template."),
     "podfile": ("Local", "podspawn.cli.projects:podfile", "Podfile tools (schema)."),
+    "dev": ("Local", "podspawn.cli.local:dev",
+            "Start or re-attach to this directory's environment (Podfile) on your Docker."),
+    "down": ("Local", "podspawn.cli.local:down",
+             "End this directory's local session (--clean: and its volumes)."),
+    "prebuild": ("Local", "podspawn.cli.local:prebuild",
+                 "Build this directory's image and print its tag."),
     "doctor": ("Server administration", "podspawn.cli.ops:doctor",
                "Check the server: Docker, sshd, sudo, modes, state, images, disk."),
     "verify-image": ("Server administration", "podspawn.cli.ops:verify_image",
@@ -105,7 +111,7 @@ class App:
         return config, open_db(config.state.db_path)
 
     def resolved_config_path(self) -> str:
-        from podspawn.config.cached import config_path
+        from podspawn.paths import config_path
 
         return config_path(self.config_path)
 
@@ -116,8 +122,8 @@ def positive_duration(option: str, value: str, example: str) -> float:
     Raises:
         UsageError: not a duration, or not more than 0 (the message shows ``example``).
     """
-    from podspawn.config.schema import parse_duration
     from podspawn.errors import UsageError
+    from podspawn.units import parse_duration
 
     try:
         seconds = parse_duration(value)

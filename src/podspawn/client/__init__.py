@@ -2,6 +2,7 @@
 
     paths.py       where the client's files live (~/.podspawn, ~/.ssh/config)
     config.py      ~/.podspawn/config.yaml: which server answers for which NAME.pod
+    rules.py       the rules of its values, shared by config.py and schema.py
     schema.py      the pydantic models behind config.py (imported only to report errors)
     ssh_config.py  podspawn's ``Host *.pod`` block in ~/.ssh/config
     connect.py     ``podspawn connect``, the ProxyCommand: host key, then the tunnel

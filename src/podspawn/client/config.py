@@ -9,7 +9,7 @@ The format is the Go implementation's, so its files load unchanged::
         work.pod: {host: build.example.com, mode: persistent}   # mode is shown, not used
     local: {...}                           # local mode's section; kept, not read here
 
-Rules live in the plain functions below (``parse_address``, ``check_pod_name``,
+The rules of each value live in ``rules.py`` (``parse_address``, ``check_pod_name``,
 ``check_mode``), which the pydantic models in ``schema.py`` call too. ``podspawn connect``
 runs on every ``ssh NAME.pod``, so a well-formed file is read without importing pydantic;
 anything else goes through the models, which name each problem by its dotted key.
@@ -19,24 +19,31 @@ anything else goes through the models, which name each problem by its dotted key
 from __future__ import annotations
 
 import os
-import re
 
+from podspawn import yaml_text
 from podspawn.client import paths
-from podspawn.errors import ConfigError, InvalidName
-from podspawn.names import project_from_host
-from podspawn.state.records import Record
+from podspawn.client.rules import (
+    POD_SUFFIX,
+    check_mode,
+    check_pod_name,
+    clean,
+    parse_address,
+    show,
+)
+from podspawn.errors import ConfigError
+from podspawn.record import Record
+from podspawn.validation import Wording, describe_errors
 
 TYPE_CHECKING = False  # not typing's: `connect` runs on every .pod login (about 3 ms)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-POD_SUFFIX = ".pod"
-DEFAULT_SSH_PORT = 22
+__all__ = ["POD_SUFFIX", "ClientConfig", "Server", "check_mode", "check_pod_name",
+           "load_client_config", "parse_address", "parse_client_config", "set_value",
+           "split_key", "validate_client_config"]
 
-_HOST_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
-_IPV6_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")
-_MODE_RE = re.compile(r"[A-Za-z0-9_-]{0,40}")
+DEFAULT_SSH_PORT = 22
 _TOP_KEYS = frozenset({"servers", "local"})
 _SERVERS_KEYS = frozenset({"default", "mappings"})
 _ENTRY_KEYS = frozenset({"host", "mode"})
@@ -96,7 +103,7 @@ class ClientConfig(Record):
         server = self.mappings.get(name) or self.default
         if server is None:
             raise ConfigError(
-                f'no server configured for "{_clean(name)}"; '
+                f'no server configured for "{clean(name)}"; '
                 "set one with: podspawn config set servers.default HOST"
             )
         return server
@@ -125,84 +132,6 @@ class ClientConfig(Record):
             "default": one(self.default) if self.default else None,
             "mappings": {name: one(s) for name, s in sorted(self.mappings.items())},
         }
-
-
-# -- the rules, shared by the fast reader and the pydantic models ----------------------------
-
-
-def parse_address(text: str) -> tuple[str, int | None]:
-    """``(host, port)`` from ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``.
-
-    Raises:
-        ValueError: not a plain host name or address, a bad port, or a ``.pod`` name (which
-            would send the outer connection back through podspawn).
-    """
-    if not isinstance(text, str):
-        raise ValueError("must be a host name such as devbox.example.com")
-    value = text.strip()
-    port_text: str | None = None
-    if value.startswith("["):
-        inner, sep, rest = value[1:].partition("]")
-        if not sep or not _IPV6_RE.fullmatch(inner) or (rest and not rest.startswith(":")):
-            raise ValueError(_bad_host(text))
-        host, port_text = inner, (rest[1:] if rest else None)
-    elif value.count(":") == 1:
-        host, port_text = value.split(":")
-        if not _HOST_RE.fullmatch(host):
-            raise ValueError(_bad_host(text))
-    elif ":" in value:
-        if not _IPV6_RE.fullmatch(value):
-            raise ValueError(_bad_host(text))
-        host = value
-    else:
-        if not _HOST_RE.fullmatch(value):
-            raise ValueError(_bad_host(text))
-        host = value
-    if host.lower().rstrip(".").endswith(POD_SUFFIX):
-        raise ValueError(
-            f"{_show(text)} is a .pod name; give the real server's host name, "
-            "such as devbox.example.com"
-        )
-    port: int | None = None
-    if port_text is not None:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"{_show(text)} has a bad port; use a number from 1 to 65535")
-        port = int(port_text)
-    return host, port
-
-
-def check_pod_name(name: str) -> str:
-    """``name`` lowercased, if it is ``NAME.pod`` with a valid project NAME.
-
-    Raises:
-        ValueError: anything else.
-    """
-    if isinstance(name, str):
-        lowered = name.strip().lower()
-        if lowered.endswith(POD_SUFFIX):
-            try:
-                project_from_host(lowered)
-            except InvalidName:
-                pass
-            else:
-                return lowered
-    raise ValueError(
-        f"{_show(name)} is not a pod name; use NAME.pod, NAME being lowercase letters, "
-        "digits and '-'"
-    )
-
-
-def check_mode(mode: str) -> str:
-    """The display-only ``mode`` of a mapping (``persistent``, ``ephemeral``, ...).
-
-    Raises:
-        ValueError: not a short word.
-    """
-    if not isinstance(mode, str) or not _MODE_RE.fullmatch(mode):
-        raise ValueError(
-            f"{_show(mode)} is not a mode; use a short word such as persistent or ephemeral"
-        )
-    return mode
 
 
 def make_server(host: str, mode: str = "") -> Server:
@@ -261,9 +190,8 @@ def validate_client_config(data: object, *, source: str = "config") -> ClientCon
     try:
         model = ClientConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{where}: " + "; ".join(_describe(err) for err in exc.errors())
-        ) from exc
+        problems = describe_errors(exc.errors(include_url=False), _ClientWording())
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from exc
     servers = model.servers
     return ClientConfig(
         default=make_server(servers.default) if servers.default is not None else None,
@@ -275,16 +203,11 @@ def validate_client_config(data: object, *, source: str = "config") -> ClientCon
 
 
 def _load_yaml(raw: bytes | str, source: str) -> object:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader, C or Python
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
+        data = yaml_text.load(raw)
+    except yaml_text.YamlSyntaxError as exc:
         shown = paths.display(source) if os.sep in source else source
-        raise ConfigError(f"{shown} is not valid YAML{where}; fix the syntax") from exc
+        raise ConfigError(f"{shown} is not valid YAML{exc.at_line}; fix the syntax") from exc
     return {} if data is None else data
 
 
@@ -368,7 +291,7 @@ def split_key(key: str) -> tuple[str, str, str]:
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     raise ConfigError(
-        f"unknown key {_show(key)}; use servers.default or servers.mappings.NAME.pod "
+        f"unknown key {show(key)}; use servers.default or servers.mappings.NAME.pod "
         "(with .host or .mode for the long form)"
     )
 
@@ -415,9 +338,7 @@ def set_value(key: str, value: str, *, path: str | None = None) -> tuple[str, st
     else:
         _set_mapping(servers, name, field_name, value, path)
     validate_client_config(data, source=path)
-    import yaml
-
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    text = yaml_text.dump(data)
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     atomic_write(path, text.encode(), mode=None if os.path.exists(path) else 0o600)
     return key_name(section, name, field_name), value
@@ -454,42 +375,30 @@ def _set_mapping(servers: dict[Any, Any], name: str, field_name: str, value: str
     mappings.update(renamed)
 
 
-def _bad_host(text: object) -> str:
-    return (
-        f"{_show(text)} is not a host name; use NAME, NAME:PORT or [IPv6]:PORT, "
-        "such as devbox.example.com:2222"
-    )
+class _ClientWording(Wording):
+    top_level = "(top level)"
+    mark_keys = False
 
+    def show(self, value: object) -> str:
+        return show(value)
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(part) for part in err["loc"] if part != "[key]") or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parts = [part for part in err["loc"] if part != "[key]"]
-        if len(parts) <= 1:
+    def unknown_key(self, loc: list[str | int]) -> str:
+        if len(loc) <= 1:
             known = "servers (and local, for local mode)"
-        elif len(parts) == 2:
+        elif len(loc) == 2:
             known = "servers.default and servers.mappings"
         else:
             known = "host and mode"
-        return f"{loc}: unknown key; the keys here are {known}"
-    if kind == "missing":
-        return f"{loc}: missing; add it"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"{loc}: must be a mapping (got {_show(err.get('input'))})"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return f"{loc}: {message}"
-    return f"{loc}: {message} (got {_show(err.get('input'))})"
+        return f"unknown key; the keys here are {known}"
 
+    def missing(self, loc: list[str | int]) -> str:
+        return "missing; add it"
 
-def _clean(text: str) -> str:
-    """``text`` with unprintable characters replaced, at most 60 characters."""
-    shown = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    def mapping_type(self, error: Mapping[str, Any], message: str) -> str:
+        return f"must be a mapping (got {show(error.get('input'))})"
 
+    def list_type(self, error: Mapping[str, Any], message: str) -> str:
+        return self.other(error, message)
 
-def _show(value: object) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= 60 else text[:57] + "...'"
+    def other(self, error: Mapping[str, Any], message: str) -> str:
+        return f"{message} (got {show(error.get('input'))})"

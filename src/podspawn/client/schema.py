@@ -1,6 +1,6 @@
 """Pydantic models of ``~/.podspawn/config.yaml``; imported only to validate or explain.
 
-The rules themselves are the plain functions in ``podspawn.client.config``, so the fast
+The rules themselves are the plain functions in ``podspawn.client.rules``, so the fast
 reader used by ``podspawn connect`` and these models cannot disagree.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from podspawn.client.config import check_mode, check_pod_name, parse_address
+from podspawn.client.rules import check_mode, check_pod_name, parse_address
 
 PodName = Annotated[str, AfterValidator(check_pod_name)]
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from podspawn.config.cached import cache_path, config_path, fingerprint, login_snapshot_path
+from podspawn import validation, yaml_text
+from podspawn.config import snapshot
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import ConfigError
+from podspawn.paths import config_path
 
 
 def load_config(path: str | None = None, *, write_cache: bool = True) -> ServerConfig:
@@ -30,7 +32,7 @@ def load_config(path: str | None = None, *, write_cache: bool = True) -> ServerC
         ) from exc
     config = parse_config(raw, source=path)
     if write_cache and os.geteuid() == 0:
-        _write_cache(path, st, config)
+        snapshot.write(path, st, config)
     return config
 
 
@@ -40,14 +42,10 @@ def parse_config(raw: bytes | str, *, source: str = "config") -> ServerConfig:
     Raises:
         ConfigError: the text is not YAML or a key or value is wrong.
     """
-    import yaml
-
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source} is not valid YAML{where}; fix the syntax") from exc
+        data = yaml_text.load(raw)
+    except yaml_text.YamlSyntaxError as exc:
+        raise ConfigError(f"{source} is not valid YAML{exc.at_line}; fix the syntax") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -71,84 +69,28 @@ def validate_config(data: dict[str, Any], *, source: str = "config") -> ServerCo
 
 def describe_errors(exc: Any) -> str:
     """A pydantic ValidationError as ``key.path: problem; ...``, never pydantic's repr."""
-    return "; ".join(_describe(err) for err in exc.errors())
+    return "; ".join(validation.describe_errors(exc.errors(include_url=False),
+                                                _ConfigWording()))
 
 
 def dump_config_yaml(config: ServerConfig) -> str:
-    import yaml
-
-    return str(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+    return yaml_text.dump(snapshot.plain(config.to_dict()))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+class _ConfigWording(validation.Wording):
+    top_level = "(top level)"
+    mark_keys = False
+    located_values = True  # the schema's own checks name their key
 
+    def unknown_key(self, loc: list[str | int]) -> str:
+        return "unknown key; check the spelling against the documented keys"
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    kind = err["type"]
-    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        return f"{loc}: unknown key; check the spelling against the documented keys"
-    if kind == "literal_error":
-        allowed = err.get("ctx", {}).get("expected", "")
-        return f"{loc}: {err['input']!r} is not allowed; use one of {allowed}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return message
-    return f"{loc}: {message} (got {err.get('input')!r})"
+    def literal(self, error: Mapping[str, Any], message: str) -> str:
+        allowed = (error.get("ctx") or {}).get("expected", "")
+        return f"{error.get('input')!r} is not allowed; use one of {allowed}"
 
+    def list_type(self, error: Mapping[str, Any], message: str) -> str:
+        return self.other(error, message)
 
-def _write_cache(path: str, st: os.stat_result, config: ServerConfig) -> None:
-    """Best effort: a failed snapshot only costs the next login a full parse.
-
-    Two snapshots: the whole config as JSON, and the login settings as ``key value`` lines,
-    which ``auth-keys`` and a warm ``spawn`` read without importing ``json``.
-    """
-    whole = json.dumps({"source": fingerprint(st), "config": _plain(config.to_dict()),
-                        "grace_seconds": config.session.grace_seconds})
-    source = " ".join(str(n) for n in fingerprint(st))
-    login = "".join(
-        f"{key} {value}\n"
-        for key, value in (
-            ("source", source),
-            ("key_dir", config.auth.key_dir),
-            ("db_path", config.state.db_path),
-            ("lock_dir", config.state.lock_dir),
-            ("log_file", config.log_file),
-            ("audit_log", config.log.audit_log),
-            ("grace_seconds", repr(config.session.grace_seconds)),
-            *(
-                (f"acl.{name}", acl_line(entry))
-                for name, entry in sorted(config.projects.items())
-                if entry.get("users") is not None or entry.get("groups") is not None
-            ),
-        )
-    )
-    for target, text in ((cache_path(path), whole), (login_snapshot_path(path), login)):
-        _write_snapshot(target, text)
-
-
-def acl_line(entry: dict[str, Any]) -> str:
-    """A project's access list as the login snapshot stores it: ``users|groups``, each a
-    comma list (names hold neither character)."""
-    return ",".join(entry.get("users") or ()) + "|" + ",".join(entry.get("groups") or ())
-
-
-def _write_snapshot(target: str, text: str) -> None:
-    tmp = f"{target}.{os.getpid()}.tmp"
-    try:
-        # O_EXCL|O_NOFOLLOW: never write through a link planted beside the config
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with open(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    def other(self, error: Mapping[str, Any], message: str) -> str:
+        return f"{message} (got {error.get('input')!r})"

@@ -23,55 +23,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
+from podspawn.units import parse_duration, parse_memory, parse_size
+
 SessionMode = Literal["grace-period", "destroy-on-disconnect", "persistent"]
 SESSION_MODES: tuple[str, ...] = ("grace-period", "destroy-on-disconnect", "persistent")
 
-DEFAULT_CONFIG_PATH = "/etc/podspawn/config.yaml"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$")
-_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _EXTRA_FORBID: dict[str, Any] = {"extra": "forbid"}
 #: The Go implementation's ``security.cap_add``; podspawn's lists start from it.
 _GO_CAP_ADD = ("CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "NET_BIND_SERVICE")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration such as ``60s``, ``8h`` or ``1h30m``.
-
-    Raises:
-        ValueError: the text is not a sequence of number+unit pairs (units ms, s, m, h).
-    """
-    value = text.strip()
-    if value in ("0", ""):
-        if value == "":
-            raise ValueError("a duration such as 60s, 5m or 8h is required")
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(value):
-        raise ValueError(f"{text!r} is not a duration; write it like 60s, 5m, 8h or 1h30m")
-    return total
-
-
-def parse_memory(text: str) -> int:
-    """Bytes in a memory size such as ``2g`` or ``512m``; ``0`` or empty means no limit.
-
-    Raises:
-        ValueError: the text is not a number with an optional k, m or g suffix.
-    """
-    value = text.strip()
-    if value in ("", "0"):
-        return 0
-    match = _MEMORY.fullmatch(value)
-    if not match:
-        raise ValueError(f"{text!r} is not a memory size; write it like 512m or 2g")
-    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +81,16 @@ class SessionConfig:
     """The modes a project's Podfile may ask for. A Podfile comes from whoever can push to
     the repository, so ``persistent`` (a container that outlives ``max_lifetime``) is only
     the admin's to give: in the server, project or user settings, or by listing it here."""
+    idle_timeout: str = "0"
+    """End a connected session whose terminals and channels saw no activity for this long
+    (``services.idle``); users are warned first. ``0`` turns it off. A project
+    (``projects.NAME.idle_timeout``) or a user's file overrides it; a Podfile may only
+    shorten it. Applies to sessions created after the change."""
 
     def __post_init__(self) -> None:
         _check("session.grace_period", parse_duration, self.grace_period)
         _check("session.max_lifetime", parse_duration, self.max_lifetime)
+        _check("session.idle_timeout", parse_duration, self.idle_timeout)
         for mode in self.podfile_modes:
             if mode not in SESSION_MODES:
                 raise ValueError(f"session.podfile_modes: {mode!r} is not a session mode; use "
@@ -139,6 +104,10 @@ class SessionConfig:
     def lifetime_seconds(self) -> float:
         return parse_duration(self.max_lifetime)
 
+    @property
+    def idle_seconds(self) -> float:
+        return parse_duration(self.idle_timeout)
+
 
 @dataclass(frozen=True, slots=True)
 class StateConfig:
@@ -147,8 +116,14 @@ class StateConfig:
     lock_dir: str = "/var/lib/podspawn/locks"
     homes_dir: str = "/var/lib/podspawn/homes"
     """Persistent-mode homes, one directory per user, owned by the container user."""
+    min_free: str = "2G"
+    """Free space below which no new session starts: on the filesystem of ``db_path`` and
+    on the one of the engine's data (Docker's ``DockerRootDir``). A full disk corrupts
+    images and half-writes state; running sessions still attach. ``0`` turns the check off.
+    """
 
     def __post_init__(self) -> None:
+        _check("state.min_free", parse_size, self.min_free)
         _require_absolute("state.db_path", self.db_path)
         _require_absolute("state.lock_dir", self.lock_dir)
         _require_absolute("state.homes_dir", self.homes_dir)
@@ -218,6 +193,49 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """Where session networks get their addresses.
+
+    Every session has a bridge network of its own. Docker's default address pools hold
+    about 31 of them, so podspawn carves small subnets out of a pool of its own instead.
+    The default, 198.18.0.0/15, is reserved for benchmarking (RFC 2544): no office or home
+    LAN uses it, and it holds 8192 networks of /28 (13 containers each: a session and up to
+    12 companion services).
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
+    pool: str = "198.18.0.0/15"
+    """An IPv4 CIDR that session subnets are cut from; "" leaves it to the engine's own
+    address pools (at most about 31 sessions on Docker's defaults)."""
+    subnet_size: int = 28
+    """The prefix length of each session's subnet, from the pool's own up to 29."""
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.subnet_size <= 29:
+            raise ValueError(
+                f"network.subnet_size must be a prefix length from 8 to 29, not "
+                f"{self.subnet_size}; 28 gives room for a session and 12 services")
+        if not self.pool:
+            return
+        import ipaddress  # the cold path only, like egress_network
+
+        try:
+            net = ipaddress.IPv4Network(self.pool)
+        except ValueError:
+            raise ValueError(
+                f"network.pool: {self.pool!r} is not an IPv4 network; write a CIDR such as "
+                "198.18.0.0/15") from None
+        if self.subnet_size < net.prefixlen:
+            raise ValueError(
+                f"network.subnet_size ({self.subnet_size}) must not be shorter than "
+                f"network.pool's prefix ({self.pool}): a subnet has to fit in the pool")
+        if net.is_loopback or net.is_link_local or net.is_multicast:
+            raise ValueError(
+                f"network.pool: {self.pool} is loopback, link-local or multicast space; "
+                "use a private or reserved range such as 198.18.0.0/15")
+
+
+@dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     backend: Literal["docker", "podman"] = "docker"
@@ -238,7 +256,13 @@ class ResourcesConfig:
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
     max_per_user: int = 3
-    """Sessions one user may hold at once; 0 means unlimited."""
+    """Sessions one user may hold at once; 0 means unlimited. A login over it ends the
+    user's session that has been idle longest (no connection, not ``persistent``) instead
+    of being refused."""
+    max_connections_per_user: int = 10
+    """SSH sessions (shells, commands, file transfers, ``.pod`` tunnels) one user may have
+    open at once, across all their sessions; 0 means unlimited. Each is a ``spawn``
+    process holding a container exec, so this bounds what one user costs the host."""
     max_cpus: float = 4.0
     """The most CPUs a Podfile may ask for, for the dev container or any one service. 0
     means no ceiling: CPU time is shared out by the kernel, so an unlimited request slows
@@ -255,8 +279,9 @@ class ResourcesConfig:
     at most ``max_memory``: a service always has a memory limit."""
 
     def __post_init__(self) -> None:
-        if self.max_per_user < 0:
-            raise ValueError("resources.max_per_user must be 0 (unlimited) or more")
+        for key in ("max_per_user", "max_connections_per_user"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"resources.{key} must be 0 (unlimited) or more")
         for key in ("max_cpus", "service_cpus"):
             value = getattr(self, key)
             if not 0 <= value <= 1024:  # also refuses nan
@@ -318,6 +343,7 @@ class ServerConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     projects_file: str = "/etc/podspawn/projects.yaml"
     users_dir: str = "/etc/podspawn/users"
     """Per-user override files, ``<users_dir>/<user>.yaml``."""
@@ -358,6 +384,7 @@ class ServerConfig:
             resources=ResourcesConfig(**data["resources"]),
             images=ImagesConfig(**data["images"]),
             runtime=RuntimeConfig(**data.get("runtime", {})),
+            network=NetworkConfig(**data.get("network", {})),
             projects_file=data["projects_file"],
             users_dir=data.get("users_dir", "/etc/podspawn/users"),
             projects=data["projects"],
@@ -365,9 +392,9 @@ class ServerConfig:
 
 
 #: What ``add-project`` writes (repo, branch, image_tag, podfile_hash) and what the admin may
-#: add: ``mode`` and the access list ``users``/``groups``.
+#: add: ``mode``, ``idle_timeout`` and the access list ``users``/``groups``.
 PROJECT_KEYS = frozenset({"repo", "branch", "image_tag", "podfile_hash", "mode", "users",
-                          "groups"})
+                          "groups", "idle_timeout"})
 _NAME_LIST = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
@@ -383,6 +410,12 @@ def _check_project(name: str, entry: Any) -> None:
     if mode not in (None, "", *SESSION_MODES):
         raise ValueError(f"{where}.mode: {mode!r} is not allowed; use one of "
                          + ", ".join(SESSION_MODES))
+    idle = entry.get("idle_timeout")
+    if idle is not None:
+        if isinstance(idle, bool) or not isinstance(idle, (str, int)):
+            raise ValueError(f"{where}.idle_timeout must be a duration such as 30m, or 0 for "
+                             "none")
+        _check(f"{where}.idle_timeout", parse_duration, str(idle))
     for key in ("users", "groups"):
         names = entry.get(key)
         if names is None:

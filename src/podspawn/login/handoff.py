@@ -20,6 +20,8 @@ import os
 import select
 import signal
 
+from podspawn.state.notices import NOTICE_SIGNAL
+
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,8 +31,6 @@ if TYPE_CHECKING:
 
 _SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE)
 _HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
-#: Sent by ``services.notices`` when a notice waits for this connection.
-NOTICE_SIGNAL = signal.SIGUSR1
 _noticed = [False]
 
 

@@ -12,11 +12,7 @@ import os
 
 from podspawn.errors import StateError
 from podspawn.names import validate_user
-
-
-def key_paths(state_dir: str, user: str) -> tuple[str, str]:
-    private = os.path.join(state_dir, "hostkeys", validate_user(user))
-    return private, private + ".pub"
+from podspawn.paths import host_key_paths
 
 
 def ensure_host_key(state_dir: str, user: str) -> tuple[str, str]:
@@ -25,7 +21,7 @@ def ensure_host_key(state_dir: str, user: str) -> tuple[str, str]:
     Raises:
         StateError: ssh-keygen is missing or failed.
     """
-    private, public = key_paths(state_dir, user)
+    private, public = host_key_paths(state_dir, validate_user(user))
     if not os.path.exists(private):
         import subprocess  # first .pod login only; a warm spawn must not pay ~5 ms for it
 

@@ -13,7 +13,8 @@ it with ``eval``: the same parser as ``-c``, the same exit status and streams.
 
 from __future__ import annotations
 
-from podspawn.state.records import Record
+from podspawn.record import Record
+from podspawn.shells import POSIX_SHELLS
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:
@@ -24,19 +25,13 @@ if TYPE_CHECKING:
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
-#: What ``podspawn connect`` asks the outer connection for (see ``login.inner_sshd``).
+#: What ``podspawn connect`` asks the outer connection for (see ``podspawn.inner_sshd``).
 TUNNEL_VERB = "podspawn-tunnel"
 HOSTKEY_VERB = "podspawn-hostkey"
 #: ``podspawn ping`` asks for this over the outer connection; answered before any session.
 VERSION_VERB = "podspawn-version"
 
 COMMAND_VAR = "PODSPAWN_COMMAND"
-#: Shells whose ``eval`` and ``unset`` are POSIX's. Another shell (fish, csh, nu...) gets
-#: the command as its ``-c`` argument, as before, since its syntax for this differs.
-POSIX_SHELLS = frozenset({
-    "sh", "bash", "rbash", "dash", "ash", "busybox", "zsh", "ksh", "ksh93", "mksh", "lksh",
-    "pdksh", "oksh", "loksh", "yash", "posh",
-})
 #: The variable is unset inside the eval'd text, so the command sees the environment it
 #: always had; the newline keeps the user's text a script of its own, parsed line by line.
 EVAL_COMMAND = f'eval "unset {COMMAND_VAR}\n${COMMAND_VAR}"'

@@ -11,18 +11,19 @@ import os
 import sys
 import time
 
-from podspawn import audit, log
+from podspawn import audit, inner_sshd, log
 from podspawn.config.cached import LoginSettings, load_login_settings
 from podspawn.errors import PermissionDenied, UsageError
 from podspawn.lifecycle import backend, engine_state, on_last_disconnect, reusable
-from podspawn.locks import file_lock
-from podspawn.login import inner_sshd
+from podspawn.locks import user_lock
 from podspawn.login.handoff import expect_notices, run_attached
 from podspawn.login.hostkeys import ensure_host_key
 from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv, container_env
-from podspawn.names import lock_file_name, project_from_host
+from podspawn.names import project_from_host
+from podspawn.paths import key_file
 from podspawn.procs import is_alive, start_time
+from podspawn.quotas import check_connections
 from podspawn.runtime import login_module
 from podspawn.state.db import open_db
 from podspawn.state.notices import take_notices
@@ -110,16 +111,17 @@ def main(args: list[str], *, config_path: str | None) -> int:
     return code
 
 
-def _lock_path(config: LoginSettings, user: str) -> str:
-    return os.path.join(config.lock_dir, lock_file_name(user))
-
-
 def _join_warm(
     conn: sqlite3.Connection, config: LoginSettings, connection: Connection
 ) -> SessionRow | None:
-    """Join the running session under the user's lock, or return None for the cold path."""
-    with file_lock(_lock_path(config, connection.user)):
+    """Join the running session under the user's lock, or return None for the cold path.
+
+    Raises:
+        LimitReached: the user has ``resources.max_connections_per_user`` open already.
+    """
+    with user_lock(config.lock_dir, connection.user):
         prune_dead(conn, is_alive)
+        check_connections(conn, connection.user, config.max_connections)
         row = get_session(conn, connection.user, connection.project)
         if row is None or row.status == "starting":
             return None
@@ -132,7 +134,7 @@ def _join_warm(
 
 def _leave(conn: sqlite3.Connection, config: LoginSettings, connection: Connection) -> None:
     """Record the disconnect; the last one starts the grace period or destroys the session."""
-    with file_lock(_lock_path(config, connection.user)):
+    with user_lock(config.lock_dir, connection.user):
         remaining = remove_connection(conn, connection)
         row = get_session(conn, connection.user, connection.project)
         if row is None or remaining > 0:
@@ -152,7 +154,7 @@ def _leave(conn: sqlite3.Connection, config: LoginSettings, connection: Connecti
 
 
 def _print_host_key(config: LoginSettings, user: str) -> int:
-    with file_lock(_lock_path(config, user)):
+    with user_lock(config.lock_dir, user):
         _, public = ensure_host_key(config.state_dir, user)
     sys.stdout.write(public + "\n")
     return 0
@@ -160,10 +162,10 @@ def _print_host_key(config: LoginSettings, user: str) -> int:
 
 def _tunnel_argv(config: LoginSettings, row: SessionRow, user: str, project: str) -> list[str]:
     """The in-container sshd, speaking SSH on this channel."""
-    with file_lock(_lock_path(config, user)):
+    with user_lock(config.lock_dir, user):
         private, _ = ensure_host_key(config.state_dir, user)
     try:
-        with open(os.path.join(config.key_dir, user), encoding="utf-8") as fh:
+        with open(key_file(config.key_dir, user), encoding="utf-8") as fh:
             keys = fh.read()
     except OSError:
         keys = ""

@@ -42,14 +42,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from podspawn import yaml_text
 from podspawn.errors import PodfileError
 from podspawn.podfile.bundled import bundled_names, bundled_text
 from podspawn.podfile.merge import merge, removal_markers
 from podspawn.podfile.model import PATTERN_HINTS, Podfile
 from podspawn.podfile.recipe import content_hash, image_tag
+from podspawn.validation import Wording, describe_errors
 
 #: ``fetch(url) -> text``: how remote ``extends`` are read. It may raise OSError (urllib's
 #: errors are OSErrors), ValueError, UnicodeError or PodfileError.
@@ -277,38 +278,24 @@ def bind_parts(source: str, roots: Sequence[str]) -> tuple[str, tuple[str, ...]]
     return None
 
 
+class _PodfileWording(Wording):
+    patterns = PATTERN_HINTS
+
+    def show(self, value: object) -> str:
+        return _show(value)
+
+    def unknown_key(self, loc: list[str | int]) -> str:
+        return "unknown key" + _suggest(loc)
+
+    def missing(self, loc: list[str | int]) -> str:
+        if loc == ["base"]:
+            return "Field required (set a base image, or inherit one with extends)"
+        return "Field required"
+
+
 def format_errors(exc: ValidationError) -> list[str]:
     """One ``dotted.location: problem`` line per error, without pydantic's own formatting."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
-        is_key = bool(loc) and loc[-1] == "[key]"
-        if is_key:
-            loc = loc[:-1]
-        where = ".".join(str(part) for part in loc)
-        kind = error["type"]
-        ctx = error.get("ctx") or {}
-        if kind == "extra_forbidden":
-            text = "unknown key" + _suggest(loc)
-        elif kind == "missing":
-            text = "Field required"
-            if loc == ["base"]:
-                text += " (set a base image, or inherit one with extends)"
-        elif kind == "string_pattern_mismatch":
-            hint = PATTERN_HINTS.get(str(ctx.get("pattern")), "it has characters not allowed")
-            text = f"{_show(error['input'])} is not valid: {hint}"
-        elif kind == "value_error":
-            text = str(error["msg"]).removeprefix("Value error, ")
-        elif kind in ("tuple_type", "list_type"):
-            text = "Input should be a list"
-        elif kind in ("literal_error", "enum"):
-            text = f"{error['msg']} (got {_show(error['input'])})"
-        else:
-            text = str(error["msg"])
-        if is_key:
-            text = f"invalid key: {text}"
-        lines.append(f"{where}: {text}" if where else text)
-    return lines
+    return describe_errors(exc.errors(include_url=False), _PodfileWording())
 
 
 def http_fetcher(*, timeout: float = 15.0, max_bytes: int = MAX_PODFILE_BYTES) -> Fetcher:
@@ -521,41 +508,14 @@ def _github_url(ref: str, base_url: str, where: str) -> str:
 # --- YAML ---------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key written twice in one mapping."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-            seen.add(key)
-        except TypeError:
-            continue  # an unhashable key; construct_mapping reports it
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark,
-                f"the key {key!r} appears twice", key_node.start_mark,
-            )
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _parse_yaml(text: str, display: str) -> dict[str, Any]:
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PodfileError(f"{display}: invalid YAML{at}: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise PodfileError(f"{display}: invalid YAML ({type(exc).__name__})") from None
+        doc = yaml_text.load(text, unique_keys=True)
+    except yaml_text.YamlSyntaxError as exc:
+        if exc.line is None:
+            raise PodfileError(f"{display}: invalid YAML ({exc.problem})") from None
+        raise PodfileError(f"{display}: invalid YAML at line {exc.line}, column {exc.column}: "
+                           f"{exc.problem}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

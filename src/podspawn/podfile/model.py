@@ -45,9 +45,10 @@ from pydantic import (
     field_validator,
 )
 
-from podspawn.config.schema import SessionMode, parse_memory
+from podspawn.config.schema import SessionMode
 from podspawn.names import PROJECT_PATTERN, SERVICE_PATTERN
 from podspawn.podfile.packages import PACKAGE_PATTERN, package_name, parse_package
+from podspawn.units import parse_memory
 
 #: An image reference: ``name``, ``registry:5000/ns/name:tag`` or ``name@sha256:...``. No
 #: whitespace, so it cannot smuggle a second Dockerfile instruction.

@@ -38,6 +38,11 @@ user's login shell, set when the user is created; it does not change the recipe'
 distroless...) is refused with a :class:`~podspawn.errors.PodfileError`; a base it does not
 recognise is assumed to be Debian-like, and the build reports it if apt is missing.
 
+Every Dockerfile podspawn writes is written here: the recipe above (:func:`render_recipe`),
+the project image that adds podspawn's layer, the build user, the checkout and
+``on_create`` on top of it (:func:`project_dockerfile`), and the layer image over a bare
+base (:func:`layer_dockerfile`). The layer's script itself lives in ``services.images``.
+
 The image tag is ``podspawn/<project>:podfile-<hash>``, where the hash covers the resolved
 Podfile (after ``extends``, defaults filled in) as canonical JSON, plus :data:`RECIPE_VERSION`.
 Formatting, comments, key order and how a base was reached do not change it; any change of
@@ -56,13 +61,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from podspawn import labels
 from podspawn.errors import ConfigError, PodfileError
 from podspawn.names import image_name
-from podspawn.podfile.model import Podfile, image_env
+from podspawn.podfile.model import Podfile, default_workspace, image_env
 from podspawn.podfile.packages import Package, parse_package
 
 #: Bumped whenever the recipe text for the same Podfile changes, so images get new tags.
 RECIPE_VERSION = "1"
+#: The build context's files: podspawn's layer script and the Podfile's ``on_create``.
+LAYER_FILE = "podspawn-layer.sh"
+ON_CREATE_FILE = "podspawn-on-create.sh"
+#: The uid-1000 account of a project image, renamed to the login name in each container.
+BUILD_USER = "podspawn"
 
 _URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
 _PPA_RE = re.compile(r"ppa:[a-z0-9._-]+/[a-z0-9._-]+")
@@ -279,3 +290,39 @@ def _quote(value: str) -> str:
     # Inside Dockerfile double quotes, backslash escapes `"` and itself; `$VAR` still
     # expands, which is what lets `PATH=/opt/bin:$PATH` work.
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _layer_steps() -> list[str]:
+    return [f"COPY {LAYER_FILE} /tmp/{LAYER_FILE}",
+            f"RUN sh /tmp/{LAYER_FILE} && rm -f /tmp/{LAYER_FILE}"]
+
+
+def layer_dockerfile(base_ref: str) -> str:
+    """The podspawn layer (sudo, sshd, sftp-server, rsync) over the base image ``base_ref``."""
+    return "\n".join([f"FROM {base_ref}", *_layer_steps()]) + "\n"
+
+
+def project_dockerfile(
+    podfile: Podfile, project: str, settings: RecipeSettings | None = None
+) -> str:
+    """The recipe, then podspawn's layer, the build user, the checkout and on_create."""
+    workspace = podfile.workspace or default_workspace(project)
+    steps = [
+        render_recipe(podfile, settings).rstrip(),
+        *_layer_steps(),
+        "RUN getent passwd 1000 >/dev/null || "
+        f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})",
+        f'COPY --chown=1000:1000 ["workspace/", "{workspace}/"]',
+    ]
+    if podfile.on_create:
+        steps += [
+            f"COPY {ON_CREATE_FILE} /tmp/{ON_CREATE_FILE}",
+            "USER 1000",
+            f"WORKDIR {workspace}",
+            f"RUN sh -e /tmp/{ON_CREATE_FILE}",
+            "USER root",
+            "WORKDIR /",
+        ]
+    steps.append("LABEL " + " ".join(f"{key}={value}" for key, value
+                                      in labels.for_image(project=project).items()))
+    return "\n".join(steps) + "\n"

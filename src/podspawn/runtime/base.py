@@ -18,14 +18,17 @@ from podspawn.runtime.spec import (
     EngineState,
     ExecResult,
     Found,
+    PortPublish,
     ProbeSpec,
     SessionSpec,
     Status,
 )
+from podspawn.runtime.subnets import AddressPool, Headroom
 
 __all__ = [
     "Bind", "BuildLimits", "CompanionSpec", "ContainerInfo", "ContainerSpec", "EngineState",
-    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "ProbeSpec", "Runtime",
+    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "PortPublish", "ProbeSpec",
+    "Runtime",
     "SessionSpec", "Status",
 ]
 
@@ -74,6 +77,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     init: bool = True
     working_dir: str = ""
+    published: tuple[PortPublish, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,12 @@ class Runtime(Protocol):
     ``RuntimeFailure`` when it refuses, ``ImageUnavailable`` for a missing image,
     ``Conflict`` for an object that is in the way but not ours. "Gone" is a normal answer and
     removing what is gone succeeds, so cleanup and retries are idempotent. Nothing is ever
-    removed unless its labels carry the owner asked for (``podspawn.labels.carries``).
+    removed unless its labels carry the owner asked for (``podspawn.labels.carries``), and
+    an owner that lacks ``managed-by: podspawn`` is refused (``Conflict``) before anything is
+    touched: every object carries an empty mapping.
+
+    ``tests/contract`` holds every backend (the in-memory ``runtime.fake`` included) to the
+    edge cases written here.
     """
 
     name: str
@@ -158,19 +167,42 @@ class Runtime(Protocol):
         the binds to mount. Leftovers of the same (user, project) from another session (a
         crash) are removed first; anything else in the way is a ``Conflict``.
 
-        On any error, everything this call made is removed before the error propagates.
+        Every object carries ``labels.owner`` of (install, user, project), the session id
+        and ``spec.labels``, except named volumes (the workspace, companions' ``volumes``):
+        they outlive the session, so they carry the owner and ``spec.labels`` but no session
+        id, are made on first use and reused as they are by later sessions. A companion is
+        reachable from the session (and the other companions) by its ``name``.
+
+        It returns only once the session container runs: an image whose container cannot
+        start (a ``USER`` it lacks), or whose program has already exited when the engine is
+        asked after the start, fails it.
+
+        On any error, everything this call made is removed before the error propagates:
+        containers, the network, and the volumes this call created; volumes that existed
+        before (the data of earlier sessions) stay.
 
         Raises:
             ImageUnavailable: an image is not on the server (nothing is pulled here).
-            Conflict: an object of the session's names belongs to someone else.
-            RuntimeFailure: a container did not start, or a companion was not ready in time
-                (the message names it).
+            Conflict: an object of the session's names belongs to someone else (it is left
+                as it is).
+            RuntimeFailure: a container did not start or stopped at once, or a companion was
+                not ready in time (the message names it).
+            AddressSpaceExhausted: ``spec.address_pool`` has no free subnet left.
         """
+
+    def network_headroom(self, pool: AddressPool) -> Headroom:
+        """How many session networks ``pool`` holds, and how many are taken (by any network
+        of the engine, or a route of the host), so cleanup can warn before logins fail."""
 
     def poll(self, state: EngineState) -> Status:
         """``running``; ``stopped`` (it exists but does not run: after an engine restart);
-        ``gone`` (its container vanished, or ``state`` is empty: a session still being
-        started has no state yet, and polling it is not an error).
+        ``gone`` (its container vanished).
+
+        Before ``start_session`` was ever called, and during a slow one (its state is not
+        returned yet), the caller holds ``{}``: that polls ``gone`` without asking the
+        engine, is not an error and does not disturb a start under way. After the container
+        vanished (removed behind podspawn's back), ``gone``; the caller then ends the session
+        with ``stop_session``.
 
         Raises:
             RuntimeUnavailable: the engine cannot be asked.
@@ -180,14 +212,21 @@ class Runtime(Protocol):
         """Start a ``stopped`` session again (companions first); a running one is left alone.
 
         Raises:
-            RuntimeFailure: it cannot be started (then the caller ends it and makes another).
+            RuntimeFailure: it cannot be started, or one of its containers is gone (then the
+                caller ends it and makes another).
         """
 
     def stop_session(self, state: EngineState, *, owner: Mapping[str, str]) -> list[str]:
         """Remove the session's containers and network, and every container of it that
         ``state`` does not name but that carries ``owner`` (with its session id: a session
-        ended while it was being made); its volumes stay. Returns what could not be removed
-        (empty: all gone). What is gone already is success, so a retry converges.
+        ended while it was being made, so ``state`` may be ``{}``), and every network that
+        carries such an ``owner``; its volumes stay. Returns what could not be removed
+        (empty: all gone). What is gone already is success (a vanished container, a second
+        stop), so a retry converges. An object of the session's names that does not carry
+        ``owner`` is not removed and is reported.
+
+        Raises:
+            Conflict: ``owner`` lacks ``managed-by: podspawn`` (nothing is touched).
         """
 
     def exec(
@@ -202,39 +241,56 @@ class Runtime(Protocol):
     ) -> ExecResult:
         """Run ``argv`` in the session container to completion; exit code and output.
 
+        As ``user`` (a name the image knows), in ``workdir`` ("" is the image's own), with
+        ``env`` on top of the session's environment, ``stdin`` fed and closed. What the
+        container cannot start is an answer, not an error: a missing program exits 127, an
+        unknown user or a missing ``workdir`` exits 126, the engine's message in the output.
+
         Raises:
-            RuntimeFailure: the session container is gone.
+            RuntimeFailure: the session container is gone or not running.
         """
 
     # -- what carries our labels ----------------------------------------------------------
 
     def find(self, labels: Mapping[str, str]) -> list[Found]:
         """Every container, network and volume carrying all of ``labels`` (for cleanup's
-        orphans, the packet filter's bridges and ``remove-user``'s volumes)."""
+        orphans, the packet filter's bridges and ``remove-user``'s volumes).
+
+        Matching is exact, as engines' label filters are: user ``al`` finds none of
+        ``alice``'s objects, and an object lacking a label is not found by it. Each
+        :class:`Found` has the object's own labels (not the query)."""
 
     def remove(self, found: Found, *, owner: Mapping[str, str]) -> None:
-        """Remove one object that :meth:`find` returned; gone is success.
+        """Remove one object that :meth:`find` returned; gone is success. Nothing else is
+        touched: other owners' objects stay whatever their names.
 
         Raises:
-            Conflict: it no longer carries ``owner``.
+            Conflict: it does not carry ``owner``, or ``owner`` lacks ``managed-by``.
             RuntimeFailure: it is still in use (a network or volume).
         """
 
     # -- images ---------------------------------------------------------------------------
 
     def image_id(self, ref: str) -> str | None:
-        """The local image id for ``ref``, or None when it is not present locally."""
+        """The local image id for ``ref``, or None when it is not present locally (also for
+        ``""``); asking is never an error unless the engine is down."""
 
     def pull(self, ref: str) -> str:
-        """Pull ``ref`` and return its id. Raises ImageUnavailable when it cannot."""
+        """Pull ``ref`` and return its id.
+
+        Raises:
+            ImageUnavailable: it cannot be pulled; the message names ``ref``.
+        """
 
     def build(self, recipe: ImageRecipe, *, on_output: Callable[[str], None] | None = None
               ) -> str:
         """Build ``recipe`` and return the image id.
 
+        A failed build leaves no image under ``recipe.tag`` (an earlier one keeps it).
+
         Raises:
-            RuntimeFailure: a step failed; the message names the step and its last lines.
-                Also when the engine cannot enforce ``recipe.limits``.
+            RuntimeFailure: a step failed; the message names the step (its Dockerfile line)
+                and its last lines. Also when the engine cannot enforce ``recipe.limits``.
             BuildLimitReached: a step was stopped by one of ``recipe.limits``.
         """
 

@@ -59,14 +59,24 @@ class ContainerEngine(Protocol):
         """Every container (running or not) carrying all of ``labels``."""
 
     def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+        self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
         """Create a bridge network, or return the existing one of that name with our labels.
 
+        Raises:
+            Conflict: a network of that name exists without ``labels`` (someone else's).
+
         ``interface`` names the host's bridge (``names.bridge_name``), so the packet filter
         can match every session network with one pattern; empty leaves the engine's choice.
-        An existing network keeps the interface it has.
+        ``subnet`` (a CIDR) is its address range; empty lets the engine pick from its pools.
+        An existing network keeps the interface and subnet it has.
+
+        Raises:
+            SubnetTaken: another network holds an overlapping range (a concurrent login).
         """
+
+    def network_subnets(self) -> list[str]:
+        """The IPv4 subnets of every network the engine has, podspawn's or not."""
 
     def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         """Remove a network whose labels carry ``owner``; a missing one is success.
@@ -111,8 +121,8 @@ class ContainerEngine(Protocol):
     def address(self, name_or_id: str) -> str:
         """The container's IP address on its (first) network, or "" when it has none."""
 
-    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
-        """Names of the volumes carrying all of ``labels``."""
+    def list_volumes(self, labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
+        """(name, labels) of every volume carrying all of ``labels``."""
 
     def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
         """Remove a named volume whose labels carry ``owner``; a missing one is success.

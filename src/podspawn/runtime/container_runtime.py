@@ -2,9 +2,10 @@
 
 One session is: a bridge network of its own (named by ``names.network_name``, its host
 interface by ``names.bridge_name`` so the packet filter matches every session with one
-pattern), its companions started in order on it under their Podfile names, each waited for,
-and the session container (``sleep infinity`` under an init) with the workspace volume the
-engine seeds from the image the first time. Every object carries the session's labels
+pattern, its subnet cut from ``network.pool`` by ``podspawn.runtime.subnets``), its
+companions started in order on it under their Podfile names, each waited for, and the
+session container (``sleep infinity`` under an init) with the workspace volume the engine
+seeds from the image the first time. Every object carries the session's labels
 (``podspawn.labels``), the session id among them, so a half-made session is found by labels
 alone. The state this returns names the objects by id:
 
@@ -23,7 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from podspawn import labels, log, names
-from podspawn.errors import ImageUnavailable, PodspawnError, RuntimeFailure
+from podspawn.errors import (
+    AddressSpaceExhausted,
+    Conflict,
+    ImageUnavailable,
+    PodspawnError,
+    RuntimeFailure,
+    SubnetTaken,
+)
 from podspawn.runtime.base import (
     Bind,
     CompanionSpec,
@@ -33,14 +41,19 @@ from podspawn.runtime.base import (
     Found,
     ImageRecipe,
     Mount,
+    NetworkInfo,
     ProbeSpec,
     SessionSpec,
     Status,
 )
 from podspawn.runtime.container_engine import ContainerEngine
 from podspawn.runtime.spec import Hardening, Limits
+from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, host_routes, pool_headroom
 
 STATE_VERSION = 2
+#: How often a session network looks again for a free subnet after concurrent logins took
+#: the ones it chose.
+_SUBNET_ROUNDS = 5
 Stage = Callable[[CompanionSpec], tuple[Bind, ...]]
 Progress = Callable[[str], None]
 
@@ -59,6 +72,7 @@ def session_container(spec: SessionSpec, *, network: str,
             labels={**labels.owner(spec.install_id, spec.user, spec.project),
                     labels.ROLE: "workspace", **spec.labels},
         ))
+    mounts += [Mount(target=bind.target, source=bind.source) for bind in spec.binds]
     return _constrained(ContainerSpec(
         name=names.container_name(spec.user, spec.project),
         image=spec.image,
@@ -68,6 +82,7 @@ def session_container(spec: SessionSpec, *, network: str,
         aliases=(spec.hostname,),
         env=dict(spec.env),
         mounts=tuple(mounts),
+        published=spec.published,
     ), spec.limits, spec.hardening)
 
 
@@ -77,11 +92,14 @@ def companion_container(spec: SessionSpec, companion: CompanionSpec, *, network:
     """One companion's container, as plain data. ``binds`` are the staged host binds,
     mounted as given: a staging mount already carries ``ro``, ``nosuid`` and ``nodev``, and
     an engine remount for ``ro`` would drop the other two."""
+    # a volume outlives the session that made it, so it carries no session id: the next
+    # session mounts it as it is, and only remove-user removes it
+    owner = labels.owner(spec.install_id, spec.user, spec.project)
     mounts = [
         Mount(target=volume.target,
               source=names.volume_name(spec.user, spec.project, volume.name),
               type="volume", read_only=volume.read_only,
-              labels={**session_labels, labels.ROLE: "volume"})
+              labels={**owner, labels.ROLE: "volume", **spec.labels})
         for volume in companion.volumes
     ]
     mounts += [Mount(target=bind.target, source=bind.source) for bind in binds]
@@ -125,6 +143,21 @@ def _constrained(base: ContainerSpec, limits: Limits, hardening: Hardening) -> C
     )
 
 
+def require_ours(owner: Mapping[str, str]) -> None:
+    """Refuse an owner that does not name podspawn: every object carries an empty mapping,
+    so a removal checked against one would take anything.
+
+    Raises:
+        Conflict: ``owner`` lacks ``managed-by: podspawn``.
+    """
+    if owner.get(labels.MANAGED_BY) != labels.MANAGED_BY_VALUE:
+        raise Conflict(
+            "refusing to remove engine objects for an owner that does not name podspawn; "
+            "report this to the podspawn developers",
+            detail=f"owner {dict(owner)} lacks {labels.MANAGED_BY}={labels.MANAGED_BY_VALUE}",
+        )
+
+
 class ContainerRuntime:
     """:class:`podspawn.runtime.base.Runtime` over a :class:`ContainerEngine`."""
 
@@ -143,9 +176,8 @@ class ContainerRuntime:
         name = names.container_name(spec.user, spec.project)
         net_name = names.network_name(spec.user, spec.project)
         self._clear_leftovers(owner, spec.session_id, name=name, network=net_name)
-        network = self.engine.create_network(
-            net_name, {**session_labels, labels.ROLE: "network"},
-            interface=names.bridge_name(spec.install_id, net_name))
+        volumes_before = {v for v, _ in self.engine.list_volumes(owner)}
+        network = self._create_network(spec, net_name, {**session_labels, labels.ROLE: "network"})
         made: list[tuple[str, str]] = []  # (id, role), in the order they were made
         try:
             services = [self._start_companion(spec, companion, network.name, session_labels,
@@ -155,18 +187,79 @@ class ContainerRuntime:
                 session_container(spec, network=network.name, session_labels=session_labels))
             made.append((container.id, "session"))
             self.engine.start(container.id)
+            self._require_running(container.id, f"the session container of {spec.image}")
         except BaseException:
-            for target, role in reversed(made):
-                self._quietly(target, {**session_labels, labels.ROLE: role})
-            try:
-                self.engine.remove_network(network.id,
-                                           owner={**session_labels, labels.ROLE: "network"})
-            except PodspawnError as exc:
-                log.error("rollback of a network failed", network=network.name,
-                          error=exc.detail or exc.message)
+            self._roll_back(made, session_labels, network.id, owner, volumes_before)
             raise
         return {"version": STATE_VERSION, "container": container.id, "name": name,
                 "network": network.name, "network_id": network.id, "services": services}
+
+    def _create_network(self, spec: SessionSpec, name: str,
+                        net_labels: Mapping[str, str]) -> NetworkInfo:
+        """The session's bridge, on a free subnet of ``spec.address_pool`` when it has one.
+
+        Raises:
+            AddressSpaceExhausted: every subnet of the pool is in use.
+        """
+        interface = names.bridge_name(spec.install_id, name)
+        pool = spec.address_pool
+        if pool is None:
+            return self.engine.create_network(name, net_labels, interface=interface)
+        taken = self._taken()
+        for _ in range(_SUBNET_ROUNDS):
+            for subnet in free_subnets(pool, taken, key=name):
+                try:
+                    return self.engine.create_network(name, net_labels, interface=interface,
+                                                      subnet=subnet)
+                except SubnetTaken:
+                    break  # another login was quicker: look again at what is taken now
+            else:
+                break
+            taken = self._taken()
+        room = pool_headroom([pool], taken)
+        log.error("address pool used up", pool=pool.base, subnet_size=pool.size,
+                  networks=room.capacity)
+        raise AddressSpaceExhausted(
+            "no address space is left for a new session network: all "
+            f"{room.capacity} subnets of the server's network.pool are in use; ask the "
+            "admin to widen network.pool or end unused sessions",
+            detail=f"network.pool {pool.base} with network.subnet_size {pool.size}",
+        )
+
+    def _taken(self) -> list[str]:
+        return [*self.engine.network_subnets(), *host_routes()]
+
+    def network_headroom(self, pool: AddressPool) -> Headroom:
+        return pool_headroom([pool], self._taken())
+
+    def _require_running(self, container: str, what: str) -> None:
+        """Refuse a container that the engine started but that stopped at once (its program
+        is missing, or exits): a start that returns must leave the session running."""
+        info = self.engine.inspect(container)
+        if info is None or not info.running:
+            raise RuntimeFailure(
+                f"{what} stopped as soon as it started, so it cannot hold a session: the image "
+                "needs /bin/sh and sleep, and no ENTRYPOINT that exits",
+                detail=f"container {container} is {info.state if info else 'gone'}",
+            )
+
+    def _roll_back(self, made: list[tuple[str, str]], session_labels: Mapping[str, str],
+                   network: str, owner: Mapping[str, str], volumes_before: set[str]) -> None:
+        """Remove what a failed start made: its containers, its network and the volumes it
+        created (a volume that existed before belongs to earlier sessions and stays)."""
+        for target, role in reversed(made):
+            self._quietly(target, {**session_labels, labels.ROLE: role})
+        try:
+            self.engine.remove_network(network, owner={**session_labels, labels.ROLE: "network"})
+        except PodspawnError as exc:
+            log.error("rollback of a network failed", network=network,
+                      error=exc.detail or exc.message)
+        try:
+            for volume, _ in self.engine.list_volumes(owner):
+                if volume not in volumes_before:
+                    self.engine.remove_volume(volume, owner=owner)
+        except PodspawnError as exc:
+            log.error("rollback of a volume failed", error=exc.detail or exc.message)
 
     def _start_companion(
         self, spec: SessionSpec, companion: CompanionSpec, network: str,
@@ -259,15 +352,20 @@ class ContainerRuntime:
                 self.engine.start(str(target))
 
     def stop_session(self, state: EngineState, *, owner: Mapping[str, str]) -> list[str]:
+        require_ours(owner)
         failures: list[str] = []
         targets = [(str(s), "service") for s in state.get("services") or [] if s]
         if state.get("container"):
             targets.insert(0, (str(state["container"]), "session"))
+        network = str(state.get("network_id") or state.get("network") or "")
+        networks = [network] if network else []
         if owner.get(labels.SESSION):  # what a session ended mid-start made, by its labels
             try:
                 known = {t for t, _ in targets}
                 targets += [(info.id, "") for info in self.engine.list_containers(owner)
                             if info.id not in known]
+                networks += [n.id for n in self.engine.list_networks(owner)
+                             if network not in (n.id, n.name)]
             except PodspawnError as exc:
                 failures.append(f"listing: {exc.detail or exc.message}")
         for target, role in targets:
@@ -275,12 +373,11 @@ class ContainerRuntime:
                 self.engine.remove(target, owner={**owner, labels.ROLE: role} if role else owner)
             except PodspawnError as exc:
                 failures.append(f"{target}: {exc.detail or exc.message}")
-        network = str(state.get("network_id") or state.get("network") or "")
-        if network:
+        for net in networks:
             try:
-                self.engine.remove_network(network, owner={**owner, labels.ROLE: "network"})
+                self.engine.remove_network(net, owner={**owner, labels.ROLE: "network"})
             except PodspawnError as exc:
-                failures.append(f"{network}: {exc.detail or exc.message}")
+                failures.append(f"{net}: {exc.detail or exc.message}")
         return failures
 
     def exec(self, state: EngineState, argv: list[str], *, user: str = "root",
@@ -299,11 +396,12 @@ class ContainerRuntime:
                        running=c.running) for c in self.engine.list_containers(labels)]
         found += [Found(kind="network", id=n.id, name=n.name, labels=n.labels,
                         interface=n.interface) for n in self.engine.list_networks(labels)]
-        found += [Found(kind="volume", id=v, name=v, labels=dict(labels))
-                  for v in self.engine.list_volumes(labels)]
+        found += [Found(kind="volume", id=name, name=name, labels=dict(volume_labels))
+                  for name, volume_labels in self.engine.list_volumes(labels)]
         return found
 
     def remove(self, found: Found, *, owner: Mapping[str, str]) -> None:
+        require_ours(owner)
         if found.kind == "container":
             self.engine.remove(found.id, owner=owner)
         elif found.kind == "network":

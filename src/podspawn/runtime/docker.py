@@ -28,6 +28,7 @@ from podspawn.errors import (
     ImageUnavailable,
     RuntimeFailure,
     RuntimeUnavailable,
+    SubnetTaken,
 )
 from podspawn.labels import carries
 from podspawn.runtime import cgroups
@@ -47,6 +48,8 @@ T = TypeVar("T")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 #: The colour codes the builder wraps a step's stderr in; a message is plain text.
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: What runc says when an exec names a program the container lacks (Docker answers 126).
+_NOT_FOUND = b"executable file not found"
 _UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
 
 
@@ -92,6 +95,10 @@ class DockerEngine:
             self._client = client or docker.from_env(timeout=600)
         self._api = self._client.api
 
+    def close(self) -> None:
+        """Close the connections to the engine (a long-lived caller's, such as a test's)."""
+        self._client.close()
+
     # containers -------------------------------------------------------------------------
 
     def inspect(self, name_or_id: str) -> ContainerInfo | None:
@@ -120,6 +127,8 @@ class DockerEngine:
             init=spec.init or None,
             network_mode=spec.network or None,
             mounts=[_mount(m) for m in spec.mounts] or None,
+            port_bindings={f"{p.container_port}/tcp": (p.host_ip, p.host_port)
+                           for p in spec.published} or None,
         )
         networking = None
         if spec.network and spec.network != "none":  # Podman refuses an endpoint on none
@@ -134,6 +143,7 @@ class DockerEngine:
                 labels=dict(spec.labels),
                 environment=dict(spec.env) or None,
                 working_dir=spec.working_dir or None,
+                ports=[p.container_port for p in spec.published] or None,
                 host_config=host_config,
                 networking_config=networking,
                 stdin_open=False,
@@ -175,7 +185,10 @@ class DockerEngine:
             else:
                 output = _exec_with_stdin(api, exec_id, stdin)
             code = api.exec_inspect(exec_id).get("ExitCode")
-        return ExecResult(exit_code=int(code if code is not None else 1), output=output or b"")
+        output = output or b""
+        if code == 126 and _NOT_FOUND in output:  # a shell's (and Podman's) "not found"
+            code = 127
+        return ExecResult(exit_code=int(code if code is not None else 1), output=output)
 
     def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         info = self.inspect(name_or_id)
@@ -199,7 +212,7 @@ class DockerEngine:
     # networks ---------------------------------------------------------------------------
 
     def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+        self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
         api = self._api
         with _mapped(f"find network {name}"):
@@ -208,14 +221,21 @@ class DockerEngine:
             if all((net.get("Labels") or {}).get(k) == v for k, v in labels.items()):
                 return _network(net)
         if existing:
-            raise RuntimeFailure(
+            raise Conflict(
                 f"a network called {name} exists but was not made by podspawn; "
                 "remove it or rename it",
             )
         options = {BRIDGE_NAME_OPTION: interface} if interface else None
-        with _mapped(f"create network {name}"):
-            created = api.create_network(name, driver="bridge", labels=dict(labels),
-                                         options=options)
+        ipam = (docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+                if subnet else None)
+        try:
+            with _mapped(f"create network {name}"):
+                created = api.create_network(name, driver="bridge", labels=dict(labels),
+                                             options=options, ipam=ipam)
+        except RuntimeFailure as exc:
+            if subnet and "overlaps" in str(exc.detail):
+                raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
+            raise
         return NetworkInfo(id=created["Id"], name=name, labels=dict(labels),
                            interface=interface or _default_bridge(created["Id"]))
 
@@ -230,6 +250,13 @@ class DockerEngine:
             if _is_not_found(exc):
                 return
             raise
+
+    def network_subnets(self) -> list[str]:
+        with _mapped("list networks"):
+            rows = self._api.networks()
+        return [str(cfg["Subnet"]) for net in rows
+                for cfg in ((net.get("IPAM") or {}).get("Config") or [])
+                if "." in str(cfg.get("Subnet", ""))]
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -329,36 +356,48 @@ class DockerEngine:
         group: cgroups.BuildGroup | None,
     ) -> None:
         api: Any = self._api
-        tail: list[str] = []
-        step = ""
         with _mapped(f"build image {tag}"):
             response = api._post(api._url("/build"), data=context, params=params,
                                  headers={"Content-Type": "application/tar"}, stream=True,
                                  timeout=None)
-            api._raise_for_status(response)
-            for chunk in api._stream_helper(response, decode=True):
-                if "stream" in chunk:
-                    for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
-                        if line.startswith(("Step ", "STEP ")):  # Podman's builder shouts
-                            step = line
-                        tail = [*tail[-19:], line]
-                        if on_output is not None:
-                            on_output(line)
-                if "error" in chunk:
-                    last = "\n".join(tail[-10:])
-                    code = (chunk.get("errorDetail") or {}).get("code")
-                    limit = _limit_reached(code, limits, group)
-                    if limit:
-                        raise BuildLimitReached(
-                            f"building {tag} reached its {limit} limit at "
-                            f"{step or 'the first step'}\n{last}",
-                            limit=limit, step=step, detail=str(chunk["error"]).strip(),
-                        )
-                    raise RuntimeFailure(
-                        f"building {tag} failed at {step or 'the first step'}: "
-                        f"{str(chunk['error']).strip()}\n{last}",
-                        detail=json.dumps(chunk.get("errorDetail", {})),
+            try:
+                api._raise_for_status(response)
+                self._read_build(tag, api._stream_helper(response, decode=True), on_output,
+                                 limits, group)
+            finally:
+                response.close()
+
+    def _read_build(
+        self, tag: str, chunks: Iterator[dict[str, Any]],
+        on_output: Callable[[str], None] | None, limits: BuildLimits,
+        group: cgroups.BuildGroup | None,
+    ) -> None:
+        """Follow the builder's messages; raise at the first error, naming its step."""
+        tail: list[str] = []
+        step = ""
+        for chunk in chunks:
+            if "stream" in chunk:
+                for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
+                    if line.startswith(("Step ", "STEP ")):  # Podman's builder shouts
+                        step = line
+                    tail = [*tail[-19:], line]
+                    if on_output is not None:
+                        on_output(line)
+            if "error" in chunk:
+                last = "\n".join(tail[-10:])
+                code = (chunk.get("errorDetail") or {}).get("code")
+                limit = _limit_reached(code, limits, group)
+                if limit:
+                    raise BuildLimitReached(
+                        f"building {tag} reached its {limit} limit at "
+                        f"{step or 'the first step'}\n{last}",
+                        limit=limit, step=step, detail=str(chunk["error"]).strip(),
                     )
+                raise RuntimeFailure(
+                    f"building {tag} failed at {step or 'the first step'}: "
+                    f"{str(chunk['error']).strip()}\n{last}",
+                    detail=json.dumps(chunk.get("errorDetail", {})),
+                )
 
     def address(self, name_or_id: str) -> str:
         with _mapped(f"inspect container {name_or_id}"):
@@ -369,11 +408,12 @@ class DockerEngine:
                 return str(net["IPAddress"])
         return ""
 
-    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+    def list_volumes(self, labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with _mapped("list volumes"):
             answer = self._api.volumes(filters=filters)
-        return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []]
+        return [(str(v["Name"]), dict(v.get("Labels") or {}))
+                for v in (answer or {}).get("Volumes") or []]
 
     def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
         try:
@@ -490,15 +530,18 @@ def _exec_with_stdin(api: Any, exec_id: str, data: bytes) -> bytes:
 
     sock = api.exec_start(exec_id, socket=True)
     raw = getattr(sock, "_sock", sock)
-    raw.sendall(data)
     try:
-        raw.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
-    demuxed = (demux_adaptor(*frame) for frame in frames)
-    out, err = consume_socket_output(demuxed, demux=True)
-    sock.close()
+        raw.sendall(data)
+        try:
+            raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        frames = frames_iter(sock, tty=False)  # type: ignore[no-untyped-call]
+        demuxed = (demux_adaptor(*frame) for frame in frames)
+        out, err = consume_socket_output(demuxed, demux=True)
+    finally:  # the wrapper's close leaves the socket itself open
+        sock.close()
+        raw.close()
     return (out or b"") + (err or b"")
 
 

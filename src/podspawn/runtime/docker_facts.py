@@ -15,7 +15,8 @@ import docker
 
 from podspawn import labels
 from podspawn.runtime.docker import _mapped
-from podspawn.runtime.facts import AddressPool, EngineFacts
+from podspawn.runtime.facts import EngineFacts
+from podspawn.runtime.subnets import AddressPool, host_routes
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 #: libnetwork's local-scope defaults (Engine 20.10): 31 networks in all.
@@ -55,6 +56,24 @@ def engine_facts() -> EngineFacts:
     )
 
 
+def data_root() -> str:
+    """Docker's ``DockerRootDir``, or "" for an engine on another machine (``DOCKER_HOST``
+    other than a unix socket), whose paths mean nothing here.
+
+    Raises:
+        RuntimeUnavailable: dockerd does not answer.
+    """
+    endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not endpoint.startswith("unix://"):
+        return ""
+    with _mapped("answer"):
+        client = docker.from_env(timeout=15)
+        try:
+            return str(client.api.info().get("DockerRootDir") or "")
+        finally:
+            client.close()
+
+
 def configured_pools(path: str) -> tuple[tuple[AddressPool, ...], str]:
     """The pools in ``daemon.json``, or Docker's defaults when it sets none."""
     try:
@@ -67,28 +86,3 @@ def configured_pools(path: str) -> tuple[tuple[AddressPool, ...], str]:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return DEFAULT_POOLS, "Docker's default pools"
-
-
-def host_routes(path: str = "/proc/net/route") -> list[str]:
-    """IPv4 destinations the host routes (not the default route), as CIDRs."""
-    routes = []
-    try:
-        with open(path, encoding="ascii") as fh:
-            lines = fh.read().splitlines()[1:]
-    except OSError:
-        return []
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        mask = int(fields[7], 16)
-        if mask == 0:  # the default route
-            continue
-        routes.append(f"{_le_ip(fields[1])}/{bin(mask).count('1')}")
-    return routes
-
-
-def _le_ip(hex_text: str) -> str:
-    """``/proc/net/route``'s little-endian hex address as dotted quad."""
-    value = int(hex_text, 16)
-    return ".".join(str((value >> shift) & 0xFF) for shift in (0, 8, 16, 24))

@@ -3,25 +3,20 @@
 Kept out of :class:`podspawn.runtime.base.Runtime` because no session needs it: the engine's
 version, where it keeps its data (the disk that fills up), and how many more bridge
 networks it can hand out (every session takes one, and Docker's default pools hold about
-31). :func:`pool_headroom` is pure arithmetic over what the backend reports.
+31; :mod:`podspawn.runtime.subnets` does the arithmetic).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
+
+from podspawn.runtime.subnets import AddressPool
 
 BACKENDS = {"docker": "podspawn.runtime.docker_facts:engine_facts",
             "podman": "podspawn.runtime.podman_facts:engine_facts"}
-
-
-@dataclass(frozen=True, slots=True)
-class AddressPool:
-    base: str
-    """A CIDR such as ``172.17.0.0/16``."""
-    size: int
-    """The prefix length of each network carved from it."""
+#: Each backend's ``data_root() -> str``: one cheap question, asked before a new session.
+DATA_ROOTS = {"docker": "podspawn.runtime.docker_facts:data_root",
+              "podman": "podspawn.runtime.podman_facts:data_root"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,43 +31,6 @@ class EngineFacts:
     taken: tuple[str, ...]
     """IPv4 subnets the engine will not allocate: its networks' and the host's routes."""
     podspawn_networks: int
-
-
-@dataclass(frozen=True, slots=True)
-class Headroom:
-    capacity: int
-    used: int
-
-    @property
-    def left(self) -> int:
-        return self.capacity - self.used
-
-
-def pool_headroom(pools: Iterable[AddressPool], taken: Iterable[str]) -> Headroom:
-    """How many pool-sized subnets exist, and how many overlap something already taken.
-
-    A taken subnet larger than the pool's size blocks every chunk it covers; a smaller one
-    blocks the one chunk around it, which is how the engine treats overlaps.
-    """
-    nets = [ipaddress.ip_network(t, strict=False) for t in taken]
-    capacity = used = 0
-    for pool in pools:
-        base = ipaddress.ip_network(pool.base, strict=False)
-        if not isinstance(base, ipaddress.IPv4Network) or pool.size < base.prefixlen:
-            continue
-        chunks = 1 << (pool.size - base.prefixlen)
-        capacity += chunks
-        blocked: set[int] = set()
-        step = 1 << (32 - pool.size)
-        start = int(base.network_address)
-        for net in nets:
-            if not isinstance(net, ipaddress.IPv4Network) or not net.overlaps(base):
-                continue
-            low = max(int(net.network_address), start)
-            high = min(int(net.broadcast_address), int(base.broadcast_address))
-            blocked.update(range((low - start) // step, (high - start) // step + 1))
-        used += len(blocked)
-    return Headroom(capacity=capacity, used=used)
 
 
 def engine_facts(name: str = "docker") -> EngineFacts:
@@ -92,3 +50,23 @@ def engine_facts(name: str = "docker") -> EngineFacts:
         raise ConfigError(f"unknown runtime {name!r}; use one of {', '.join(BACKENDS)}") from None
     facts: EngineFacts = getattr(importlib.import_module(module_name), attr)()
     return facts
+
+
+def engine_data_root(name: str = "docker") -> str:
+    """The directory on this host where the engine called ``name`` keeps images, containers
+    and volumes (the disk the disk guard watches); "" when that is not known here: no such
+    backend, a remote engine, or no answer (the session's own start then says why).
+    """
+    import importlib
+
+    from podspawn.errors import PodspawnError
+
+    try:
+        module_name, _, attr = DATA_ROOTS[name].partition(":")
+    except KeyError:
+        return ""
+    try:
+        root: str = getattr(importlib.import_module(module_name), attr)()
+    except PodspawnError:
+        return ""
+    return root

@@ -6,7 +6,7 @@ API answer and must not pay for ``dataclasses``.
 
 from __future__ import annotations
 
-from podspawn.state.records import Record
+from podspawn.record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:

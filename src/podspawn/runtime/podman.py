@@ -26,7 +26,7 @@ from typing import Any
 
 import docker
 
-from podspawn.errors import RuntimeFailure, RuntimeUnavailable
+from podspawn.errors import Conflict, RuntimeFailure, RuntimeUnavailable, SubnetTaken
 from podspawn.labels import carries
 from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
@@ -105,14 +105,14 @@ class PodmanEngine(DockerEngine):
     # networks ---------------------------------------------------------------------------
 
     def create_network(
-        self, name: str, labels: Mapping[str, str], *, interface: str = ""
+        self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
         existing = [n for n in self._libpod_networks({"name": [name]}) if n.name == name]
         for net in existing:
             if all(net.labels.get(k) == v for k, v in labels.items()):
                 return net
         if existing:
-            raise RuntimeFailure(
+            raise Conflict(
                 f"a network called {name} exists but was not made by podspawn; "
                 "remove it or rename it",
             )
@@ -120,9 +120,21 @@ class PodmanEngine(DockerEngine):
                                 "dns_enabled": True}
         if interface:
             body["network_interface"] = interface
-        with _mapped(f"create network {name}"):
-            created = self._libpod("post", "/networks/create", json=body)
+        if subnet:
+            body["subnets"] = [{"subnet": subnet}]
+        try:
+            with _mapped(f"create network {name}"):
+                created = self._libpod("post", "/networks/create", json=body)
+        except RuntimeFailure as exc:
+            if subnet and "already used" in str(exc.detail):
+                raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
+            raise
         return _network(created)
+
+    def network_subnets(self) -> list[str]:
+        with _mapped("list networks"):
+            rows = self._libpod("get", "/networks/json")
+        return subnets_of(rows or [])
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         found = self._libpod_networks({"label": [f"{k}={v}" for k, v in labels.items()]})
@@ -130,12 +142,9 @@ class PodmanEngine(DockerEngine):
 
     # volumes ----------------------------------------------------------------------------
 
-    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        with _mapped("list volumes"):
-            answer = self._api.volumes(filters=filters)
-        return [str(v["Name"]) for v in (answer or {}).get("Volumes") or []
-                if exactly(v.get("Labels") or {}, labels)]
+    def list_volumes(self, labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
+        return [(name, found) for name, found in super().list_volumes(labels)
+                if exactly(found, labels)]
 
     def _libpod_networks(self, filters: Mapping[str, list[str]]) -> list[NetworkInfo]:
         import json
@@ -154,6 +163,12 @@ def libpod(api: Any, method: str, path: str, **kwargs: Any) -> Any:
     raises them (so ``_mapped`` translates them)."""
     response = getattr(api, f"_{method}")(api.base_url + LIBPOD + path, **kwargs)
     return api._result(response, json=True)
+
+
+def subnets_of(rows: list[Mapping[str, Any]]) -> list[str]:
+    """The IPv4 subnets of libpod's network listing."""
+    return [str(sub.get("subnet")) for net in rows for sub in net.get("subnets") or []
+            if "." in str(sub.get("subnet", ""))]
 
 
 def exactly(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:

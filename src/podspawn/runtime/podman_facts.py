@@ -13,9 +13,9 @@ import tomllib
 from podspawn import labels
 from podspawn.runtime import podman_login
 from podspawn.runtime.docker import _mapped
-from podspawn.runtime.docker_facts import host_routes
-from podspawn.runtime.facts import AddressPool, EngineFacts
-from podspawn.runtime.podman import client, libpod
+from podspawn.runtime.facts import EngineFacts
+from podspawn.runtime.podman import client, libpod, subnets_of
+from podspawn.runtime.subnets import AddressPool, host_routes
 
 #: Read in this order, a later file's value winning (Podman's own order, for root).
 CONF_FILES = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
@@ -40,8 +40,7 @@ def engine_facts() -> EngineFacts:
     finally:
         made.close()
     pools, source = configured_pools(CONF_FILES)
-    taken = [str(subnet.get("subnet")) for net in networks for subnet in net.get("subnets") or []
-             if "." in str(subnet.get("subnet", ""))]
+    taken = subnets_of(networks)
     taken += host_routes()
     ours = sum(1 for net in networks
                if (net.get("labels") or {}).get(labels.MANAGED_BY) == labels.MANAGED_BY_VALUE)
@@ -54,6 +53,20 @@ def engine_facts() -> EngineFacts:
         taken=tuple(dict.fromkeys(taken)),
         podspawn_networks=ours,
     )
+
+
+def data_root() -> str:
+    """Podman's graph root (its ``DockerRootDir`` in the compatible API).
+
+    Raises:
+        RuntimeUnavailable: Podman's API service does not answer.
+    """
+    made = client(podman_login.socket_path())
+    try:
+        with _mapped("answer"):
+            return str(made.api.info().get("DockerRootDir") or "")
+    finally:
+        made.close()
 
 
 def configured_pools(patterns: tuple[str, ...]) -> tuple[tuple[AddressPool, ...], str]:

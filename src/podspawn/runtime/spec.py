@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from podspawn.runtime.subnets import AddressPool
+
 #: A backend's own record of one session: JSON-serialisable, with a ``version`` key, kept in
 #: the session row (``runtime_state["engine"]``) and handed back to the same backend.
 EngineState = dict[str, Any]
@@ -63,6 +65,16 @@ class Bind:
 
     source: str
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortPublish:
+    """A session container port published on a host address (local mode's ``ports``)."""
+
+    host_ip: str
+    """Which host address listens, such as ``127.0.0.1`` (never all of them by default)."""
+    host_port: int
+    container_port: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,14 @@ class SessionSpec:
     hardening: Hardening = field(default_factory=Hardening)
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels for every object (``labels.MODE`` for local mode, for instance)."""
+    address_pool: AddressPool | None = None
+    """The pool the session network's subnet is cut from (``network.pool``); None leaves
+    the choice to the engine's own pools."""
+    binds: tuple[Bind, ...] = ()
+    """Host directories mounted into the session container as given (local mode's
+    checkout); the caller has checked them, the backend adds nothing."""
+    published: tuple[PortPublish, ...] = ()
+    """Session container ports reachable on the host (local mode only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,13 @@ import time
 
 from podspawn.errors import Conflict, SetupError
 from podspawn.names import RESERVED_USERS
+from podspawn.paths import SUDOERS_DIR
 
 GROUP = "podspawn"
 AUTH_USER = "podspawn-auth"
+#: Every installation's sudoers Cmnd_Alias for ``spawn`` starts so (``server_setup`` writes
+#: them, :func:`spawn_rule_commands` finds them).
+SPAWN_ALIAS_PREFIX = "PODSPAWN_SPAWN"
 MARKER = "podspawn user"
 FIRST_REGULAR_UID = 1000
 
@@ -188,8 +192,6 @@ def spawn_rule_commands() -> frozenset[str]:
     """The command lines of every podspawn sudoers drop-in on this host (one per
     installation): the rule ``server-setup`` grants the podspawn group, which is no host
     access of the account's own."""
-    from podspawn.services.server_setup import SPAWN_ALIAS_PREFIX, SUDOERS_DIR
-
     found = set()
     try:
         names = os.listdir(SUDOERS_DIR)

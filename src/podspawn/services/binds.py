@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from podspawn import log
+from podspawn import log, paths
 from podspawn.errors import PodfileError, RuntimeFailure
 from podspawn.names import bind_staging_name, parse_bind_staging_name
 
@@ -79,7 +79,7 @@ class Refused(Exception):
 
 def staging_root(db_path: str) -> str:
     """``<state dir>/binds``: beside the state database, so root-only like it."""
-    return os.path.join(os.path.dirname(db_path), "binds")
+    return paths.binds_dir(paths.state_dir(db_path))
 
 
 def session_staging(db_path: str, user: str, project: str, session: str) -> str:

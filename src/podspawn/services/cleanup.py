@@ -2,7 +2,8 @@
 
 One pass, in order: put the packet-filter policy back if it is missing; drop connections
 whose process died and start the grace period of sessions left with none; warn users whose
-session nears its max lifetime; destroy sessions whose grace period or lifetime is over;
+session nears its max lifetime or its idle timeout (``services.idle``); destroy sessions
+whose grace period, lifetime or idle timeout is over;
 drop rows whose container vanished; remove containers and networks that carry this
 installation's id but belong to no row; unmount the staged host binds of sessions that have
 no row any more (``services.binds``); remove disposable users whose time is up. Each item
@@ -15,7 +16,6 @@ and other installations on the same Docker host are left alone.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -26,11 +26,13 @@ from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
 from podspawn.lifecycle import abandoned, engine_state, lifetime_expired, on_last_disconnect
-from podspawn.locks import file_lock
-from podspawn.names import is_valid_user, lock_file_name
+from podspawn.locks import user_lock
+from podspawn.names import is_valid_user
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
+from podspawn.services import idle
 from podspawn.services.binds import reconcile as reconcile_binds
+from podspawn.services.networks import pool_warning
 from podspawn.services.notices import notify_session
 from podspawn.services.sessions import destroy_session
 from podspawn.state.db import install_id
@@ -58,6 +60,9 @@ class CleanupResult:
     users_expired: int = 0
     warned: int = 0
     binds_released: int = 0
+    idle_ended: int = 0
+    pool_warning: str | None = None
+    """Set when the session address pool is nearly used up (``services.networks``)."""
 
 
 def warn_window(lifetime_seconds: float) -> float:
@@ -74,21 +79,24 @@ def run_pass(
 ) -> CleanupResult:
     """One reconciliation pass; see the module docstring for the order."""
     counts = {"grace": 0, "lifetime": 0, "orphans": 0, "rows": 0, "users": 0, "warned": 0,
-              "binds": 0}
+              "binds": 0, "idle": 0}
     _ensure_network_policy(config, conn, runtime)
     prune_dead(conn, is_alive)
+    activity = idle.observe(conn, now=now(), record=True)
     for row in list_sessions(conn):
         try:
             with _user_lock(config, row.user):
                 current = get_session(conn, row.user, row.project)
                 if current is not None:
                     _reconcile_row(config, conn, runtime, current, now(), counts)
+                    _check_idle(conn, runtime, current, activity, now(), counts)
         except PodspawnError as exc:
             log.error("cleanup of a session failed", user=row.user, project=row.project or None,
                       error=exc.detail or exc.message)
     _remove_orphans(config, conn, runtime, counts)
     counts["binds"] = reconcile_binds(config.state.db_path, _session_keeper(config, conn))
     _expire_users(config, conn, runtime, now(), counts)
+    warning = _pool_warning(config, runtime)
     result = CleanupResult(
         grace_expired=counts["grace"],
         lifetime_expired=counts["lifetime"],
@@ -97,17 +105,28 @@ def run_pass(
         users_expired=counts["users"],
         warned=counts["warned"],
         binds_released=counts["binds"],
+        idle_ended=counts["idle"],
+        pool_warning=warning,
     )
     log.info(
         "cleanup pass complete",
         grace_expired=result.grace_expired,
         lifetime_expired=result.lifetime_expired,
         orphans_removed=result.orphans_removed,
+        idle_ended=result.idle_ended,
     )
     audit.record("cleanup.run", grace_expired=result.grace_expired,
                  lifetime_expired=result.lifetime_expired,
                  orphans_removed=result.orphans_removed, users_expired=result.users_expired)
     return result
+
+
+def _pool_warning(config: ServerConfig, runtime: Runtime) -> str | None:
+    try:
+        return pool_warning(config, runtime)
+    except PodspawnError as exc:
+        log.error("address pool check failed", error=exc.detail or exc.message)
+        return None
 
 
 def _ensure_network_policy(
@@ -123,7 +142,7 @@ def _ensure_network_policy(
 
 
 def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
-    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)), timeout=60)
+    return user_lock(config.state.lock_dir, user, timeout=60)
 
 
 def _reconcile_row(
@@ -177,6 +196,25 @@ def _reconcile_row(
         update_session(conn, row.user, row.project, lifetime_warned=1)
         log.info("lifetime warning sent", **where, connections=told)
         counts["warned"] += told
+
+
+def _check_idle(
+    conn: sqlite3.Connection,
+    runtime: Runtime,
+    row: SessionRow,
+    activity: idle.Activity,
+    at: float,
+    counts: dict[str, int],
+) -> None:
+    """Warn or end a session nobody uses (``services.idle``), if ``_reconcile_row`` left it."""
+    current = get_session(conn, row.user, row.project)
+    if current is None or current.id != row.id:
+        return
+    decision = idle.enforce(conn=conn, runtime=runtime, row=current, activity=activity, at=at)
+    if decision == "warn":
+        counts["warned"] += current.connections
+    elif decision == "end":
+        counts["idle"] += 1
 
 
 def _remove_orphans(

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from podspawn import yaml_text
 from podspawn.config.loader import validate_config
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import ConfigError
@@ -24,16 +25,14 @@ def update_config(path: str, change: Callable[[dict[str, Any]], None]) -> Server
         ConfigError: the current file is invalid, or the change would make it invalid
             (nothing is written then).
     """
-    import yaml
-
     try:
         with open(path, encoding="utf-8") as fh:
             original = fh.read()
     except FileNotFoundError:
         original = ""
     try:
-        data = yaml.safe_load(original) or {}
-    except yaml.YAMLError as exc:
+        data = yaml_text.load(original) or {}
+    except yaml_text.YamlSyntaxError as exc:
         raise ConfigError(f"{path} is not valid YAML; fix it before changing projects") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must be a YAML mapping")
@@ -43,5 +42,5 @@ def update_config(path: str, change: Callable[[dict[str, Any]], None]) -> Server
     os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
     if original:
         atomic_write(f"{path}.podspawn.bak", original.encode(), mode=0o600)
-    atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode(), mode=0o644)
+    atomic_write(path, yaml_text.dump(data).encode(), mode=0o644)
     return config

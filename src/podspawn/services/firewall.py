@@ -14,7 +14,6 @@ session container starts or restarts (:func:`guard_login`), which fails closed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -24,8 +23,8 @@ from dataclasses import dataclass, replace
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError, RuntimeUnavailable, SetupError
-from podspawn.locks import file_lock
-from podspawn.names import bridge_prefix, install_tag, lock_name
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import bridge_prefix, install_tag
 from podspawn.runtime import RESOLVER_ON_BRIDGE
 from podspawn.runtime.base import Runtime
 from podspawn.services.firewall_rules import (
@@ -264,5 +263,4 @@ def _restore(family: Family, script: str) -> None:
 def _lock(config: ServerConfig, iid: str) -> AbstractContextManager[None]:
     """One writer at a time per installation: two cold logins at once must not both see a
     jump missing and both insert it."""
-    path = os.path.join(config.state.lock_dir, lock_name("firewall", install_tag(iid)))
-    return file_lock(path, timeout=60)
+    return file_lock(lock_path(config.state.lock_dir, "firewall", install_tag(iid)), timeout=60)

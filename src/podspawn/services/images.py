@@ -16,12 +16,16 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from podspawn import log
-from podspawn.errors import ImageUnavailable, SetupError, UsageError
-from podspawn.locks import file_lock
-from podspawn.names import image_name, lock_name
-from podspawn.runtime.base import ImageRecipe, Runtime
+from podspawn import labels, log
+from podspawn.errors import BuildLimitReached, ImageUnavailable, SetupError, UsageError
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import image_name
+from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
+
+if TYPE_CHECKING:
+    from podspawn.config.schema import ServerConfig
 
 LAYER_VERSION = "1"
 LAYER_SCRIPT = r"""set -e
@@ -46,14 +50,6 @@ mkdir -p /run/sshd
 """
 
 Progress = Callable[[str], None]
-
-
-def layer_dockerfile(base_ref: str) -> str:
-    return (
-        f"FROM {base_ref}\n"
-        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh\n"
-        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh\n"
-    )
 
 
 def layer_tag(base_id: str) -> str:
@@ -84,27 +80,69 @@ def ensure_base(runtime: Runtime, ref: str) -> str:
         ) from None
 
 
+def build_limits(config: ServerConfig, name: str) -> BuildLimits:
+    """The memory and process limits of every image build (``images.build_*``): a project's
+    and the podspawn layer's alike, so no build can starve the host. ``name`` names the
+    build's cgroup; the caller holds the lock of that name."""
+    from podspawn.units import parse_memory
+
+    return BuildLimits(memory=parse_memory(config.images.build_memory),
+                       pids=config.images.build_pids, name=name)
+
+
+def limit_key(config: ServerConfig, limit: str) -> tuple[str, str, str]:
+    """(what, key, value) of the build limit a runtime reported as reached, in the admin's
+    terms: ``("memory", "images.build_memory", "4g")``."""
+    if limit == "memory":
+        return "memory", "images.build_memory", config.images.build_memory
+    return "processes", "images.build_pids", str(config.images.build_pids)
+
+
 def ensure_layer(
-    runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None
+    runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None,
+    config: ServerConfig | None = None,
 ) -> str:
-    """The tag of ``base_ref`` plus the podspawn layer, building it once if needed."""
+    """The tag of ``base_ref`` plus the podspawn layer, building it once if needed, at most
+    one build of one layer at a time, under ``config``'s :func:`build_limits` (none without
+    a config).
+
+    Raises:
+        ImageUnavailable: the base image is missing and cannot be pulled.
+        RuntimeFailure: the build failed.
+        BuildLimitReached: the build needed more than ``images.build_*`` allow.
+    """
     base_id = ensure_base(runtime, base_ref)
     tag = layer_tag(base_id)
     if runtime.image_id(tag):
         return tag
-    lock = os.path.join(lock_dir, lock_name("image", tag.rsplit(":", 1)[1]))
-    with file_lock(lock, timeout=1800):
+    digest = tag.rsplit(":", 1)[1]
+    with file_lock(lock_path(lock_dir, "image", digest), timeout=1800):
         if runtime.image_id(tag):  # built by a concurrent login while we waited
             return tag
         if progress:
             progress(f"Preparing environment image from {base_ref} (first time only)...")
+        from podspawn.podfile.recipe import LAYER_FILE, layer_dockerfile  # a build: rare
+
         log.info("building layer image", base=base_ref, tag=tag)
-        runtime.build(ImageRecipe(
-            tag=tag,
-            dockerfile=layer_dockerfile(base_id),
-            labels={"managed-by": "podspawn", "podspawn-base": base_ref},
-            files={"podspawn-layer.sh": LAYER_SCRIPT.encode()},
-        ))
+        try:
+            runtime.build(ImageRecipe(
+                tag=tag,
+                dockerfile=layer_dockerfile(base_id),
+                labels=labels.for_image(base=base_ref),
+                files={LAYER_FILE: LAYER_SCRIPT.encode()},
+                # named for this layer's lock: another layer may build at the same time
+                limits=build_limits(config, f"layer-{digest}") if config else None,
+            ))
+        except BuildLimitReached as exc:
+            if config is None:
+                raise
+            what, key, value = limit_key(config, exc.limit)
+            raise BuildLimitReached(
+                f"the environment image from {base_ref} could not be prepared: its build "
+                f"needed more {what} than an image build may use ({key}: {value}); an "
+                f"administrator must raise {key}",
+                limit=exc.limit, step=exc.step, detail=exc.message,
+            ) from exc
     return tag
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodfileError
+from podspawn.units import parse_memory
 
 if TYPE_CHECKING:
     from podspawn.podfile import Podfile

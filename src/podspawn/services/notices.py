@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 
 from podspawn import log
-from podspawn.login.handoff import NOTICE_SIGNAL
 from podspawn.procs import send_signal
-from podspawn.state.notices import count_pending, post_notice, take_notices
+from podspawn.state.notices import NOTICE_SIGNAL, count_pending, post_notice, take_notices
 from podspawn.state.sessions import list_connections
 
 TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time

@@ -1,6 +1,8 @@
-"""Per-user overrides, ``<users_dir>/<user>.yaml``: image, cpus, memory, shell, mode, env,
-dotfiles. An empty or zero value means "use the server default". They apply when a session is
-created, and the result (mode included) is stored with the session, so a reattach keeps it.
+"""Per-user overrides, ``<users_dir>/<user>.yaml``: image, cpus, memory, shell, mode,
+idle_timeout, env, dotfiles. An empty or zero value means "use the server default" (but
+``idle_timeout: "0"`` turns idle ending off for the user). They apply when a session is
+created, and the result (mode and idle timeout included) is stored with the session, so a
+reattach keeps it.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from podspawn import yaml_text
 from podspawn.config.schema import (
     SESSION_MODES,
     DefaultsConfig,
     ServerConfig,
-    parse_memory,
 )
 from podspawn.errors import ConfigError
 from podspawn.files import atomic_write
 from podspawn.names import validate_user
+from podspawn.units import parse_duration, parse_memory
 
 _FORBID: dict[str, Any] = {"extra": "forbid"}
 
@@ -39,10 +42,17 @@ class UserOverride:
     memory: str = ""
     shell: str = ""
     mode: str = ""
+    idle_timeout: str = ""
+    """Replaces ``session.idle_timeout`` for this user; ``0`` turns idle ending off."""
     env: dict[str, str] = field(default_factory=dict)
     dotfiles: Dotfiles = field(default_factory=Dotfiles)
 
     def __post_init__(self) -> None:
+        if self.idle_timeout:
+            try:
+                parse_duration(self.idle_timeout)
+            except ValueError as exc:
+                raise ValueError(f"idle_timeout: {exc}") from None
         if self.mode and self.mode not in SESSION_MODES:
             raise ValueError(f"mode: {self.mode!r} is not allowed; use one of "
                              + ", ".join(SESSION_MODES))
@@ -62,6 +72,8 @@ class Effective:
     mode: str
     env: dict[str, str]
     dotfiles: Dotfiles
+    idle_timeout: float = 0.0
+    """Seconds without activity before the session is ended; 0 is never."""
 
 
 def override_path(config: ServerConfig, user: str) -> str:
@@ -74,16 +86,15 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
     Raises:
         ConfigError: the file is not valid YAML or has a wrong key or value.
     """
-    import yaml
     from pydantic import TypeAdapter, ValidationError
 
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml_text.load(fh.read()) or {}
     except FileNotFoundError:
         return UserOverride()
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml_text.YamlSyntaxError) as exc:
         raise ConfigError(_BROKEN, detail=f"{path} cannot be read as YAML") from exc
     try:
         return TypeAdapter(UserOverride).validate_python(data)
@@ -104,15 +115,17 @@ def effective(
     *,
     project_mode: str = "",
     podfile_mode: str = "",
+    project_idle: str = "",
     base: DefaultsConfig | None = None,
 ) -> Effective:
     """Settings for a new session, lowest to highest: server defaults (or ``base``, the
     defaults with a Podfile's resources and shell applied), the Podfile's mode, the user's
-    file, and the admin's mode for the project.
+    file, and the admin's mode and idle timeout for the project.
 
     The Podfile's mode counts only if ``session.podfile_modes`` lists it: a repository may
     ask for less than the admin gives (``destroy-on-disconnect``), never for ``persistent``
-    on its own.
+    on its own. The idle timeout is the admin's alone (server, project, user); a Podfile
+    has no say in it.
     """
     over = load_override(config, user)
     base = base or config.defaults
@@ -129,6 +142,8 @@ def effective(
         or config.session.mode,
         env=dict(over.env),
         dotfiles=over.dotfiles,
+        idle_timeout=parse_duration(project_idle or over.idle_timeout
+                                    or config.session.idle_timeout),
     )
 
 
@@ -143,8 +158,6 @@ def set_mode(config: ServerConfig, user: str, mode: str) -> None:
     Raises:
         ConfigError: ``mode`` is not a session mode, or the existing file is invalid.
     """
-    import yaml
-
     if mode not in SESSION_MODES:
         raise ConfigError(f"--mode {mode!r} is not allowed; use one of " + ", ".join(SESSION_MODES))
     try:
@@ -154,9 +167,9 @@ def set_mode(config: ServerConfig, user: str, mode: str) -> None:
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml_text.load(fh.read()) or {}
     except FileNotFoundError:
         data = {}
     data["mode"] = mode
     os.makedirs(config.users_dir, mode=0o755, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode(), mode=0o644)
+    atomic_write(path, yaml_text.dump(data).encode(), mode=0o644)

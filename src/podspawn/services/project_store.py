@@ -27,7 +27,7 @@ import re
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from podspawn import log
+from podspawn import log, paths
 from podspawn.errors import PodfileError, StateError
 from podspawn.files import atomic_write
 from podspawn.names import validate_project
@@ -42,7 +42,7 @@ _SUFFIX = ".json"
 
 
 def projects_root(config: ServerConfig) -> str:
-    return os.path.join(os.path.dirname(config.state.db_path), "projects")
+    return paths.projects_dir(paths.state_dir(config.state.db_path))
 
 
 def checkout_dir(config: ServerConfig, name: str) -> str:

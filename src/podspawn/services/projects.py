@@ -32,8 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podspawn import log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn import labels, log
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
     BuildLimitReached,
     Conflict,
@@ -43,11 +43,11 @@ from podspawn.errors import (
     RuntimeFailure,
     UsageError,
 )
-from podspawn.locks import file_lock
-from podspawn.names import lock_name, validate_project
-from podspawn.runtime.base import BuildLimits, ImageRecipe, Runtime
+from podspawn.locks import file_lock, lock_path
+from podspawn.names import validate_project
+from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.images import LAYER_SCRIPT, ensure_base
+from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
 from podspawn.services.project_store import (
     checkout_dir,
     load_resolved,
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from podspawn.podfile import LoadedPodfile, Podfile, RecipeSettings
 
 Progress = Callable[[str], None]
-BUILD_USER = "podspawn"
 _GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://|/)[^\s]+$")
 
 
@@ -139,38 +138,13 @@ def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile
     return loaded
 
 
-def project_dockerfile(
-    podfile: Podfile, project: str, settings: RecipeSettings | None = None
-) -> str:
-    """The recipe, then podspawn's layer, the build user, the checkout and on_create."""
-    from podspawn.podfile import default_workspace, render_recipe
-
-    workspace = podfile.workspace or default_workspace(project)
-    steps = [
-        render_recipe(podfile, settings).rstrip(),
-        "COPY podspawn-layer.sh /tmp/podspawn-layer.sh",
-        "RUN sh /tmp/podspawn-layer.sh && rm -f /tmp/podspawn-layer.sh",
-        "RUN getent passwd 1000 >/dev/null || "
-        f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})",
-        f'COPY --chown=1000:1000 ["workspace/", "{workspace}/"]',
-    ]
-    if podfile.on_create:
-        steps += [
-            "COPY podspawn-on-create.sh /tmp/podspawn-on-create.sh",
-            "USER 1000",
-            f"WORKDIR {workspace}",
-            "RUN sh -e /tmp/podspawn-on-create.sh",
-            "USER root",
-            "WORKDIR /",
-        ]
-    steps.append(f"LABEL managed-by=podspawn podspawn-project={project}")
-    return "\n".join(steps) + "\n"
-
-
 class _BuildProgress:
     """Turns the builder's ``Step N/M : ...`` lines into the tutorial's progress lines."""
 
     def __init__(self, podfile: Podfile, progress: Progress | None) -> None:
+        from podspawn.podfile.recipe import ON_CREATE_FILE
+
+        self.on_create_file = ON_CREATE_FILE
         self.podfile = podfile
         self.progress = progress
         self.phase = ""
@@ -186,7 +160,7 @@ class _BuildProgress:
             "apt-get install" in instruction or "install" in instruction.lower()
         ) and "podspawn" not in instruction:
             phase = "  Installing packages: " + " ".join(self.podfile.packages) + "..."
-        elif "podspawn-on-create.sh" in instruction and instruction.startswith("RUN"):
+        elif self.on_create_file in instruction and instruction.startswith("RUN"):
             first = (self.podfile.on_create or "").strip().splitlines()[0][:60]
             phase = f"  Running on_create: {first}..."
         if phase and phase != self.phase:
@@ -198,12 +172,6 @@ class _BuildProgress:
         if self.phase and self.progress is not None:
             self.progress(f"{self.phase} done")
         self.phase = ""
-
-
-def build_limits(config: ServerConfig, project: str) -> BuildLimits:
-    """The memory and process limits of a project's image build (``images.build_*``)."""
-    return BuildLimits(memory=parse_memory(config.images.build_memory),
-                       pids=config.images.build_pids, name=project)
 
 
 def build_project_image(
@@ -236,9 +204,11 @@ def build_project_image(
         progress(f"Building environment from {loaded.sources[0]} "
                  "(first time, this takes a minute)...")
     ensure_base(runtime, podfile.base)
-    files = {"podspawn-layer.sh": LAYER_SCRIPT.encode()}
+    from podspawn.podfile.recipe import LAYER_FILE, ON_CREATE_FILE, project_dockerfile
+
+    files = {LAYER_FILE: LAYER_SCRIPT.encode()}
     if podfile.on_create:
-        files["podspawn-on-create.sh"] = podfile.on_create.encode()
+        files[ON_CREATE_FILE] = podfile.on_create.encode()
     reporter = _BuildProgress(podfile, progress)
     with tempfile.TemporaryDirectory(prefix="podspawn-ctx-") as tmp:
         workspace = os.path.join(tmp, "workspace")
@@ -248,7 +218,7 @@ def build_project_image(
             runtime.build(ImageRecipe(
                 tag=tag,
                 dockerfile=project_dockerfile(podfile, project, recipe_settings(config)),
-                labels={"managed-by": "podspawn", "podspawn-project": project},
+                labels=labels.for_image(project=project),
                 files=files,
                 context_dirs={"workspace": workspace},
                 limits=build_limits(config, project),
@@ -256,7 +226,7 @@ def build_project_image(
         except BuildLimitReached as exc:
             raise _limit_message(config, project, exc) from exc
         except RuntimeFailure as exc:
-            if "podspawn-on-create.sh" not in exc.message:
+            if ON_CREATE_FILE not in exc.message:
                 raise
             raise RuntimeFailure(
                 f"on_create of project {project} failed; fix the Podfile's on_create. "
@@ -270,10 +240,7 @@ def build_project_image(
 def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
                    ) -> BuildLimitReached:
     """The runtime's report, in the admin's terms: which key limits what."""
-    if exc.limit == "memory":
-        what, key, value = "memory", "images.build_memory", config.images.build_memory
-    else:
-        what, key, value = "processes", "images.build_pids", str(config.images.build_pids)
+    what, key, value = limit_key(config, exc.limit)
     step = exc.step.split(" : ", 1)[-1][:120] or "its first step"
     return BuildLimitReached(
         f"the image build of project {project} was stopped at {step}: it needed more {what} "
@@ -291,9 +258,8 @@ def _output(exc: PodspawnError) -> str:
 @contextmanager
 def project_lock(config: ServerConfig, project: str) -> Iterator[None]:
     """Held by add-project and update-project: one clone, build and registration of a
-    project at a time (``names.lock_name("build", project)``)."""
-    with file_lock(os.path.join(config.state.lock_dir, lock_name("build", project)),
-                   timeout=3600):
+    project at a time (``locks.lock_path(lock_dir, "build", project)``)."""
+    with file_lock(lock_path(config.state.lock_dir, "build", project), timeout=3600):
         yield
 
 

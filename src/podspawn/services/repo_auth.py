@@ -16,6 +16,7 @@ import os
 import re
 import urllib.parse
 
+from podspawn import paths
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import UsageError
 from podspawn.files import atomic_write
@@ -54,7 +55,7 @@ def git_env(url: str, userinfo: str) -> dict[str, str]:
 
 
 def credentials_dir(config: ServerConfig) -> str:
-    return os.path.join(os.path.dirname(config.state.db_path), "credentials")
+    return paths.credentials_dir(paths.state_dir(config.state.db_path))
 
 
 def credentials_path(config: ServerConfig, project: str) -> str:

@@ -23,17 +23,16 @@ import subprocess
 from dataclasses import dataclass, field
 
 from podspawn import audit, log
-from podspawn.config.schema import DEFAULT_CONFIG_PATH, ServerConfig
+from podspawn.authorized_keys import forced_command
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import SetupError, UsageError
 from podspawn.files import BEGIN, END, atomic_write, find_block, with_block
-from podspawn.login.auth_keys import forced_command
+from podspawn.paths import DEFAULT_CONFIG_PATH, SUDOERS_DIR
 from podspawn.services import accounts
+from podspawn.services.accounts import SPAWN_ALIAS_PREFIX
 from podspawn.state.db import open_db
 
 DEFAULT_SSHD_CONFIG = "/etc/ssh/sshd_config"
-SUDOERS_DIR = "/etc/sudoers.d"
-#: Every installation's Cmnd_Alias starts so; ``accounts.spawn_rule_commands`` finds them.
-SPAWN_ALIAS_PREFIX = "PODSPAWN_SPAWN"
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._-]+$")
 _ENV_KEEP = (
     "SSH_ORIGINAL_COMMAND PODSPAWN_PROJECT SSH_CONNECTION SSH_CLIENT SSH_TTY "

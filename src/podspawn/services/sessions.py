@@ -22,28 +22,28 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn import audit, labels, log
-from podspawn.config.schema import ServerConfig, parse_memory
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import (
-    LimitReached,
     PermissionDenied,
     RuntimeFailure,
     SessionNotFound,
     StateError,
 )
 from podspawn.lifecycle import abandoned, backend, engine_state, expired, grace_expired
-from podspawn.locks import file_lock
+from podspawn.locks import user_lock
 from podspawn.names import (
     container_name,
     hostname,
-    lock_file_name,
     validate_project,
     validate_user,
 )
 from podspawn.procs import is_alive
+from podspawn.quotas import check_connections
 from podspawn.runtime import get_runtime
 from podspawn.runtime.base import Runtime
 from podspawn.runtime.spec import (
@@ -56,10 +56,12 @@ from podspawn.runtime.spec import (
 )
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
+from podspawn.services.capacity import check_disk, make_room
 from podspawn.services.companions import companion_specs, require_images, stager
 from podspawn.services.firewall import guard_login
 from podspawn.services.images import ensure_layer
 from podspawn.services.limits import clamp_cpus, clamp_memory
+from podspawn.services.networks import address_pool
 from podspawn.services.overrides import Effective, effective
 from podspawn.services.personalise import personalise, set_up_user
 from podspawn.state.db import install_id
@@ -70,10 +72,10 @@ from podspawn.state.sessions import (
     delete_session,
     finish_session,
     get_session,
-    list_sessions,
     prune_dead,
     reserve_session,
 )
+from podspawn.units import parse_memory
 
 if TYPE_CHECKING:
     import sqlite3
@@ -112,6 +114,18 @@ class Made:
     """The staging directory of the services' host binds (``services.binds``), or ""."""
 
 
+@dataclass(frozen=True, slots=True)
+class StartPlan:
+    """How a reserved session will be started, decided from its :class:`Plan` alone."""
+
+    spec: SessionSpec
+    """The session as backend-neutral data; ``home`` is filled in when it has been made."""
+    binds: BindPolicy
+    """Where the companions may bind host directories from, and where they are staged."""
+    home_target: str
+    """Where a persistent home is mounted in the container, or "" for none."""
+
+
 def _stderr_progress(message: str) -> None:
     try:
         sys.stderr.write(message + "\r\n" if os.isatty(2) else message + "\n")
@@ -132,7 +146,9 @@ def open_session(
 
     Raises:
         PermissionDenied: the project's access list leaves this user out; nothing is made.
-        LimitReached: the user already holds ``resources.max_per_user`` sessions.
+        LimitReached: the user already holds ``resources.max_per_user`` sessions and none
+            is idle, or ``resources.max_connections_per_user`` connections, or the disk is
+            below ``state.min_free`` (``services.capacity``); nothing is made.
         SetupError: the packet-filter policy is not in place and cannot be installed.
         ImageUnavailable: the session's image is missing and cannot be pulled.
         SessionNotFound: the session was ended (``stop``, ``remove-user``) while starting.
@@ -150,7 +166,8 @@ def open_session(
     announced = False
     while True:
         with _user_lock(config, user):
-            joined, reserved = _join_or_reserve(config, conn, runtime, plan, connection)
+            joined, reserved = _join_or_reserve(config, conn, runtime, plan, connection,
+                                                progress)
         if joined is not None:
             return joined
         if reserved is not None:
@@ -179,18 +196,19 @@ def check_access(config: ServerConfig, user: str, project: str) -> None:
         check(user, project, entry.get("users"), entry.get("groups"))
 
 
-def _user_lock(config: ServerConfig, user: str):  # type: ignore[no-untyped-def]
-    return file_lock(os.path.join(config.state.lock_dir, lock_file_name(user)))
+def _user_lock(config: ServerConfig, user: str) -> AbstractContextManager[None]:
+    return user_lock(config.state.lock_dir, user)
 
 
 def _join_or_reserve(
     config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
-    connection: Connection,
+    connection: Connection, progress: Progress | None = None,
 ) -> tuple[SessionRow | None, SessionRow | None]:
     """Under the user's lock: (the joined row, None), (None, a fresh reservation), or
     (None, None) while another login of this user is still making the session."""
     user, project = plan.user, plan.project
     prune_dead(conn, is_alive)
+    check_connections(conn, user, config.resources.max_connections_per_user)
     row = get_session(conn, user, project)
     if row is not None:
         if row.status == "starting" and not abandoned(row):
@@ -214,7 +232,9 @@ def _join_or_reserve(
                 "your previous session could not be removed; try again in a minute, or ask "
                 "an administrator to check the podspawn log"
             )
-    _check_quota(conn, config, user)
+    check_disk(config, runtime.name)
+    make_room(conn, config, user, notify=progress, end=lambda idle: destroy_session(
+        conn=conn, row=idle, reason="made_room", runtime=runtime))
     reserved = _reservation(config, plan, runtime.name)
     reserve_session(conn, reserved, connection)
     return None, get_session(conn, user, project)
@@ -237,6 +257,7 @@ def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> Session
         last_activity=now,
         max_lifetime=now + config.session.lifetime_seconds,
         mode=plan.settings.mode,
+        idle_timeout=plan.settings.idle_timeout,
         runtime_state={"version": 2, "backend": backend_name},
     )
 
@@ -253,6 +274,20 @@ def _make(
         with _user_lock(config, plan.user):
             abandon_session(conn, plan.user, plan.project, row.id)
         raise
+    return record_session(config=config, conn=conn, runtime=runtime, plan=plan, row=row,
+                          made=made)
+
+
+def record_session(
+    *, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
+    row: SessionRow, made: Made,
+) -> SessionRow:
+    """Under the user's lock, turn the reservation ``row`` into a running session of ``made``.
+
+    Raises:
+        SessionNotFound: ``stop`` or ``remove-user`` ended the session while it was being
+            made; what was made has been removed again.
+    """
     state = {**row.runtime_state, "backend": runtime.name, "engine": made.engine,
              "shell": made.shell, "home": made.home, "workdir": made.workdir,
              "binds": made.binds}
@@ -302,12 +337,14 @@ def plan_session(
         settings = effective(
             config, user, project_mode=str(config.projects[project].get("mode", "")),
             podfile_mode=podfile.mode or "", base=base,
+            project_idle=str(config.projects[project].get("idle_timeout", "")),
         )
         return Plan(user=user, project=project, image=image, settings=settings,
                     podfile=podfile, uid=uid, gid=gid)
     settings = effective(config, user)
     image = ensure_layer(
-        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress
+        runtime, settings.defaults.image, lock_dir=config.state.lock_dir, progress=progress,
+        config=config,
     )
     return Plan(user=user, project=project, image=image, settings=settings, podfile=None,
                 uid=uid, gid=gid)
@@ -338,17 +375,6 @@ def host_ids(user: str) -> tuple[int, int]:
     return uid, uid
 
 
-def _check_quota(conn: sqlite3.Connection, config: ServerConfig, user: str) -> None:
-    limit = config.resources.max_per_user
-    held = list_sessions(conn, user)
-    if limit and len(held) >= limit:
-        names = ", ".join(r.project or "(default)" for r in held)
-        raise LimitReached(
-            f"you already have {len(held)} session(s) ({names}) and the limit is {limit}; "
-            "log out of one and wait for it to end, or ask an administrator to stop it"
-        )
-
-
 def create_session(
     *,
     config: ServerConfig,
@@ -359,38 +385,58 @@ def create_session(
     progress: Progress | None = None,
 ) -> Made:
     """Start a reserved session through the runtime, then set up the user and run what the
-    project asks to run at start.
+    project asks to run at start: :func:`start_plan`, then :func:`converge_session`.
 
     Runs without the user's lock. Every object carries the session id, so a crash leaves
     nothing that the next login or cleanup cannot find; on an error everything made here is
     removed again before the error propagates.
     """
-    user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
-    iid = install_id(conn)
-    staging = session_staging(config.state.db_path, user, project, session_id)
-    policy = BindPolicy(roots=config.security.allowed_bind_roots, staging=staging)
-    home = None
-    if settings.mode == "persistent":
+    start = start_plan(config, plan, session_id=session_id, install_id=install_id(conn))
+    return converge_session(config=config, runtime=runtime, plan=plan, start=start,
+                            progress=progress)
+
+
+def start_plan(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str
+               ) -> StartPlan:
+    """How the session ``session_id`` of ``plan`` starts; pure, so tested as data."""
+    staging = session_staging(config.state.db_path, plan.user, plan.project, session_id)
+    return StartPlan(
+        spec=session_spec(config, plan, session_id=session_id, install_id=install_id),
+        binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
+        home_target=f"/home/{plan.user}" if plan.settings.mode == "persistent" else "",
+    )
+
+
+def converge_session(
+    *, config: ServerConfig, runtime: Runtime, plan: Plan, start: StartPlan,
+    progress: Progress | None = None,
+) -> Made:
+    """Make what ``start`` describes: the home, the runtime's session, the user's account,
+    dotfiles and ``on_start``. On any error, everything made is removed before it propagates.
+    """
+    user, settings, podfile = plan.user, plan.settings, plan.podfile
+    spec, staging = start.spec, start.binds.staging
+    if start.home_target:
         from podspawn.services.homes import home_path
 
-        home = Bind(source=home_path(config, user, project, uid=plan.uid, gid=plan.gid),
-                    target=f"/home/{user}")
-    spec = session_spec(config, plan, session_id=session_id, install_id=iid, home=home)
+        spec = replace(spec, home=Bind(
+            source=home_path(config, user, plan.project, uid=plan.uid, gid=plan.gid),
+            target=start.home_target))
     engine: EngineState = {}
     try:
         if podfile is not None:
-            require_images(runtime, podfile.services, project)
-        engine = runtime.start_session(spec, stage=stager(podfile, policy) if podfile else None,
-                                       progress=progress)
+            require_images(runtime, podfile.services, plan.project)
+        engine = runtime.start_session(
+            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
         shell, home_dir = set_up_user(
             runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
             shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=home is not None)
+            home_mounted=spec.home is not None)
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
     except BaseException:
-        _remove_made(runtime, iid, plan, session_id,
+        _remove_made(runtime, spec.install_id, plan, spec.session_id,
                      Made(engine=engine, shell="", home="", workdir="", binds=staging))
         raise
     return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir, binds=staging)
@@ -429,6 +475,7 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
                             no_new_privileges=sec.no_new_privileges,
                             read_only=sec.readonly_rootfs, tmpfs=dict(sec.tmpfs),
                             oci_runtime=sec.runtime),
+        address_pool=address_pool(config),
     )
 
 
@@ -483,7 +530,7 @@ def stop_session(
     validate_user(user)
     if project:
         validate_project(project)
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(user))):
+    with user_lock(config.state.lock_dir, user):
         row = get_session(conn, user, project)
         if row is None:
             where = f"{user}@{project}" if project else user

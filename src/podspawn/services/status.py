@@ -24,12 +24,19 @@ class SessionView:
     lifetime_left_seconds: float | None  # None for persistent sessions
     mode: str
     grace_left_seconds: float | None
+    idle_seconds: float = 0.0
+    """Since the last activity (``services.idle``): terminals live, channel traffic as of
+    the last cleanup pass."""
+    idle_timeout_seconds: float = 0.0  # 0: never ended for idleness
 
 
 def list_session_views(conn: sqlite3.Connection, *, now: float | None = None) -> list[SessionView]:
     """Sessions after dropping connections whose process is gone, so counts are true."""
+    from podspawn.services.idle import idle_seconds, observe
+
     prune_dead(conn, is_alive)
     at = time.time() if now is None else now
+    activity = observe(conn, now=at, record=False)
     views = []
     for row in list_sessions(conn):
         views.append(
@@ -45,17 +52,8 @@ def list_session_views(conn: sqlite3.Connection, *, now: float | None = None) ->
                 mode=row.mode,
                 grace_left_seconds=(row.grace_expiry - at)
                 if row.status == "grace_period" and row.grace_expiry is not None else None,
+                idle_seconds=idle_seconds(row, activity, at),
+                idle_timeout_seconds=row.idle_timeout,
             )
         )
     return views
-
-
-def format_duration(seconds: float) -> str:
-    """``45s``, ``10m``, ``7h50m``: the Go implementation's short form."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m"
-    hours, minutes = divmod(whole // 60, 60)
-    return f"{hours}h{minutes}m" if minutes else f"{hours}h"

@@ -22,9 +22,9 @@ from podspawn.config.schema import ServerConfig
 from podspawn.errors import Conflict, InvalidKey, UsageError, UserNotFound
 from podspawn.files import atomic_write
 from podspawn.keys import PublicKey, merge_keys, parse_key, parse_key_text, render_key_file
-from podspawn.locks import file_lock
-from podspawn.login.auth_keys import EXPIRES_PREFIX
-from podspawn.names import RESERVED_USERS, lock_file_name, validate_user
+from podspawn.locks import user_lock
+from podspawn.names import RESERVED_USERS, validate_user
+from podspawn.paths import host_key_paths, key_file, state_dir
 from podspawn.runtime.base import Runtime
 from podspawn.services import accounts
 from podspawn.services.sessions import destroy_session
@@ -126,7 +126,7 @@ def collect_keys(
 
 
 def key_path(config: ServerConfig, name: str) -> str:
-    return os.path.join(config.auth.key_dir, validate_user(name))
+    return key_file(config.auth.key_dir, validate_user(name))
 
 
 def read_stored_keys(config: ServerConfig, name: str) -> list[PublicKey]:
@@ -205,9 +205,8 @@ def _write_keys(
     except KeyError:
         gid = 0
     os.makedirs(config.auth.key_dir, mode=0o750, exist_ok=True)
-    header = f"{EXPIRES_PREFIX}{expires_at:.0f}\n" if expires_at else ""
-    atomic_write(key_path(config, name), (header + render_key_file(keys)).encode(), mode=0o640,
-                 uid=0, gid=gid)
+    text = render_key_file(keys, expires_at=expires_at)
+    atomic_write(key_path(config, name), text.encode(), mode=0o640, uid=0, gid=gid)
 
 
 def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSummary]:
@@ -277,7 +276,7 @@ def remove_user(
     if name in RESERVED_USERS or (registered is None and not has_keys):
         raise UserNotFound(f"{name} is not a podspawn user; 'podspawn list-users' shows them")
     destroyed = 0
-    with file_lock(os.path.join(config.state.lock_dir, lock_file_name(name))):
+    with user_lock(config.state.lock_dir, name):
         sessions = list_sessions(conn, name)
         if sessions and not force:
             raise Conflict(
@@ -325,11 +324,10 @@ def _unadopt(name: str, adopted: str) -> None:
 
 
 def _forget_files(config: ServerConfig, name: str) -> None:
-    from podspawn.login.hostkeys import key_paths
     from podspawn.services.overrides import override_path
 
-    state_dir = os.path.dirname(config.state.db_path)
-    for path in (override_path(config, name), *key_paths(state_dir, name)):
+    host_keys = host_key_paths(state_dir(config.state.db_path), validate_user(name))
+    for path in (override_path(config, name), *host_keys):
         try:
             os.unlink(path)
         except FileNotFoundError:

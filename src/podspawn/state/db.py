@@ -67,6 +67,14 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX notices_connection ON notices(pid, pid_start);
     """,
+    # 4: idle detection (services/idle.py): each session's timeout (0 = off) and when its
+    # idle warning went out; each connection's last channel byte count and when it was read
+    """
+    ALTER TABLE sessions ADD COLUMN idle_timeout REAL NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN idle_warned_at REAL;
+    ALTER TABLE connections ADD COLUMN io_bytes INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE connections ADD COLUMN io_seen_at REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 #: The schema version this podspawn writes (``PRAGMA user_version``).

@@ -10,9 +10,14 @@ the descriptor it already holds, with exactly the access that descriptor has.
 
 from __future__ import annotations
 
+import signal
 import time
 
 from podspawn.state.sessions import transaction
+
+#: What wakes a ``spawn`` when a notice waits for its connection (``login.handoff`` catches
+#: it, ``services.notices`` sends it).
+NOTICE_SIGNAL = signal.SIGUSR1
 
 TYPE_CHECKING = False  # not typing's: the login path pays for every import
 if TYPE_CHECKING:

@@ -1,65 +1,18 @@
 """Rows as immutable records, so nothing above the state layer sees a cursor or a tuple.
 
-These are plain slotted classes rather than dataclasses: they sit on the login path, where
-``dataclasses`` (about 12 ms with ``inspect``) and ``typing`` (about 3 ms) would be paid on
-every SSH session. ``Record`` gives them keyword construction, equality, a repr and
-``replace``.
+They are :class:`podspawn.record.Record` classes, not dataclasses: they sit on the login
+path, where ``dataclasses`` would be paid on every SSH session.
 """
 
 from __future__ import annotations
 
+from podspawn.record import EMPTY as _EMPTY
+from podspawn.record import Record
+
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, Self
-
-_EMPTY: dict[str, object] = {}
-
-
-class Record:
-    """Base of the state records: fields are the class's ``__slots__``, set once."""
-
-    __slots__: tuple[str, ...] = ()
-    _defaults: Mapping[str, Any] = _EMPTY
-
-    def __init__(self, *args: Any, **values: Any) -> None:
-        if len(args) > len(self.__slots__):
-            raise TypeError(f"{type(self).__name__} takes {len(self.__slots__)} fields")
-        for name, value in zip(self.__slots__, args, strict=False):
-            if name in values:
-                raise TypeError(f"{type(self).__name__} got {name} twice")
-            values[name] = value
-        for name in self.__slots__:
-            if name in values:
-                value = values.pop(name)
-            elif name in self._defaults:
-                value = self._defaults[name]
-            else:
-                raise TypeError(f"{type(self).__name__} needs {name}")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__name__} has no field {sorted(values)[0]}")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._fields() == other._fields()  # type: ignore[attr-defined,unused-ignore]
-
-    def __hash__(self) -> int:
-        return hash(tuple(repr(v) for v in self._fields()))
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"{type(self).__name__}({inner})"
-
-    def replace(self, **changes: Any) -> Self:
-        values = {name: getattr(self, name) for name in self.__slots__}
-        values.update(changes)
-        return type(self)(**values)
+    from typing import Any
 
 
 class SessionRow(Record):
@@ -73,10 +26,12 @@ class SessionRow(Record):
         "user", "project", "container_id", "container_name", "image", "status",
         "connections", "created_at", "last_activity", "max_lifetime", "mode",
         "grace_expiry", "network_id", "service_ids", "id", "lifetime_warned", "runtime_state",
+        "idle_timeout", "idle_warned_at",
     )
     _defaults: Mapping[str, Any] = {
         "grace_expiry": None, "network_id": "", "service_ids": "", "id": "",
-        "lifetime_warned": False, "runtime_state": _EMPTY,
+        "lifetime_warned": False, "runtime_state": _EMPTY, "idle_timeout": 0.0,
+        "idle_warned_at": None,
     }
     user: str
     project: str
@@ -95,6 +50,8 @@ class SessionRow(Record):
     id: str
     lifetime_warned: bool
     runtime_state: Mapping[str, Any]
+    idle_timeout: float  # seconds without activity before cleanup ends it; 0 is never
+    idle_warned_at: float | None  # when the idle warning went out (services.idle)
 
     if TYPE_CHECKING:
         def __init__(
@@ -103,7 +60,8 @@ class SessionRow(Record):
             last_activity: float, max_lifetime: float, mode: str,
             grace_expiry: float | None = None, network_id: str = "", service_ids: str = "",
             id: str = "", lifetime_warned: bool = False,
-            runtime_state: Mapping[str, Any] = _EMPTY,
+            runtime_state: Mapping[str, Any] = _EMPTY, idle_timeout: float = 0.0,
+            idle_warned_at: float | None = None,
         ) -> None: ...
 
     @classmethod
@@ -128,6 +86,8 @@ class SessionRow(Record):
             id=row["id"] or "",
             lifetime_warned=bool(row["lifetime_warned"]),
             runtime_state=json.loads(row["runtime_state"] or "{}"),
+            idle_timeout=row["idle_timeout"] or 0.0,
+            idle_warned_at=row["idle_warned_at"],
         )
 
 

@@ -114,8 +114,8 @@ def _insert(conn: sqlite3.Connection, session: SessionRow) -> None:
     conn.execute(
         """INSERT INTO sessions(user, project, id, container_id, container_name, image,
                status, connections, grace_expiry, created_at, last_activity, max_lifetime,
-               network_id, service_ids, mode, lifetime_warned, runtime_state)
-           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               network_id, service_ids, mode, lifetime_warned, runtime_state, idle_timeout)
+           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             session.user,
             session.project,
@@ -134,6 +134,7 @@ def _insert(conn: sqlite3.Connection, session: SessionRow) -> None:
             session.mode,
             int(session.lifetime_warned),
             json.dumps(session.runtime_state, sort_keys=True),
+            session.idle_timeout,
         ),
     )
 
@@ -193,6 +194,12 @@ def list_connections(
         )
         for r in rows
     ]
+
+
+def count_connections(conn: sqlite3.Connection, user: str) -> int:
+    """How many connections ``user`` has open, across all their sessions."""
+    return int(conn.execute("SELECT COUNT(*) FROM connections WHERE user=?",
+                            (user,)).fetchone()[0])
 
 
 def prune_dead(conn: sqlite3.Connection, is_alive: Callable[[int, int], bool]) -> int:

@@ -265,7 +265,8 @@ def test_image_tag() -> None:
 def test_server_config_mirrors_reach_the_project_recipe():
     from podspawn.config.loader import parse_config
     from podspawn.podfile import validate
-    from podspawn.services.projects import project_dockerfile, recipe_settings
+    from podspawn.podfile.recipe import project_dockerfile
+    from podspawn.services.projects import recipe_settings
 
     config = parse_config(b"images:\n  node_dist_url: http://mirror.local/node\n"
                           b"  go_dist_url: http://mirror.local/go\n")
@@ -273,3 +274,18 @@ def test_server_config_mirrors_reach_the_project_recipe():
     text = project_dockerfile(podfile, "api", recipe_settings(config))
     assert "http://mirror.local/node" in text and "http://mirror.local/go" in text
     assert "nodejs.org" not in text and "go.dev" not in text
+
+
+def test_the_project_image_carries_the_label_vocabulary() -> None:
+    """The Dockerfile's LABEL line and the build's labels are one vocabulary (labels.py)."""
+    from podspawn import labels
+    from podspawn.podfile import validate
+    from podspawn.podfile.recipe import layer_dockerfile, project_dockerfile
+
+    text = project_dockerfile(validate({"base": "debian:bookworm"}), "api")
+    wanted = labels.for_image(project="api")
+    assert wanted == {"managed-by": "podspawn", "podspawn-project": "api"}
+    assert text.splitlines()[-1] == "LABEL " + " ".join(f"{k}={v}" for k, v in wanted.items())
+    assert labels.for_image(base="debian:bookworm") == {
+        "managed-by": "podspawn", "podspawn-base": "debian:bookworm"}
+    assert layer_dockerfile("sha256:ab").splitlines()[0] == "FROM sha256:ab"

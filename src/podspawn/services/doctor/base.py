@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from podspawn.config.schema import DEFAULT_CONFIG_PATH, ServerConfig
+from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
+from podspawn.paths import DEFAULT_CONFIG_PATH
 from podspawn.runtime.base import Runtime
 from podspawn.runtime.facts import EngineFacts
 

@@ -10,12 +10,14 @@ import os
 import subprocess
 import tempfile
 
+from podspawn import inner_sshd
 from podspawn.errors import PodspawnError, SetupError
-from podspawn.login import inner_sshd
 from podspawn.runtime.base import Runtime
-from podspawn.runtime.facts import EngineFacts, pool_headroom
+from podspawn.runtime.facts import EngineFacts
+from podspawn.runtime.subnets import pool_headroom
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.images import layer_tag
+from podspawn.services.networks import address_pool, nearly_full
 from podspawn.services.throwaway import run_checks
 
 #: Fewer free bridge subnets than this is a warning: each session takes one.
@@ -85,15 +87,26 @@ def check_address_pools(ctx: Context) -> Check:
     name = "address-pools"
     if ctx.engine is None:
         return warn(name, _NOT_CHECKED, _START_DOCKER)
-    room = pool_headroom(ctx.engine.pools, ctx.engine.taken)
-    message = (f"{room.left} of {room.capacity} bridge subnets free in "
-               f"{ctx.engine.pools_source} ({ctx.engine.podspawn_networks} podspawn "
-               "network(s); each session takes one)")
-    fix = ("add default-address-pools with more, smaller subnets to /etc/docker/daemon.json "
-           "(for example base 10.128.0.0/10, size 24) and restart dockerd")
+    pool = address_pool(ctx.config)
+    if pool is not None:
+        room = pool_headroom([pool], ctx.engine.taken)
+        message = (f"{room.left} of {room.capacity} session subnets free in network.pool "
+                   f"{pool.base} (/{pool.size} each; {ctx.engine.podspawn_networks} "
+                   "podspawn network(s))")
+        fix = ("widen network.pool, or raise network.subnet_size for smaller subnets, in "
+               "/etc/podspawn/config.yaml")
+        low = nearly_full(room)
+    else:
+        room = pool_headroom(ctx.engine.pools, ctx.engine.taken)
+        message = (f"{room.left} of {room.capacity} bridge subnets free in "
+                   f"{ctx.engine.pools_source} ({ctx.engine.podspawn_networks} podspawn "
+                   "network(s); each session takes one)")
+        fix = ("set network.pool in /etc/podspawn/config.yaml (for example 198.18.0.0/15) so "
+               "sessions stop using Docker's default pools")
+        low = room.left < POOL_WARN
     if room.left <= 0:
         return fail(name, message + ": the next new session cannot get a network", fix)
-    if room.left < POOL_WARN:
+    if low:
         return warn(name, message, fix)
     return ok(name, message)
 

@@ -9,17 +9,18 @@ import pwd
 import shutil
 import subprocess
 
-from podspawn.login.auth_keys import forced_command
+from podspawn.authorized_keys import forced_command
+from podspawn.paths import SUDOERS_DIR
 from podspawn.services import accounts
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.server_setup import (
-    SUDOERS_DIR,
     render_block,
     render_sudoers,
     sshd_effective,
     sshd_test,
     sudoers_name,
 )
+from podspawn.units import parse_size
 
 #: Free space below this on the state or Docker filesystem is a warning (bytes).
 DISK_WARN_BYTES = 5 * 1024**3
@@ -188,7 +189,8 @@ def check_disk(ctx: Context) -> Check:
     if ctx.engine is not None and ctx.engine.data_root:
         places.append(("docker data", _existing(ctx.engine.data_root)))
     seen: dict[int, str] = {}
-    parts, low = [], []
+    parts, low, refusing = [], [], []
+    minimum = parse_size(ctx.config.state.min_free)
     for label, path in places:
         try:
             st = os.statvfs(path)
@@ -200,9 +202,15 @@ def check_disk(ctx: Context) -> Check:
         same = f", same filesystem as {seen[device]}" if device in seen else ""
         seen.setdefault(device, label)
         parts.append(f"{label} {path}: {free / 1024**3:.1f} GiB free{same}")
+        if free < minimum:
+            refusing.append(path)
         if free < DISK_WARN_BYTES:
             low.append(path)
     message = "; ".join(parts)
+    if refusing:
+        return fail(name, f"{message}; below state.min_free ({ctx.config.state.min_free}): "
+                    "new sessions are refused", f"free space on {', '.join(refusing)} "
+                    "(docker image prune removes unused images), or lower state.min_free")
     if low:
         return warn(name, message, f"free space on {', '.join(low)}: below "
                     f"{DISK_WARN_BYTES // 1024**3} GiB, image builds and logins start to fail "

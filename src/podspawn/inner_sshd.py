@@ -15,7 +15,7 @@ long-lived process keeps a working agent after the connection that started it ha
 
 from __future__ import annotations
 
-from podspawn.login.router import POSIX_SHELLS
+from podspawn.shells import POSIX_SHELLS
 
 CONFIG_DIR = "/etc/podspawn"
 
