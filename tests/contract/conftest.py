@@ -27,9 +27,9 @@ from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.runtime.spec import CompanionSpec, SessionSpec
 
 #: Every backend the suite runs on, in order; each needs an entry in HARNESSES.
-BACKENDS = ["fake", "docker"]
+BACKENDS = ["fake", "docker", "podman"]
 #: Backends that need root and a real engine (marked e2e).
-REAL = {"docker"}
+REAL = {"docker", "podman"}
 RUN_ID = os.environ.get("PODSPAWN_E2E_ID", "")
 IMAGE = "debian:bookworm"
 

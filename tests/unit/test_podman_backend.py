@@ -162,3 +162,11 @@ def test_subnet_pools_come_from_the_last_containers_conf_that_sets_them(tmp_path
     assert (pools, source) == ((AddressPool("10.200.0.0/16", 24),), str(tmp_path / "a.conf"))
     assert configured_pools((str(tmp_path / "none*.conf"),)) == (DEFAULT_POOLS,
                                                                   "Podman's default pools")
+
+
+def test_network_subnets_are_the_ipv4_ones_of_libpods_listing() -> None:
+    from podspawn.runtime.podman import subnets_of
+
+    rows = [{"subnets": [{"subnet": "10.89.0.0/24"}, {"subnet": "fd00::/64"}]},
+            {"subnets": None}, {"name": "no-subnets-key"}]
+    assert subnets_of(rows) == ["10.89.0.0/24"]

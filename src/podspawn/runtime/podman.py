@@ -16,11 +16,16 @@ except where Podman's compatibility layer answers differently:
   first;
 * label filters: Podman's ``label=key=`` (an empty value, as a plain login's project label
   has) matches every value of ``key``, so a plain session's leftover sweep found the user's
-  project containers; every listing is checked again here against the exact values.
+  project containers; every listing is checked again here against the exact values;
+* exec: Podman refuses a user the container lacks at the API and says 127 for a missing
+  working directory, where Docker says 126 for both;
+* network creation: Podman reads the host's interfaces for a free subnet, and fails when
+  one vanishes meanwhile (another bridge removed), so that failure is retried.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,9 +37,17 @@ from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
 from podspawn.runtime.container_runtime import ContainerRuntime
 from podspawn.runtime.docker import DockerEngine, _mapped
+from podspawn.runtime.spec import ExecResult
 
 #: The Docker API version Podman 4's compatibility layer speaks.
 COMPAT_VERSION = "1.41"
+#: What Podman says when an exec names a user the container's passwd lacks, or a missing
+#: working directory.
+_NO_USER = "unable to find user"
+_NO_WORKDIR = b"chdir to cwd"
+#: Go's answer when a network interface went away while Podman read the host's routes
+#: (another bridge being removed): a race of the moment, so the creation is tried again.
+_INTERFACE_RACE = "no such network interface"
 #: Podman's own API, for what the compatibility layer lacks (any 4.x answers it).
 LIBPOD = "/v4.0.0/libpod"
 
@@ -70,6 +83,30 @@ class PodmanEngine(DockerEngine):
             if mount.type == "volume" and mount.labels:
                 self._ensure_volume(mount.source, mount.labels)
         return super().create(spec)
+
+    def exec(
+        self,
+        name_or_id: str,
+        argv: list[str],
+        *,
+        user: str = "root",
+        env: Mapping[str, str] | None = None,
+        workdir: str = "",
+        stdin: bytes | None = None,
+    ) -> ExecResult:
+        """Docker's exit codes for a command that cannot start: 126 for a user or workdir
+        that is not there (Podman refuses the first at the API and says 127 for the second),
+        127 for a program that is not there."""
+        try:
+            result = super().exec(name_or_id, argv, user=user, env=env, workdir=workdir,
+                                  stdin=stdin)
+        except RuntimeFailure as exc:
+            if _NO_USER not in str(exc.detail):
+                raise
+            return ExecResult(exit_code=126, output=f"{exc.message}\n".encode())
+        if result.exit_code == 127 and _NO_WORKDIR in result.output:
+            return ExecResult(exit_code=126, output=result.output)
+        return result
 
     def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         info = self.inspect(name_or_id)
@@ -122,13 +159,17 @@ class PodmanEngine(DockerEngine):
             body["network_interface"] = interface
         if subnet:
             body["subnets"] = [{"subnet": subnet}]
-        try:
-            with _mapped(f"create network {name}"):
-                created = self._libpod("post", "/networks/create", json=body)
-        except RuntimeFailure as exc:
-            if subnet and "already used" in str(exc.detail):
-                raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
-            raise
+        for attempt in range(5):
+            try:
+                with _mapped(f"create network {name}"):
+                    created = self._libpod("post", "/networks/create", json=body)
+                break
+            except RuntimeFailure as exc:
+                if subnet and "already used" in str(exc.detail):
+                    raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
+                if _INTERFACE_RACE not in str(exc.detail) or attempt == 4:
+                    raise
+                time.sleep(0.2)
         return _network(created)
 
     def network_subnets(self) -> list[str]:
