@@ -47,7 +47,13 @@ from podspawn.locks import file_lock, lock_path
 from podspawn.names import validate_project
 from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
+from podspawn.services.images import (
+    LAYER_SCRIPT,
+    build_limits,
+    ensure_base,
+    limit_key,
+    timed_build,
+)
 from podspawn.services.project_store import (
     checkout_dir,
     load_resolved,
@@ -215,14 +221,14 @@ def build_project_image(
         shutil.copytree(checkout, workspace, symlinks=True)
         log.info("building project image", project=project, tag=tag)
         try:
-            runtime.build(ImageRecipe(
+            timed_build(runtime, ImageRecipe(
                 tag=tag,
                 dockerfile=project_dockerfile(podfile, project, recipe_settings(config)),
                 labels=labels.for_image(project=project),
                 files=files,
                 context_dirs={"workspace": workspace},
                 limits=build_limits(config, project),
-            ), on_output=reporter)
+            ), kind="project", db_path=config.state.db_path, on_output=reporter)
         except BuildLimitReached as exc:
             raise _limit_message(config, project, exc) from exc
         except RuntimeFailure as exc:
