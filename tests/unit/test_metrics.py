@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from podspawn.cli.status import summary_data, summary_lines
 from podspawn.config.loader import load_config
-from podspawn.errors import UsageError
+from podspawn.errors import RuntimeUnavailable, UsageError
 from podspawn.services import metrics
 from podspawn.services.cleanup import CleanupResult
 from podspawn.services.summary import EngineSummary, Summary, summarize
@@ -96,8 +96,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, sqlit
     config = load_config(str(path), write_cache=False)
     conn = open_db(config.state.db_path, create=True)
     # the engine is not what is tested here: it "does not answer"
-    monkeypatch.setattr("podspawn.services.doctor.engine.connect",
-                        lambda backend="docker": (None, None, "not asked"))
+    def down(name: str = "docker") -> None:
+        raise RuntimeUnavailable("Docker is not running", detail="not asked")
+
+    monkeypatch.setattr("podspawn.runtime.facts.engine_facts", down)
     return config, conn
 
 

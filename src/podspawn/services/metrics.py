@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import sqlite3
     from wsgiref.simple_server import WSGIServer
 
+    from podspawn.runtime.base import Runtime
     from podspawn.services.cleanup import CleanupResult
 
 #: Login latency buckets, seconds: a warm login is a few hundred ms, a cold one seconds.
@@ -105,20 +106,36 @@ class _StatusCollector(Collector):
 
     def __init__(self, metrics: DaemonMetrics) -> None:
         self._metrics = metrics
+        self._runtime: Runtime | None = None  # one engine client for every scrape
+        self._lock = threading.Lock()  # scrapes may come in parallel; they share it
 
     def collect(self) -> Iterator[Metric]:
         config = self._metrics.config
-        try:
-            conn = open_db(config.state.db_path)
-        except PodspawnError as exc:
-            log.error("metrics: state database unreadable", error=exc.detail or exc.message)
-            return
-        try:
-            self._metrics.ingest(conn)
-            families = status_metrics(summarize(config=config, conn=conn))
-        finally:
-            conn.close()
-        yield from families
+        with self._lock:
+            try:
+                conn = open_db(config.state.db_path)
+            except PodspawnError as exc:
+                log.error("metrics: state database unreadable",
+                          error=exc.detail or exc.message)
+                return
+            try:
+                self._metrics.ingest(conn)
+                if self._runtime is None:
+                    self._runtime = _runtime(config)
+                summary = summarize(config=config, conn=conn, runtime=self._runtime)
+            finally:
+                conn.close()
+        yield from status_metrics(summary)
+
+
+def _runtime(config: ServerConfig) -> Runtime | None:
+    """The engine's client, or None while it does not answer (asked again next scrape)."""
+    from podspawn.runtime import get_runtime
+
+    try:
+        return get_runtime(config.runtime.backend)
+    except PodspawnError:
+        return None
 
 
 class DaemonMetrics:

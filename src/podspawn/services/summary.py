@@ -1,10 +1,10 @@
 """What ``podspawn status`` reports: the server at a glance, and the gauges of ``/metrics``.
 
 Sessions, connections, users and projects come from the state database and the config; the
-containers and the address-pool headroom from the engine, asked the way ``doctor`` asks it
-(:func:`podspawn.services.doctor.engine.connect`, :func:`podspawn.runtime.facts.
-pool_headroom`). When the engine does not answer, the summary still reports what the
-database knows, and says why the rest is missing.
+containers and the address-pool headroom from the engine, from the same facts and the same
+arithmetic as ``doctor``'s ``address-pools`` check (:func:`podspawn.runtime.facts.
+engine_facts`, :func:`~podspawn.runtime.facts.pool_headroom`). When the engine does not
+answer, the summary still reports what the database knows, and says why the rest is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from podspawn.state.sessions import list_sessions, prune_dead
 TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
 if TYPE_CHECKING:
     import sqlite3
+
+    from podspawn.runtime.base import Runtime
 
 #: Every status a session row can have; each is reported, with 0 when none has it.
 STATUSES = ("running", "grace_period", "starting")
@@ -57,9 +59,13 @@ class Summary:
         return sum(self.sessions.values())
 
 
-def summarize(*, config: ServerConfig, conn: sqlite3.Connection,
+def summarize(*, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime | None = None,
               now: float | None = None) -> Summary:
-    """The server's state now; dead connections are dropped first, so counts are true."""
+    """The server's state now; dead connections are dropped first, so counts are true.
+
+    ``runtime`` is reused when given (the metrics daemon asks at every scrape); otherwise
+    one is made for this call.
+    """
     prune_dead(conn, is_alive)
     at = time.time() if now is None else now
     rows = list_sessions(conn)
@@ -67,7 +73,7 @@ def summarize(*, config: ServerConfig, conn: sqlite3.Connection,
     for row in rows:
         by_status[row.status] = by_status.get(row.status, 0) + 1
     oldest = max((at - row.created_at for row in rows), default=None)
-    engine, why = _engine(config, install_id(conn))
+    engine, why = _engine(config, install_id(conn), runtime)
     return Summary(
         sessions=by_status,
         connections=sum(row.connections for row in rows),
@@ -79,13 +85,14 @@ def summarize(*, config: ServerConfig, conn: sqlite3.Connection,
     )
 
 
-def _engine(config: ServerConfig, iid: str) -> tuple[EngineSummary | None, str]:
-    from podspawn.services.doctor.engine import connect
+def _engine(config: ServerConfig, iid: str, runtime: Runtime | None
+            ) -> tuple[EngineSummary | None, str]:
+    from podspawn.runtime import get_runtime
+    from podspawn.runtime.facts import engine_facts
 
-    runtime, facts, why = connect(config.runtime.backend)
-    if runtime is None or facts is None:
-        return None, why
     try:
+        facts = engine_facts(config.runtime.backend)
+        runtime = runtime or get_runtime(config.runtime.backend)
         found = runtime.find({labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
                               labels.INSTANCE: iid})
     except PodspawnError as exc:
