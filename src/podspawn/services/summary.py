@@ -95,8 +95,8 @@ def _engine(config: ServerConfig, iid: str, runtime: Runtime | None
         runtime = runtime or get_runtime(config.runtime.backend)
         found = runtime.find({labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
                               labels.INSTANCE: iid})
-    except PodspawnError as exc:
-        return None, str(exc.detail or exc.message)
+    except PodspawnError as exc:  # the detail names the endpoint and what it said
+        return None, str(exc.detail or exc.message).removeprefix("answer: ")
     room = pool_headroom(facts.pools, facts.taken)
     return EngineSummary(
         containers=sum(1 for f in found if f.kind == "container"),
