@@ -208,3 +208,8 @@ def test_a_taken_port_is_one_sentence(install: tuple[Any, sqlite3.Connection]) -
         port = sock.getsockname()[1]
         with pytest.raises(UsageError, match=f"127.0.0.1:{port}: cannot listen there"):
             metrics.DaemonMetrics(config, conn).serve(f"127.0.0.1:{port}")
+
+
+def test_removal_kinds_are_the_counts_of_a_cleanup_result() -> None:
+    assert metrics.removal_kinds() == ["grace_expired", "lifetime_expired", "orphans_removed",
+                                       "rows_dropped", "users_expired", "binds_released"]

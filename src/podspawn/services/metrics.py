@@ -214,10 +214,12 @@ class DaemonMetrics:
 
 
 def removal_kinds() -> list[str]:
-    """The fields of a cleanup result that count something removed or ended."""
+    """The fields of a cleanup result that count something removed or ended: its counts
+    (``int`` fields), less ``warned``, which counts warnings."""
     from podspawn.services.cleanup import CleanupResult
 
-    return [f.name for f in dataclasses.fields(CleanupResult) if f.name != "warned"]
+    return [f.name for f in dataclasses.fields(CleanupResult)
+            if type(f.default) is int and f.name != "warned"]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

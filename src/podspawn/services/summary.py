@@ -1,10 +1,10 @@
 """What ``podspawn status`` reports: the server at a glance, and the gauges of ``/metrics``.
 
 Sessions, connections, users and projects come from the state database and the config; the
-containers and the address-pool headroom from the engine, from the same facts and the same
-arithmetic as ``doctor``'s ``address-pools`` check (:func:`podspawn.runtime.facts.
-engine_facts`, :func:`~podspawn.runtime.facts.pool_headroom`). When the engine does not
-answer, the summary still reports what the database knows, and says why the rest is missing.
+containers and the address-pool headroom from the engine, counted as ``doctor``'s
+``address-pools`` check counts it (:func:`podspawn.services.networks.session_headroom`:
+``network.pool`` when set, else the engine's pools). When the engine does not answer, the
+summary still reports what the database knows, and says why the rest is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from podspawn import labels
 from podspawn.config.schema import ServerConfig
 from podspawn.errors import PodspawnError
 from podspawn.procs import is_alive
-from podspawn.runtime.facts import pool_headroom
+from podspawn.services.networks import session_headroom
 from podspawn.services.users import registered_names
 from podspawn.state.db import install_id
 from podspawn.state.sessions import list_sessions, prune_dead
@@ -97,10 +97,10 @@ def _engine(config: ServerConfig, iid: str, runtime: Runtime | None
                               labels.INSTANCE: iid})
     except PodspawnError as exc:  # the detail names the endpoint and what it said
         return None, str(exc.detail or exc.message).removeprefix("answer: ")
-    room = pool_headroom(facts.pools, facts.taken)
+    room, source = session_headroom(config, facts)
     return EngineSummary(
         containers=sum(1 for f in found if f.kind == "container"),
         pool_capacity=room.capacity,
         pool_free=room.left,
-        pools_source=facts.pools_source,
+        pools_source=source,
     ), ""
