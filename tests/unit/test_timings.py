@@ -21,6 +21,7 @@ from podspawn.state.timings import (
     record_timing,
     timings_after,
 )
+from tests.unit.old_db import old_database
 
 
 @pytest.fixture
@@ -66,11 +67,9 @@ def test_a_refusing_database_loses_the_timing_not_the_login(tmp_path: Path) -> N
     assert record_timing(read_only, LOGIN, 0.1, "warm") is False
 
 
-def test_a_version_3_database_gains_the_table_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_4_database_gains_the_table_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    conn = open_db(str(path), create=True)
-    conn.execute("DROP TABLE timings")
-    conn.execute("PRAGMA user_version=3")
+    conn = old_database(path, version=4)
     conn.execute("INSERT INTO users(name, account_created, created_at) VALUES('bob', 1, 0)")
     conn.close()
     again = open_db(str(path))
