@@ -16,7 +16,7 @@ import time
 import pexpect
 import pytest
 
-from tests.e2e.harness import BIN, uname
+from tests.e2e.harness import BIN
 from tests.e2e.project_helpers import forget, pname
 from tests.e2e.test_projects import make_repo
 
@@ -24,13 +24,6 @@ TIMEOUT = 900
 #: The tutorial's ``list`` header, in order (a later column may be added between them).
 TUTORIAL_HEADER = ("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT")
 ELLIPSES = ("\u2026", "...")
-
-
-def fresh_user(server, base: str) -> str:
-    user = uname(base)
-    server.podspawn("remove-user", user, "--force")
-    server.add_user(user)
-    return user
 
 
 def rows(server) -> list[dict]:
@@ -53,7 +46,7 @@ def wait_for(predicate, timeout: float = 60.0, step: float = 0.5):
 def wide(server, tmp_path_factory):
     """A project with a long name and repo path, a live session in it and a default session
     in its grace period, for one user with a long name."""
-    user = fresh_user(server, "wide-listing-user-0123456")
+    user = server.fresh_user("wide-listing-user-0123456")
     project = pname("a-rather-long-project-name-01")
     repo = make_repo(tmp_path_factory.mktemp("repo") / ("r" * 60), "base: debian:bookworm\n")
     forget(server, project)

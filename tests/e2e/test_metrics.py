@@ -18,18 +18,11 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import BIN, free_port, uname
+from tests.e2e.harness import BIN, free_port
 from tests.e2e.project_helpers import forget, pname
 from tests.e2e.test_projects import make_repo
 
 TIMEOUT = 900
-
-
-def fresh_user(server, base: str) -> str:
-    user = uname(base)
-    server.podspawn("remove-user", user, "--force")
-    server.add_user(user)
-    return user
 
 
 def sessions(server, user: str) -> list[dict]:
@@ -81,7 +74,7 @@ def our_containers(server) -> int:
 
 
 def test_status_reports_a_live_session_in_every_format(server):
-    user = fresh_user(server, "status")
+    user = server.fresh_user("status")
     proc = live_session(server, user)
     try:
         result = server.podspawn("--json", "status")
@@ -218,7 +211,7 @@ def prometheus(prometheus_bin, daemon, tmp_path):
 
 def test_prometheus_scrapes_the_daemon_and_answers_about_a_live_session(
         server, daemon, prometheus, tmp_path):
-    user = fresh_user(server, "scraped")
+    user = server.fresh_user("scraped")
     proc = live_session(server, user)  # a cold login, after the daemon started
     try:
         running = wait_for(lambda: (value_of(prometheus, 'podspawn_sessions{status="running"}')
