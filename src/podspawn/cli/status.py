@@ -62,7 +62,7 @@ def summary_data(summary: Summary) -> dict[str, object]:
 
 def summary_lines(summary: Summary) -> list[str]:
     """The text form, aligned like the Go implementation's ``status``."""
-    from podspawn.services.status import format_duration
+    from podspawn.units import format_duration
 
     counts = ", ".join(f"{n} {status}" for status, n in summary.sessions.items())
     engine = summary.engine
