@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import textwrap
+import uuid
 from pathlib import Path
 
 from tests.e2e.harness import RUN_ID
@@ -138,4 +139,39 @@ def test_a_context_symlinked_out_is_refused_by_key(server, tmp_path):
     try:
         assert added.returncode == 0, added.stderr
     finally:
+        forget(server, name)
+
+
+FORK = "sh -c 'i=0; while [ $i -lt 400 ]; do sleep 30 & i=$((i+1)); done; echo SPAWNED'"
+
+
+def fork_repo(path: Path) -> Path:
+    """A devcontainer whose own Dockerfile forks 400 processes; a fresh first step every
+    time, so the builder's cache never answers for a step built under other limits."""
+    repo = make_repo(path, BUILD)
+    (repo / ".devcontainer" / "Dockerfile").write_text(
+        f"FROM debian:bookworm AS dev\nRUN echo {uuid.uuid4().hex}\nRUN {FORK}\n")
+    commit(repo, "fork")
+    return repo
+
+
+def test_the_repositorys_dockerfile_builds_under_the_build_limits(server, tmp_path):
+    name = pname("dcfork")
+    forget(server, name)
+    server.set_config({"images": {"build_pids": 200}})
+    try:
+        before = server.config.read_text()
+        result = server.podspawn("add-project", name, "--repo", str(fork_repo(tmp_path / "a")))
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert (f"the image build of project {name} was stopped at RUN sh -c") in result.stderr
+        assert "(images.build_pids: 200)" in result.stderr, result.stderr
+        assert server.config.read_text() == before
+        assert project_images(name) == []
+        # the control: the same Dockerfile builds where the limit allows it
+        server.set_config({"images": {"build_pids": 1000}})
+        result = server.podspawn("add-project", name, "--repo", str(fork_repo(tmp_path / "b")))
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.set_config(None)
         forget(server, name)
