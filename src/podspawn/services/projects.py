@@ -209,7 +209,17 @@ def build_project_image(
     if progress:
         progress(f"Building environment from {loaded.sources[0]} "
                  "(first time, this takes a minute)...")
-    ensure_base(runtime, podfile.base)
+    if loaded.build is not None:
+        from podspawn.services.base_builds import ensure_built_base
+
+        try:
+            ensure_built_base(runtime, project=project, spec=loaded.build, checkout=checkout,
+                              tag=podfile.base, limits=build_limits(config, project),
+                              on_output=_base_progress(progress))
+        except BuildLimitReached as exc:
+            raise _limit_message(config, project, exc) from exc
+    else:
+        ensure_base(runtime, podfile.base)
     from podspawn.podfile.recipe import LAYER_FILE, ON_CREATE_FILE, project_dockerfile
 
     files = {LAYER_FILE: LAYER_SCRIPT.encode()}
@@ -241,6 +251,14 @@ def build_project_image(
             ) from exc
     reporter.finish()
     return tag
+
+
+def _base_progress(progress: Progress | None) -> Progress | None:
+    """The steps of a devcontainer's own Dockerfile, shown as they run."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda line: report(f"  {line}") if line.startswith("Step ") else None
 
 
 def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached
