@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine, as root: installs what the tests need
 # (Docker Engine, rootful Podman, OpenSSH server and clients, rsync, sudo, debootstrap,
-# gVisor, iptables, iproute2), a development virtual environment, then runs ruff, mypy and
-# pytest (unit and end-to-end).
+# gVisor, iptables, iproute2, and Prometheus, which the metrics test runs as a subprocess of
+# its own), a development virtual environment, then runs ruff, mypy and pytest (unit and
+# end-to-end).
 #
 #   sudo scripts/test.sh [pytest arguments]
 set -euo pipefail
@@ -12,7 +13,8 @@ cd "$(dirname "$0")/.."
 need=""
 for pair in dockerd:docker.io sshd:openssh-server ssh:openssh-client sftp:openssh-client \
             rsync:rsync sudo:sudo debootstrap:debootstrap tmux:tmux git:git runsc:runsc \
-            iptables:iptables ip:iproute2 nsenter:util-linux podman:podman; do
+            iptables:iptables ip:iproute2 nsenter:util-linux podman:podman \
+            prometheus:prometheus; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done
@@ -36,6 +38,11 @@ if [ ! -x "$venv/bin/pytest" ]; then
   echo "==> creating $venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -e '.[dev]'
+  touch "$venv/.installed"
+elif [ pyproject.toml -nt "$venv/.installed" ]; then
+  echo "==> pyproject.toml changed: updating $venv"  # a new dependency reaches an old venv
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -e '.[dev]'
+  touch "$venv/.installed"
 fi
 
 echo "==> ruff";   "$venv/bin/ruff" check src tests bench

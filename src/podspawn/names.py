@@ -241,10 +241,11 @@ def lock_name(kind: str, key: str) -> str:
 
 def image_name(kind: str, digest: str, project: str = "") -> str:
     """An image podspawn builds: a project's (``podspawn/<project>:podfile-<digest>``, the Go
-    implementation's tag) or the podspawn layer over a base image (``podspawn/base:<digest>``).
+    implementation's tag), the podspawn layer over a base image (``podspawn/base:<digest>``)
+    or a base built from a repository's Dockerfile and context (``podspawn/build:<digest>``).
 
-    The two never meet: a project tag starts with ``podfile-`` and a layer tag is bare hex,
-    even for a project called ``base``.
+    They never meet: a project tag starts with ``podfile-`` and the others are bare hex,
+    even for a project called ``base`` or ``build``.
 
     Raises:
         InvalidName: the project name is invalid, or ``digest`` is not 12 hex digits.
@@ -255,6 +256,8 @@ def image_name(kind: str, digest: str, project: str = "") -> str:
         return f"{PREFIX}/{validate_project(project)}:podfile-{digest}"
     if kind == "layer" and not project:
         return f"{PREFIX}/base:{digest}"
+    if kind == "build" and not project:
+        return f"{PREFIX}/build:{digest}"
     raise InvalidName(f"unknown image kind {_show(kind)}")
 
 

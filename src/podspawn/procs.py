@@ -22,6 +22,18 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def seconds_since(started: int) -> float:
+    """How long ago a process that started at ``started`` (clock ticks since boot) began.
+
+    The kernel counts start times on the boot clock, so this includes the time the process
+    spent before Python ran: for ``spawn``, the interpreter's own start-up and imports.
+    """
+    import os
+    import time
+
+    return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started / os.sysconf("SC_CLK_TCK"))
+
+
 def is_alive(pid: int, started: int) -> bool:
     return start_time(pid) == started
 

@@ -48,6 +48,10 @@ def test_the_admin_commands_print_their_documented_keys(server: Server, jane: st
     (mine,) = [s for s in sessions if s["user"] == jane]  # type: ignore[union-attr]
     assert mine["project"] == "" and mine["status"] in ("running", "grace_period")
 
+    status = run_json(server, "status")
+    assert_documented("status", status)
+    assert status["sessions"] >= 1 and status["engine_up"] is True  # type: ignore[index]
+
     stopped = run_json(server, "stop", jane)
     assert_documented("stop", stopped)
     assert stopped == {"user": jane, "project": "", "container": mine["container"]}

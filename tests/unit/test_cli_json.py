@@ -186,6 +186,17 @@ def cleanup(root: Path, mp: pytest.MonkeyPatch) -> Any:
     return run_json("cleanup")
 
 
+def status(root: Path, mp: pytest.MonkeyPatch) -> Any:
+    from podspawn.services.summary import EngineSummary, Summary
+
+    stub(mp, "podspawn.services.summary.summarize", Summary(
+        sessions={"running": 2, "grace_period": 1, "starting": 0}, connections=3, users=2,
+        projects=1, oldest_session_seconds=2700.0,
+        engine=EngineSummary(containers=4, pool_capacity=31, pool_free=27,
+                             pools_source="Docker's default pools")))
+    return run_json("status")
+
+
 def add_project(root: Path, mp: pytest.MonkeyPatch) -> Any:
     stub(mp, "podspawn.runtime.get_runtime", object())
     stub(mp, "podspawn.services.projects.add_project", _project())
@@ -309,6 +320,7 @@ def version(root: Path, mp: pytest.MonkeyPatch) -> Any:
 PRODUCERS: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "server-setup": server_setup, "add-user": add_user, "remove-user": remove_user,
     "list-users": list_users, "list": list_sessions, "stop": stop, "cleanup": cleanup,
+    "status": status,
     "add-project": add_project, "update-project": update_project,
     "remove-project": remove_project, "list-projects": list_projects,
     "images bootstrap": images_bootstrap, "doctor": doctor, "verify-image": verify_image,
@@ -360,3 +372,23 @@ def test_servers_json_marks_a_closed_port_unreachable(install: Path) -> None:
     assert result.exit_code == 0
     (row,) = run_json("servers")
     assert (row["reachable"], row["ms"], row["port"]) == (False, None, port)
+
+
+def test_metrics_listen_needs_the_daemon(install: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    from podspawn.__main__ import main
+
+    assert main(["cleanup", "--metrics-listen", "127.0.0.1:9300"]) == 2
+    assert capsys.readouterr().err == (
+        "podspawn: --metrics-listen needs --daemon: only a process that keeps running can "
+        "serve metrics\n")
+
+
+def test_status_takes_one_format(install: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from podspawn.__main__ import main
+
+    assert main(["--json", "status", "--prometheus"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ("podspawn: --json and --prometheus are two formats of the same data; "
+                   "choose one of them\n")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from podspawn.cli.app import App, positive_duration
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
+
+    from podspawn.config.schema import ServerConfig
+    from podspawn.services.cleanup import CleanupResult
+
+    PassHook = Callable[[CleanupResult | None, float], None]
 
 
 @click.command("list")
@@ -60,8 +71,10 @@ def list_sessions(app: App, local: bool) -> None:
               help="Time between passes with --daemon (such as 30s, 1m).")
 @click.option("--local", "local", is_flag=True,
               help="End your expired local-mode sessions (podspawn dev) now; no root.")
+@click.option("--metrics-listen", default="", metavar="ADDR:PORT",
+              help="With --daemon, also serve Prometheus metrics at http://ADDR:PORT/metrics.")
 @click.pass_obj
-def cleanup(app: App, daemon: bool, interval: str, local: bool) -> None:
+def cleanup(app: App, daemon: bool, interval: str, local: bool, metrics_listen: str) -> None:
     """Expire grace periods and lifetimes, repair counts, remove orphans."""
     from podspawn.errors import UsageError
     from podspawn.runtime import get_runtime
@@ -81,10 +94,18 @@ def cleanup(app: App, daemon: bool, interval: str, local: bool) -> None:
     if daemon and app.json_mode:
         raise UsageError("--json does not apply to cleanup --daemon, which prints no data; "
                          "drop one of them")
+    if metrics_listen and not daemon:
+        raise UsageError("--metrics-listen needs --daemon: only a process that keeps running "
+                         "can serve metrics")
+    if metrics_listen:
+        from podspawn.services.metrics import parse_listen
+
+        parse_listen(metrics_listen)  # a typo fails before anything starts
     config, conn = app.admin_context("cleanup", echo=True)
     runtime = get_runtime(config.runtime.backend)
     if daemon:
-        run_daemon(config=config, conn=conn, runtime=runtime, interval=seconds)
+        run_daemon(config=config, conn=conn, runtime=runtime, interval=seconds,
+                   on_pass=_serve_metrics(config, conn, metrics_listen))
         return
     result = run_pass(config=config, conn=conn, runtime=runtime)
     if app.json_mode:
@@ -99,6 +120,25 @@ def cleanup(app: App, daemon: bool, interval: str, local: bool) -> None:
     if result.pool_warning:
         app.output.line(f"Warning: {result.pool_warning}.")
     app.output.line("Cleanup pass complete.")
+
+
+def _serve_metrics(config: ServerConfig, conn: sqlite3.Connection, listen: str
+                   ) -> PassHook | None:
+    """Start the metrics endpoint on ``listen``; the daemon's per-pass hook (None: off)."""
+    if not listen:
+        return None
+    from podspawn import log
+    from podspawn.services.metrics import DaemonMetrics
+
+    metrics = DaemonMetrics(config, conn)
+    metrics.serve(listen)
+    log.info("serving metrics", listen=listen, path="/metrics")
+
+    def on_pass(result: CleanupResult | None, seconds: float) -> None:
+        metrics.record_pass(result, seconds)
+        metrics.ingest(conn)
+
+    return on_pass
 
 
 @click.command("stop")

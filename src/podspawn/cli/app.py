@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Open USER@NAME.pod in VS Code or Cursor."),
     "list": ("Server administration", "podspawn.cli.admin:list_sessions",
              "Show sessions: who is connected, age, lifetime left."),
+    "status": ("Server administration", "podspawn.cli.status:status",
+               "Summarize sessions, containers, users and pools (--prometheus for metrics)."),
     "stop": ("Server administration", "podspawn.cli.admin:stop",
              "End one session now (USER or USER@PROJECT)."),
     "cleanup": ("Server administration", "podspawn.cli.admin:cleanup",

@@ -108,26 +108,42 @@ def list_projects(app: App) -> None:
 @click.command("init")
 @click.option("-t", "--template", metavar="NAME",
               help="node, python, go, rust or generic (default: detected).")
+@click.option("--from-devcontainer", "from_devcontainer", is_flag=True,
+              help="Convert the project's devcontainer.json instead, with comments for what "
+                   "has no Podfile equivalent.")
 @click.option("--force", is_flag=True, help="Overwrite an existing podfile.yaml.")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.pass_obj
-def init(app: App, template: str | None, force: bool, directory: str) -> None:
+def init(app: App, template: str | None, from_devcontainer: bool, force: bool,
+         directory: str) -> None:
     """Write a podfile.yaml for the project in DIRECTORY, from a detected template."""
     from podspawn.errors import Conflict, UsageError
-    from podspawn.podfile import TEMPLATE_NAMES, detect, template_text
+    from podspawn.files import atomic_write
 
-    name = template or detect(directory)
-    if name not in TEMPLATE_NAMES:
-        raise UsageError(f"unknown template {name!r}; use one of {', '.join(TEMPLATE_NAMES)}")
+    if from_devcontainer and template:
+        raise UsageError("give either --template or --from-devcontainer, not both")
+    if from_devcontainer:
+        from podspawn.podfile.devcontainer_writer import podfile_from_devcontainer
+
+        source, text = podfile_from_devcontainer(directory)
+        name = ""
+    else:
+        from podspawn.podfile import TEMPLATE_NAMES, detect, template_text
+
+        name = template or detect(directory)
+        if name not in TEMPLATE_NAMES:
+            raise UsageError(f"unknown template {name!r}; use one of "
+                             f"{', '.join(TEMPLATE_NAMES)}")
+        source, text = f"the {name} template", template_text(name)
     target = os.path.join(directory, "podfile.yaml")
     if os.path.exists(target) and not force:
         raise Conflict(f"{target} exists; pass --force to overwrite it")
-    with open(target, "w", encoding="utf-8") as fh:
-        fh.write(template_text(name))
+    atomic_write(target, text.encode())
     if app.json_mode:
-        app.output.data({"path": target, "template": name})
+        app.output.data({"path": target, "devcontainer": source} if from_devcontainer
+                        else {"path": target, "template": name})
         return
-    app.output.line(f"wrote {target} from the {name} template")
+    app.output.line(f"wrote {target} from {source}")
 
 
 @click.group("podfile")

@@ -22,13 +22,14 @@ from podspawn.login.identity import current_user
 from podspawn.login.router import Request, classify, container_argv, container_env
 from podspawn.names import project_from_host
 from podspawn.paths import key_file
-from podspawn.procs import is_alive, start_time
+from podspawn.procs import is_alive, seconds_since, start_time
 from podspawn.quotas import check_connections
 from podspawn.runtime import login_module
 from podspawn.state.db import open_db
 from podspawn.state.notices import take_notices
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import add_connection, get_session, prune_dead, remove_connection
+from podspawn.state.timings import LOGIN, record_timing
 from podspawn.state.users import get_user
 
 TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
@@ -90,9 +91,11 @@ def main(args: list[str], *, config_path: str | None) -> int:
     )
     expect_notices()  # before the connection is recorded: from then on notices may come
     row = _join_warm(conn, config, connection)
+    path = "warm"
     if row is None:
         from podspawn.services.sessions import open_session
 
+        path = "cold"
         row = open_session(config=config.full(), conn=conn, connection=connection)
     log.info("session attach", user=user, project=project or None, kind=request.kind,
              container=row.container_name)
@@ -103,12 +106,20 @@ def main(args: list[str], *, config_path: str | None) -> int:
         code = run_attached(
             _handoff_argv(config, row, request, user=user, project=project),
             notices=lambda: take_notices(conn, connection.pid, connection.pid_start),
+            started=lambda: _record_login(conn, connection, path),
         )
     finally:
         _leave(conn, config, connection)
     audit.record("session.disconnect", user=user, project=project,
                  container=row.container_name, exit_code=code)
     return code
+
+
+def _record_login(conn: sqlite3.Connection, connection: Connection, path: str) -> None:
+    """Store how long this login took, from the start of this process to the hand-off, for
+    the metrics daemon's latency histogram (``path`` is ``warm`` or ``cold``)."""
+    if connection.pid_start:
+        record_timing(conn, LOGIN, seconds_since(connection.pid_start), path)
 
 
 def _join_warm(

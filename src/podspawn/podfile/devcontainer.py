@@ -9,8 +9,10 @@ What is converted:
 devcontainer.json               Podfile
 ==============================  ==============================================================
 ``image``                       ``base`` (``ubuntu:24.04`` with a warning when absent; a
-                                ``build``/``dockerFile``/``dockerComposeFile`` config is an
-                                error, since its image cannot be reproduced)
+                                ``dockerComposeFile`` config is an error)
+``build``, ``dockerFile``,      ``base`` is the image built on the server from that
+``context``                     Dockerfile and context (``podspawn/build:<digest>``, see
+                                :mod:`podspawn.podfile.build_context`)
 ``containerEnv``, ``remoteEnv`` ``env``, remoteEnv winning; ``${containerEnv:X}`` becomes
                                 ``${X}`` (``${X:-default}`` with a default); an entry using
                                 ``${localEnv:...}`` or another variable is dropped with a
@@ -59,12 +61,13 @@ _MAX_BYTES = 1024 * 1024
 _CREATE_KEYS = ("onCreateCommand", "updateContentCommand", "postCreateCommand")
 _START_KEYS = ("postStartCommand", "postAttachCommand")
 _CONVERTED = frozenset(
-    {"image", "containerEnv", "remoteEnv", "forwardPorts", "workspaceFolder"}
+    {"image", "containerEnv", "remoteEnv", "forwardPorts", "workspaceFolder", "build",
+     "dockerFile", "dockerfile", "context"}
     | set(_CREATE_KEYS)
     | set(_START_KEYS)
 )
 _QUIET = frozenset({"name", "customizations", "$schema"})
-_BUILD_KEYS = ("build", "dockerFile", "dockerfile", "dockerComposeFile")
+_BUILD_KEYS = ("build", "dockerFile", "dockerfile")
 _VARIABLE_RE = re.compile(r"\$\{([A-Za-z]+)(?::([^}]*))?\}")
 _FOLDER_VARIABLES = frozenset(
     {
@@ -91,6 +94,22 @@ def load_devcontainer(
     Raises:
         PodfileError: the file cannot be read, is not JSON(C), or cannot be converted.
     """
+    shown = display or Path(path).name
+    config = read_devcontainer(path, display=shown)
+    try:
+        return convert_devcontainer(config)
+    except PodfileError as exc:
+        raise PodfileError(f"{shown}: {exc.message}") from None
+
+
+def read_devcontainer(
+    path: str | os.PathLike[str], *, display: str | None = None
+) -> dict[str, Any]:
+    """Read a devcontainer.json as a dict.
+
+    Raises:
+        PodfileError: the file cannot be read, is not JSON(C), or is not an object.
+    """
     file = Path(path)
     shown = display or file.name
     try:
@@ -107,10 +126,7 @@ def load_devcontainer(
     config = parse_jsonc(text, display=shown)
     if not isinstance(config, dict):
         raise PodfileError(f"{shown}: the top level must be a JSON object")
-    try:
-        return convert_devcontainer(config)
-    except PodfileError as exc:
-        raise PodfileError(f"{shown}: {exc.message}") from None
+    return config
 
 
 def parse_jsonc(text: str, *, display: str = "devcontainer.json") -> Any:
@@ -130,26 +146,34 @@ def parse_jsonc(text: str, *, display: str = "devcontainer.json") -> Any:
 
 
 def convert_devcontainer(
-    config: Mapping[str, Any], *, default_base: str = DEFAULT_BASE
+    config: Mapping[str, Any], *, default_base: str = DEFAULT_BASE, built_base: str = ""
 ) -> tuple[dict[str, Any], list[str]]:
     """Map a parsed devcontainer.json onto a Podfile dict, plus warnings for what was lost.
 
-    The dict is not validated; :func:`podspawn.podfile.load.validate` does that.
+    ``built_base`` is the image its ``build`` section gives (the caller builds it). The dict
+    is not validated; :func:`podspawn.podfile.load.validate` does that.
 
     Raises:
-        PodfileError: the config builds its image (``build``, ``dockerComposeFile``) instead
-            of naming one, or a lifecycle command has no usable form.
+        PodfileError: the config uses Compose, builds its image with no ``built_base``
+            given, or a lifecycle command has no usable form.
     """
     warnings: list[str] = []
     podfile: dict[str, Any] = {}
     image = config.get("image")
     if isinstance(image, str) and image:
         podfile["base"] = image
-    elif any(key in config for key in _BUILD_KEYS):
+        warnings.extend(f"{key} is ignored, since image is set" for key in _BUILD_KEYS
+                        if key in config)
+    elif "dockerComposeFile" in config:
         raise PodfileError(
-            "it builds its image from a Dockerfile or compose file, which podspawn cannot "
-            "use; write a podfile.yaml instead (podspawn init)"
+            "dockerComposeFile is not supported yet; name an image or a build, or write a "
+            "podfile.yaml instead (podspawn init)"
         )
+    elif any(key in config for key in _BUILD_KEYS):
+        if not built_base:
+            raise PodfileError("it builds its image; load it with its repository so the "
+                               "Dockerfile and context can be read")
+        podfile["base"] = built_base
     else:
         podfile["base"] = default_base
         warnings.append(f"it names no image; using {default_base}")

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ValidationError
 
 from podspawn import yaml_text
 from podspawn.errors import PodfileError
+from podspawn.podfile.build_context import BuildSpec
 from podspawn.podfile.bundled import bundled_names, bundled_text
 from podspawn.podfile.merge import merge, removal_markers
 from podspawn.podfile.model import PATTERN_HINTS, Podfile
@@ -80,6 +81,9 @@ class LoadedPodfile:
     """Display names of the files involved: the project's own first, then each base."""
     warnings: tuple[str, ...] = ()
     """Sentences worth showing (an ignored second Podfile, devcontainer keys not used)."""
+    build: BuildSpec | None = None
+    """How the base image is built (a devcontainer ``build``): ``podfile.base`` is then
+    ``podspawn/build:<digest>`` of its Dockerfile and context."""
 
     @property
     def content_hash(self) -> str:
@@ -139,7 +143,7 @@ def load_podfile(
             sources=loaded.sources,
             warnings=(*warnings, *loaded.warnings),
         )
-    from podspawn.podfile.devcontainer import find_devcontainer, load_devcontainer
+    from podspawn.podfile.devcontainer import find_devcontainer
 
     found = find_devcontainer(root)
     if found is None:
@@ -149,7 +153,7 @@ def load_podfile(
         )
     display = _relative(found, root)
     _require_inside(found, root)
-    data, dc_warnings = load_devcontainer(found, display=display)
+    data, dc_warnings, build = _load_devcontainer(found, root, display)
     podfile = validate(data, sources=(display,))
     check_policy(podfile, allowed_bind_roots=allowed_bind_roots, sources=(display,))
     return LoadedPodfile(
@@ -157,7 +161,30 @@ def load_podfile(
         origin="devcontainer",
         sources=(display,),
         warnings=tuple(f"{display}: {text}" for text in dc_warnings),
+        build=build,
     )
+
+
+def _load_devcontainer(
+    found: Path, root: Path, display: str
+) -> tuple[dict[str, Any], list[str], BuildSpec | None]:
+    """The converted devcontainer.json and, when it builds its base, how."""
+    from podspawn.names import image_name
+    from podspawn.podfile.build_context import context_digest, parse_build, read_dockerfile
+    from podspawn.podfile.devcontainer import convert_devcontainer, read_devcontainer
+
+    config = read_devcontainer(found, display=display)
+    try:
+        build = None if config.get("image") else parse_build(
+            config, folder=posixpath.dirname(display) or ".")
+        built_base = ""
+        if build is not None:
+            digest = context_digest(root, build, read_dockerfile(root, build))
+            built_base = image_name("build", digest)
+        data, warnings = convert_devcontainer(config, built_base=built_base)
+    except PodfileError as exc:
+        raise PodfileError(f"{display}: {exc.message}") from None
+    return data, warnings, build
 
 
 def load_file(

@@ -26,10 +26,9 @@ from podspawn.runtime.spec import (
 from podspawn.runtime.subnets import AddressPool, Headroom
 
 __all__ = [
-    "Bind", "BuildLimits", "CompanionSpec", "ContainerInfo", "ContainerSpec", "EngineState",
-    "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "PortPublish", "ProbeSpec",
-    "Runtime",
-    "SessionSpec", "Status",
+    "Bind", "BuildLimits", "BuildOptions", "CompanionSpec", "ContainerInfo", "ContainerSpec",
+    "EngineState", "ExecResult", "Found", "ImageRecipe", "Mount", "NetworkInfo", "PortPublish",
+    "ProbeSpec", "Runtime", "SessionSpec", "Status",
 ]
 
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
@@ -95,6 +94,21 @@ class BuildLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """What a repository's own Dockerfile needs besides its text (a devcontainer ``build``)."""
+
+    context: str = ""
+    """A host directory whose contents are the top of the build context (already filtered
+    by the repository's ``.dockerignore``); symlinks in it stay links."""
+    dockerfile_name: str = "Dockerfile"
+    """The name the Dockerfile text takes in the context; one ``context`` does not use."""
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    """``ARG`` values, as ``--build-arg`` gives them."""
+    target: str = ""
+    """The stage of a multi-stage Dockerfile to build; empty means the last."""
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkInfo:
     id: str
     name: str
@@ -118,6 +132,7 @@ class ImageRecipe:
     context_dirs: Mapping[str, str] = field(default_factory=dict)
     """A name in the build context -> a host directory copied there with its file modes."""
     limits: BuildLimits | None = None
+    options: BuildOptions | None = None
 
 
 class Runtime(Protocol):

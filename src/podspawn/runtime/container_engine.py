@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from podspawn.runtime.base import BuildLimits, ContainerInfo, ContainerSpec, NetworkInfo
+from podspawn.runtime.base import (
+    BuildLimits,
+    BuildOptions,
+    ContainerInfo,
+    ContainerSpec,
+    NetworkInfo,
+)
 from podspawn.runtime.spec import ExecResult
 
 
@@ -105,12 +111,13 @@ class ContainerEngine(Protocol):
         context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
         limits: BuildLimits | None = None,
+        options: BuildOptions | None = None,
     ) -> str:
         """Build an image from a Dockerfile text (plus context files) and return its id.
 
         ``context_dirs`` maps a name in the build context to a host directory copied there
         with its file modes, for ``COPY`` steps. ``limits`` bound the build's memory and
-        processes.
+        processes. ``options`` carry a repository's own context, build arguments and target.
 
         Raises:
             RuntimeFailure: a step failed; the message names the step and its last lines.

@@ -420,7 +420,8 @@ class ContainerRuntime:
     def build(self, recipe: ImageRecipe, *, on_output: Progress | None = None) -> str:
         return self.engine.build(recipe.tag, recipe.dockerfile, labels=recipe.labels,
                                  files=recipe.files, context_dirs=recipe.context_dirs,
-                                 on_output=on_output, limits=recipe.limits)
+                                 on_output=on_output, limits=recipe.limits,
+                                 options=recipe.options)
 
     def import_rootfs(self, tar_path: str, tag: str) -> str:
         return self.engine.import_rootfs(tar_path, tag)

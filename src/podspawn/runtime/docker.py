@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ from podspawn.labels import carries
 from podspawn.runtime import cgroups
 from podspawn.runtime.base import (
     BuildLimits,
+    BuildOptions,
     ContainerInfo,
     ContainerSpec,
     ExecResult,
@@ -304,12 +306,19 @@ class DockerEngine:
         context_dirs: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
         limits: BuildLimits | None = None,
+        options: BuildOptions | None = None,
     ) -> str:
         limits = limits or BuildLimits()
-        context = _tar_context(dockerfile, files or {}, context_dirs or {})
+        options = options or BuildOptions()
+        context = _tar_context(dockerfile, files or {}, context_dirs or {}, options)
         # the SDK's build() has no cgroupparent, so the Engine API is called as it would
         params: dict[str, Any] = {"t": tag, "rm": True, "forcerm": True, "pull": False,
-                                  "labels": json.dumps(dict(labels or {}))}
+                                  "labels": json.dumps(dict(labels or {})),
+                                  "dockerfile": options.dockerfile_name}
+        if options.build_args:
+            params["buildargs"] = json.dumps(dict(options.build_args))
+        if options.target:
+            params["target"] = options.target
         if limits.memory:
             params.update(memory=limits.memory, memswap=limits.memory)  # no swap on top
         group = self._build_group(limits)
@@ -507,11 +516,15 @@ def _is_not_found(exc: RuntimeFailure) -> bool:
 
 
 def _tar_context(
-    dockerfile: str, files: Mapping[str, bytes], dirs: Mapping[str, str]
+    dockerfile: str, files: Mapping[str, bytes], dirs: Mapping[str, str],
+    options: BuildOptions,
 ) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in {"Dockerfile": dockerfile.encode(), **files}.items():
+        if options.context:  # first, so podspawn's own names below win
+            for entry in sorted(os.listdir(options.context)):
+                tar.add(os.path.join(options.context, entry), arcname=entry, recursive=True)
+        for name, data in {options.dockerfile_name: dockerfile.encode(), **files}.items():
             member = tarfile.TarInfo(name)
             member.size = len(data)
             member.mode = 0o644

@@ -6,9 +6,9 @@ session nears its max lifetime or its idle timeout (``services.idle``); destroy 
 whose grace period, lifetime or idle timeout is over;
 drop rows whose container vanished; remove containers and networks that carry this
 installation's id but belong to no row; unmount the staged host binds of sessions that have
-no row any more (``services.binds``); remove disposable users whose time is up. Each item
-runs under its user's lock and in its own ``try``, so one failure is logged and the pass
-goes on.
+no row any more (``services.binds``); remove disposable users whose time is up; drop
+timings older than a day (``state.timings``). Each item runs under its user's lock and in
+its own ``try``, so one failure is logged and the pass goes on.
 
 Only resources labelled with this installation's id are ever removed: local-mode containers
 and other installations on the same Docker host are left alone.
@@ -44,6 +44,7 @@ from podspawn.state.sessions import (
     set_grace,
     update_session,
 )
+from podspawn.state.timings import prune_timings
 from podspawn.state.users import list_users
 
 TYPE_CHECKING = False  # not typing's: the state layer alone imports sqlite3 at run time
@@ -96,6 +97,7 @@ def run_pass(
     _remove_orphans(config, conn, runtime, counts)
     counts["binds"] = reconcile_binds(config.state.db_path, _session_keeper(config, conn))
     _expire_users(config, conn, runtime, now(), counts)
+    prune_timings(conn, now())
     warning = _pool_warning(config, runtime)
     result = CleanupResult(
         grace_expired=counts["grace"],
@@ -309,8 +311,13 @@ def run_daemon(
     conn: sqlite3.Connection,
     runtime: Runtime,
     interval: float,
+    on_pass: Callable[[CleanupResult | None, float], None] | None = None,
 ) -> None:
-    """Run passes every ``interval`` seconds until SIGTERM or SIGINT."""
+    """Run passes every ``interval`` seconds until SIGTERM or SIGINT.
+
+    ``on_pass`` hears of each pass: its result (None when it failed) and how many seconds it
+    took; the metrics endpoint counts them.
+    """
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -320,10 +327,14 @@ def run_daemon(
     signal.signal(signal.SIGINT, _stop)
     log.info("cleanup daemon started", interval=format_interval(interval))
     while not stop.is_set():
+        began = time.monotonic()
+        result: CleanupResult | None = None
         try:
-            run_pass(config=config, conn=conn, runtime=runtime)
+            result = run_pass(config=config, conn=conn, runtime=runtime)
         except PodspawnError as exc:
             log.error("cleanup pass failed", error=exc.detail or exc.message)
+        if on_pass is not None:
+            on_pass(result, time.monotonic() - began)
         stop.wait(interval)
     log.info("cleanup daemon stopped")
 

@@ -98,6 +98,42 @@ def limit_key(config: ServerConfig, limit: str) -> tuple[str, str, str]:
     return "processes", "images.build_pids", str(config.images.build_pids)
 
 
+def timed_build(runtime: Runtime, recipe: ImageRecipe, *, kind: str, db_path: str,
+                on_output: Callable[[str], None] | None = None) -> str:
+    """``runtime.build(recipe)``, with its duration stored in the state database at
+    ``db_path`` (``image_build`` timings labelled ``kind``, then ``:ok`` or ``:failed``), so
+    the metrics daemon's histogram sees builds made by any process: a login, add-project.
+    An empty ``db_path`` records nothing.
+    """
+    import time
+
+    began = time.monotonic()
+    outcome = "failed"
+    try:
+        image_id = runtime.build(recipe, on_output=on_output)
+        outcome = "ok"
+        return image_id
+    finally:
+        if db_path:
+            _record_build(db_path, f"{kind}:{outcome}", time.monotonic() - began)
+
+
+def _record_build(db_path: str, label: str, seconds: float) -> None:
+    from podspawn.errors import StateError
+    from podspawn.state.db import open_db
+    from podspawn.state.timings import IMAGE_BUILD, record_timing
+
+    try:
+        conn = open_db(db_path)
+    except StateError as exc:
+        log.warning("image build time not recorded", error=exc.detail or exc.message)
+        return
+    try:
+        record_timing(conn, IMAGE_BUILD, seconds, label)
+    finally:
+        conn.close()
+
+
 def ensure_layer(
     runtime: Runtime, base_ref: str, *, lock_dir: str, progress: Progress | None = None,
     config: ServerConfig | None = None,
@@ -125,14 +161,14 @@ def ensure_layer(
 
         log.info("building layer image", base=base_ref, tag=tag)
         try:
-            runtime.build(ImageRecipe(
+            timed_build(runtime, ImageRecipe(
                 tag=tag,
                 dockerfile=layer_dockerfile(base_id),
                 labels=labels.for_image(base=base_ref),
                 files={LAYER_FILE: LAYER_SCRIPT.encode()},
                 # named for this layer's lock: another layer may build at the same time
                 limits=build_limits(config, f"layer-{digest}") if config else None,
-            ))
+            ), kind="layer", db_path=config.state.db_path if config else "")
         except BuildLimitReached as exc:
             if config is None:
                 raise

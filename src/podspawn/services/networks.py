@@ -5,7 +5,8 @@ from __future__ import annotations
 from podspawn import log
 from podspawn.config.schema import ServerConfig
 from podspawn.runtime.base import Runtime
-from podspawn.runtime.subnets import AddressPool, Headroom
+from podspawn.runtime.facts import EngineFacts
+from podspawn.runtime.subnets import AddressPool, Headroom, pool_headroom
 
 #: Warn when fewer than this share of the pool's subnets (or this many) are left.
 WARN_SHARE = 0.1
@@ -16,6 +17,15 @@ def address_pool(config: ServerConfig) -> AddressPool | None:
     """``network.pool`` cut into ``network.subnet_size`` networks; None when unset."""
     net = config.network
     return AddressPool(net.pool, net.subnet_size) if net.pool else None
+
+
+def session_headroom(config: ServerConfig, facts: EngineFacts) -> tuple[Headroom, str]:
+    """How many more session networks can be made, and from where: ``network.pool`` when
+    set, else the engine's own pools (``doctor`` and ``status`` report the same)."""
+    pool = address_pool(config)
+    if pool is not None:
+        return pool_headroom([pool], facts.taken), f"network.pool {pool.base}"
+    return pool_headroom(facts.pools, facts.taken), facts.pools_source
 
 
 def nearly_full(room: Headroom) -> bool:

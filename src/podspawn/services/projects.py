@@ -47,7 +47,13 @@ from podspawn.locks import file_lock, lock_path
 from podspawn.names import validate_project
 from podspawn.runtime.base import ImageRecipe, Runtime
 from podspawn.services import repo_auth
-from podspawn.services.images import LAYER_SCRIPT, build_limits, ensure_base, limit_key
+from podspawn.services.images import (
+    LAYER_SCRIPT,
+    build_limits,
+    ensure_base,
+    limit_key,
+    timed_build,
+)
 from podspawn.services.project_store import (
     checkout_dir,
     load_resolved,
@@ -203,7 +209,17 @@ def build_project_image(
     if progress:
         progress(f"Building environment from {loaded.sources[0]} "
                  "(first time, this takes a minute)...")
-    ensure_base(runtime, podfile.base)
+    if loaded.build is not None:
+        from podspawn.services.base_builds import ensure_built_base
+
+        try:
+            ensure_built_base(runtime, project=project, spec=loaded.build, checkout=checkout,
+                              tag=podfile.base, limits=build_limits(config, project),
+                              on_output=_base_progress(progress))
+        except BuildLimitReached as exc:
+            raise _limit_message(config, project, exc) from exc
+    else:
+        ensure_base(runtime, podfile.base)
     from podspawn.podfile.recipe import LAYER_FILE, ON_CREATE_FILE, project_dockerfile
 
     files = {LAYER_FILE: LAYER_SCRIPT.encode()}
@@ -215,14 +231,14 @@ def build_project_image(
         shutil.copytree(checkout, workspace, symlinks=True)
         log.info("building project image", project=project, tag=tag)
         try:
-            runtime.build(ImageRecipe(
+            timed_build(runtime, ImageRecipe(
                 tag=tag,
                 dockerfile=project_dockerfile(podfile, project, recipe_settings(config)),
                 labels=labels.for_image(project=project),
                 files=files,
                 context_dirs={"workspace": workspace},
                 limits=build_limits(config, project),
-            ), on_output=reporter)
+            ), kind="project", db_path=config.state.db_path, on_output=reporter)
         except BuildLimitReached as exc:
             raise _limit_message(config, project, exc) from exc
         except RuntimeFailure as exc:
@@ -235,6 +251,14 @@ def build_project_image(
             ) from exc
     reporter.finish()
     return tag
+
+
+def _base_progress(progress: Progress | None) -> Progress | None:
+    """The steps of a devcontainer's own Dockerfile, shown as they run."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda line: report(f"  {line}") if line.startswith("Step ") else None
 
 
 def _limit_message(config: ServerConfig, project: str, exc: BuildLimitReached

@@ -209,15 +209,20 @@ def _write_keys(
     atomic_write(key_path(config, name), text.encode(), mode=0o640, uid=0, gid=gid)
 
 
-def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSummary]:
-    rows = {u.name: u for u in list_users(conn)}
-    names = set(rows)
+def registered_names(*, config: ServerConfig, conn: sqlite3.Connection) -> list[str]:
+    """Every user with a row or a key file, sorted: the ones ``list-users`` shows."""
+    names = {u.name for u in list_users(conn)}
     try:
         names |= {n for n in os.listdir(config.auth.key_dir) if not n.startswith(".")}
     except OSError:
         pass
+    return sorted(names)
+
+
+def list_all(*, config: ServerConfig, conn: sqlite3.Connection) -> list[UserSummary]:
+    rows = {u.name: u for u in list_users(conn)}
     summaries = []
-    for name in sorted(names):
+    for name in registered_names(config=config, conn=conn):
         try:
             count = len(read_stored_keys(config, name))
         except (InvalidKey, UsageError, ValueError):

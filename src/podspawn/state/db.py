@@ -75,6 +75,17 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE connections ADD COLUMN io_bytes INTEGER NOT NULL DEFAULT -1;
     ALTER TABLE connections ADD COLUMN io_seen_at REAL NOT NULL DEFAULT 0;
     """,
+    # 5: how long logins and image builds took, for the metrics daemon (state/timings.py);
+    # AUTOINCREMENT so that ids never go back after a prune empties the table
+    """
+    CREATE TABLE timings(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        seconds REAL NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 #: The schema version this podspawn writes (``PRAGMA user_version``).

@@ -126,13 +126,26 @@ def test_conversion(config: dict[str, Any], podfile: dict[str, Any], warnings: l
     assert convert_devcontainer(config) == (podfile, warnings)
 
 
-def test_build_configs_are_refused() -> None:
+def test_compose_configs_are_refused_by_name() -> None:
     with pytest.raises(PodfileError) as info:
+        convert_devcontainer({"dockerComposeFile": "compose.yaml", "service": "app"})
+    assert info.value.message.startswith("dockerComposeFile is not supported yet")
+
+
+def test_a_build_needs_its_built_base() -> None:
+    with pytest.raises(PodfileError):
         convert_devcontainer({"build": {"dockerfile": "Dockerfile"}})
-    assert info.value.message == (
-        "it builds its image from a Dockerfile or compose file, which podspawn cannot use; "
-        "write a podfile.yaml instead (podspawn init)"
-    )
+    podfile, warnings = convert_devcontainer(
+        {"build": {"dockerfile": "Dockerfile", "args": {"A": "1"}}},
+        built_base="podspawn/build:0123456789ab")
+    assert podfile == {"base": "podspawn/build:0123456789ab"}
+    assert warnings == []
+
+
+def test_an_image_wins_over_a_build_with_a_warning() -> None:
+    podfile, warnings = convert_devcontainer({"image": "debian:bookworm", "dockerFile": "D"})
+    assert podfile == {"base": "debian:bookworm"}
+    assert warnings == ["dockerFile is ignored, since image is set"]
 
 
 @pytest.mark.parametrize(
@@ -185,5 +198,6 @@ def test_loaded_devcontainer_is_validated(tmp_path: Path, write: WriteFile) -> N
 
 def test_devcontainer_build_error_names_the_file(tmp_path: Path, write: WriteFile) -> None:
     write(".devcontainer/devcontainer.json", '{"dockerComposeFile": "compose.yml"}')
-    with pytest.raises(PodfileError, match=r"^\.devcontainer/devcontainer\.json: it builds"):
+    with pytest.raises(PodfileError,
+                       match=r"^\.devcontainer/devcontainer\.json: dockerComposeFile is not"):
         load_podfile(tmp_path)

@@ -14,10 +14,9 @@ from podspawn import inner_sshd
 from podspawn.errors import PodspawnError, SetupError
 from podspawn.runtime.base import Runtime
 from podspawn.runtime.facts import EngineFacts
-from podspawn.runtime.subnets import pool_headroom
 from podspawn.services.doctor.base import Check, Context, fail, ok, warn
 from podspawn.services.images import layer_tag
-from podspawn.services.networks import address_pool, nearly_full
+from podspawn.services.networks import address_pool, nearly_full, session_headroom
 from podspawn.services.throwaway import run_checks
 
 #: Fewer free bridge subnets than this is a warning: each session takes one.
@@ -88,8 +87,8 @@ def check_address_pools(ctx: Context) -> Check:
     if ctx.engine is None:
         return warn(name, _NOT_CHECKED, _START_DOCKER)
     pool = address_pool(ctx.config)
+    room, _ = session_headroom(ctx.config, ctx.engine)
     if pool is not None:
-        room = pool_headroom([pool], ctx.engine.taken)
         message = (f"{room.left} of {room.capacity} session subnets free in network.pool "
                    f"{pool.base} (/{pool.size} each; {ctx.engine.podspawn_networks} "
                    "podspawn network(s))")
@@ -97,7 +96,6 @@ def check_address_pools(ctx: Context) -> Check:
                "/etc/podspawn/config.yaml")
         low = nearly_full(room)
     else:
-        room = pool_headroom(ctx.engine.pools, ctx.engine.taken)
         message = (f"{room.left} of {room.capacity} bridge subnets free in "
                    f"{ctx.engine.pools_source} ({ctx.engine.podspawn_networks} podspawn "
                    "network(s); each session takes one)")
