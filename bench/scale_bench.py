@@ -17,6 +17,8 @@ and measures, in the same run:
    and p95 against the single cold login (target 3.0);
 4. ``--warm`` warm logins at once, spread over those users: p50, p95, failures, and how
    often "database is locked" appeared on a client or in the operator log (target 0);
+   both crowds again without podspawn (plain ``ssh`` then ``docker run`` or ``docker exec``,
+   as many at once), since on a small machine a crowd is bound by CPU whoever serves it;
 5. for each session count in ``--steps`` (users x projects sessions, made by real logins):
    ``podspawn list --json`` and one ``podspawn cleanup`` pass (targets 1 s and 5 s), beside
    ``docker ps -aq`` at the same count, and host memory taken per idle session
@@ -156,6 +158,26 @@ class Scale:
                 "p95_s": percentile(times, 0.95) if times else None,
                 "max_s": max(times) if times else None}
 
+    def floor_at_once(self, count: int, engine_argv: Sequence[str]) -> dict[str, object]:
+        """What ``count`` logins at once cost without podspawn: each a plain ``ssh`` to an
+        ordinary account followed by ``engine_argv`` (``docker run`` or ``docker exec``)."""
+        barrier = threading.Barrier(count)
+        plain = [*self.server.ssh_argv(self.plain), "true"]
+
+        def one(_: int) -> tuple[float, int]:
+            barrier.wait()
+            start = time.perf_counter()
+            code = harness.run(plain, timeout=900).returncode
+            code = code or harness.run(list(engine_argv), timeout=900).returncode
+            return time.perf_counter() - start, code
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            results = list(pool.map(one, range(count)))
+        times = [t for t, code in results if code == 0]
+        return {"logins": count, "failed": count - len(times),
+                "p50_s": statistics.median(times), "p95_s": percentile(times, 0.95),
+                "max_s": max(times)}
+
     def sessions_now(self) -> int:
         done = self.server.podspawn("--json", "list")
         harness.require(done.returncode == 0, f"list failed: {done.stderr}")
@@ -215,12 +237,22 @@ def measure(scale: Scale, *, cold: int, warm: int, steps: Sequence[int]) -> dict
     log(f"{warm} warm logins at once")
     warm_jobs = [(scale.users[i % len(scale.users)], "") for i in range(warm)]
     parallel = scale.at_once(warm_jobs)
+    log("the same two crowds without podspawn: plain ssh, then docker run or docker exec")
+    cold_floor = scale.floor_at_once(len(scale.users), [
+        "docker", "run", "--rm", "--network", "none", harness.IMAGE, "true"])
+    keeper = harness.run(["docker", "run", "-d", "--rm", "--network", "none", harness.IMAGE,
+                          "sleep", "infinity"]).stdout.strip()
+    try:
+        warm_floor = scale.floor_at_once(warm, ["docker", "exec", keeper, "true"])
+    finally:
+        harness.run(["docker", "rm", "-f", keeper])
     grown = []
     for target in steps:
         log(f"growing to {target} sessions, then timing list and cleanup")
         grown.append(scale.step(target, mem_before))
     return {"floors": floors, "single_cold": single, "first_logins": first,
-            "warm_logins": parallel, "steps": grown,
+            "warm_logins": parallel, "first_logins_floor": cold_floor,
+            "warm_logins_floor": warm_floor, "steps": grown,
             "database_locked_in_log": scale.locked_in_log()}
 
 
@@ -233,6 +265,10 @@ def analyse(data: dict[str, object]) -> dict[str, object]:
         "cold_vs_ssh_plus_docker_run": single / (floors["ssh_plain_s"] + floors["docker_run_s"]),
         "first_logins_p95_vs_cold": (first["p95_s"] or float("inf")) / single,
         "first_logins_max_vs_cold": (first["max_s"] or float("inf")) / single,
+        "first_logins_p95_vs_floor_p95": (first["p95_s"] or float("inf"))
+        / data["first_logins_floor"]["p95_s"],
+        "warm_logins_p95_vs_floor_p95": (data["warm_logins"]["p95_s"] or float("inf"))
+        / data["warm_logins_floor"]["p95_s"],
         "list_vs_docker_ps_at_max": last.get("list_s", 0) / max(1e-9, last.get("docker_ps_s", 1)),
         "cleanup_vs_docker_ps_at_max": last.get("cleanup_s", 0) / max(
             1e-9, last.get("docker_ps_s", 1)),
@@ -245,10 +281,12 @@ def report(result: dict[str, object]) -> None:
     print(f"\nfloors: plain ssh {floors['ssh_plain_s']:.3f} s, docker run "
           f"{floors['docker_run_s']:.3f} s")
     print(f"single cold login: {single['median_s']:.3f} s")
-    for name, row in (("first logins at once", first), ("warm logins at once", warm)):
+    for name, row in (("first logins at once", first), ("warm logins at once", warm),
+                      ("  floor: plain ssh + docker run at once", result["first_logins_floor"]),
+                      ("  floor: plain ssh + docker exec at once", result["warm_logins_floor"])):
         print(f"{name}: {row['logins']} logins, {row['failed']} failed, "
               f"p50 {row['p50_s']:.3f} s, p95 {row['p95_s']:.3f} s, "
-              f"max {row['max_s']:.3f} s, 'database is locked' {row['database_locked']}")
+              f"max {row['max_s']:.3f} s, 'database is locked' {row.get('database_locked', '-')}")
     print("sessions  list_s  cleanup_s  docker_ps_s  MB/session")
     for row in result["steps"]:
         print(f"{row['sessions']:8d}  {row['list_s']:6.3f}  {row['cleanup_s']:9.3f}  "
