@@ -14,7 +14,8 @@ ordinary host account, and times, in the same run:
    ``/usr/bin/python3 -c pass``, both as root and as ``podspawn-auth`` (hyperfine itself runs
    as that user, so no ``runuser`` is inside the timing);
 2. a warm ``ssh USER@127.0.0.1 true`` through podspawn against plain ``ssh`` to the ordinary
-   account plus ``docker exec <running container> true``;
+   account plus ``docker exec <running container> true`` (``podman exec`` when run with
+   ``PODSPAWN_E2E_BACKEND=podman``, which puts the whole bench on Podman);
    a warm ``ssh -F CFG USER@work.pod true`` through the real client (``podspawn setup``,
    ``servers.default podserver``, a temp HOME) against the same floor (target 2.0);
    a project's logins (``add-project`` of a Podfile with ``on_start`` and one companion
@@ -78,6 +79,9 @@ PODFILE = ("base: debian:bookworm\n"
            "    image: debian:bookworm\n"
            "    command: [sleep, infinity]\n")
 #: ENVIRONMENT.md, "Timings seen here" (whole-process medians, loopback), in ms.
+#: the engine's own exec, the floor of the hand-off: ``docker exec`` (or ``podman exec`` with
+#: PODSPAWN_E2E_BACKEND=podman, which runs the whole bench on Podman)
+EXEC_KEY = f"{harness.ENGINE} exec <ctr> true"
 DOC_FLOORS = {"python3 -c pass": 90.0, "docker exec <ctr> true": 60.0,
               "ssh plain host account": 220.0}
 
@@ -278,7 +282,7 @@ def remove_plain_account(name: str) -> None:
 
 
 def session_container(server: harness.Server) -> str:
-    listed = run(["docker", "ps", "-q", "--no-trunc", "--filter",
+    listed = run([harness.ENGINE, "ps", "-q", "--no-trunc", "--filter",
                   f"label=podspawn-instance={server.install_id()}"])
     ids = listed.stdout.split()
     harness.require(len(ids) == 1, f"expected one running session container, found {ids}")
@@ -341,7 +345,7 @@ def make_project_repo(path: Path) -> Path:
 
 
 def container_id(name: str) -> str:
-    found = run(["docker", "inspect", "-f", "{{.Id}}", name])
+    found = run([harness.ENGINE, "inspect", "-f", "{{.Id}}", name])
     harness.require(found.returncode == 0, f"no container {name}: {found.stderr}")
     return found.stdout.strip()
 
@@ -393,9 +397,9 @@ def remove_project(config: Path) -> None:
     goes too: remove-project keeps it, and docker refuses to remove an image in use)."""
     if config.exists():
         run([str(harness.BIN), "--config", str(config), "remove-project", PROJECT])
-    images = run(["docker", "images", "-q", "--filter", f"label=podspawn-project={PROJECT}"])
+    images = run([harness.ENGINE, "images", "-q", "--filter", f"label=podspawn-project={PROJECT}"])
     if images.stdout.split():
-        run(["docker", "rmi", "-f", *sorted(set(images.stdout.split()))])
+        run([harness.ENGINE, "rmi", "-f", *sorted(set(images.stdout.split()))])
 
 
 def teardown(plain: str, client_dir: Path) -> None:
@@ -462,7 +466,7 @@ def measure(bench: Bench, timer: Timer, *, imports_repeats: int) -> dict[str, ob
     auth_keys = [binary, "--config", config, "auth-keys", bench.user, key_type, key_b64]
     printed = run(auth_keys, cwd="/", **as_user(AUTH_USER))
     harness.require("restrict" in printed.stdout, f"auth-keys printed no key: {printed.stderr}")
-    docker = shutil.which("docker", path="/usr/local/bin:/usr/bin:/bin") or "docker"
+    docker = shutil.which(harness.ENGINE, path="/usr/local/bin:/usr/bin:/bin") or harness.ENGINE
     uid = str(pwd.getpwnam(bench.user).pw_uid)
     forced = f"/usr/bin/sudo -n {binary} --config {config} spawn"
     spawn_env = {"SUDO_USER": bench.user, "SUDO_UID": uid, "SSH_ORIGINAL_COMMAND": "true"}
@@ -474,7 +478,7 @@ def measure(bench: Bench, timer: Timer, *, imports_repeats: int) -> dict[str, ob
         Job("venv python3 -c pass", [VENV_PYTHON, "-c", "pass"]),
         Job("auth-keys (root)", auth_keys),
         Job("sudo -n true (root)", ["/usr/bin/sudo", "-n", "true"]),
-        Job("docker exec <ctr> true", [docker, "exec", bench.container, "true"]),
+        Job(EXEC_KEY, [docker, "exec", bench.container, "true"]),
         Job("spawn, warm, no sudo (root)", [binary, "--config", config, "spawn"]),
     ]
     auth_jobs = [
@@ -513,7 +517,7 @@ def measure(bench: Bench, timer: Timer, *, imports_repeats: int) -> dict[str, ob
               and container_id(f"podspawn-{bench.user}-work") == bench.pod_container)
     # every cold run made a new project container (and the warm runs reused the last one)
     project_recreated = container_id(project_name) != project_ctr
-    services = run(["docker", "ps", "--format", "{{.Names}}",
+    services = run([harness.ENGINE, "ps", "--format", "{{.Names}}",
                     "--filter", f"name={project_name}"]).stdout.split()
 
     log("python -X importtime, auth-keys and spawn")
@@ -541,12 +545,12 @@ def measure(bench: Bench, timer: Timer, *, imports_repeats: int) -> dict[str, ob
         "config_cache_fresh": cache_is_fresh(srv.config),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
-        "docker_cli": docker,
+        "engine_cli": docker,
     }
 
 
 def _ratios(t: dict[str, float]) -> dict[str, float]:
-    floor = t["ssh plain host account"] + t["docker exec <ctr> true"]
+    floor = t["ssh plain host account"] + t[EXEC_KEY]
     return {
         "auth_keys_ratio_root": round(t["auth-keys (root)"] / t["python3 -c pass"], 2),
         "auth_keys_ratio_podspawn_auth": round(
@@ -574,9 +578,9 @@ def analyse(data: dict[str, object]) -> dict[str, object]:
         "sh + sudo as the user (forced command minus warm spawn)":
             t["forced command: sh -c 'sudo -n podspawn spawn' (user)"]
             - t["spawn, warm, no sudo (root)"],
-        "spawn's own process (warm spawn minus docker exec)":
-            t["spawn, warm, no sudo (root)"] - t["docker exec <ctr> true"],
-        "docker exec": t["docker exec <ctr> true"],
+        f"spawn's own process (warm spawn minus {harness.ENGINE} exec)":
+            t["spawn, warm, no sudo (root)"] - t[EXEC_KEY],
+        f"{harness.ENGINE} exec": t[EXEC_KEY],
     }
     return {
         **_ratios(t),
@@ -664,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "timer": "hyperfine" if use_hyperfine else "python",
                 "runs": args.runs, "rounds": args.rounds, "warmup": args.warmup,
                 "python": SYS_PYTHON, "install_prefix": str(harness.PREFIX),
+                "backend": harness.BACKEND,
             },
             **data,
             "doc_floors_ms": DOC_FLOORS,
