@@ -22,12 +22,17 @@ def _image_ready(server, sarah):
 
 
 def _containers_of(server, user: str) -> list[str]:
+    """The user's default-session containers of this installation (not their projects' or
+    companions', which other tests leave in their grace period)."""
     listed = subprocess.run(
-        ["docker", "ps", "-a", "-q", "--filter", f"label=podspawn-user={user}",
+        ["docker", "ps", "-a", "--format",
+         '{{.ID}} {{.Label "podspawn-role"}} {{.Label "podspawn-project"}}',
+         "--filter", f"label=podspawn-user={user}",
          "--filter", f"label=podspawn-instance={server.install_id()}"],
         capture_output=True, text=True, check=True, timeout=TIMEOUT,
     )
-    return listed.stdout.split()
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    return [row[0] for row in rows if row[1:] == ["session"]]
 
 
 def test_two_sessions_share_one_container(server, sarah):
@@ -63,6 +68,9 @@ def test_two_sessions_share_one_container(server, sarah):
         if first.poll() is None:
             first.kill()
             first.wait()
+        for pipe in (first.stdin, first.stdout, first.stderr):
+            if pipe is not None:
+                pipe.close()  # else a failure here warns, unraisably, in a later test
 
 
 def test_ten_parallel_first_logins_make_one_container(server):
