@@ -36,7 +36,7 @@ from podspawn.labels import carries
 from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
 from podspawn.runtime.container_runtime import ContainerRuntime
-from podspawn.runtime.docker import DockerEngine, _mapped
+from podspawn.runtime.docker import DockerEngine, _mapped, split_ref
 from podspawn.runtime.spec import ExecResult
 
 #: The Docker API version Podman 4's compatibility layer speaks.
@@ -75,6 +75,24 @@ class PodmanEngine(DockerEngine):
 
     def __init__(self, client_: docker.DockerClient | None = None) -> None:
         super().__init__(client_ or client())
+
+    # images -----------------------------------------------------------------------------
+
+    def import_rootfs(self, tar_path: str, tag: str) -> str:
+        """Podman 4.3's compatible import ignores the tag and names the image
+        ``REPO:latest`` (moving that tag to it), so the image it made is tagged as asked."""
+        repo, version = split_ref(tag)
+        with _mapped(f"import image {tag}"):
+            self._api.import_image_from_file(tar_path, repository=repo, tag=version)
+        found = self.image_id(tag)
+        made = self.image_id(f"{repo}:latest") if found is None else None
+        if made is not None:
+            with _mapped(f"tag image {tag}"):
+                self._api.tag(made, repo, version)
+            found = self.image_id(tag)
+        if found is None:
+            raise RuntimeFailure(f"importing {tag} produced no image")
+        return found
 
     # containers -------------------------------------------------------------------------
 
