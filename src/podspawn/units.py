@@ -44,13 +44,7 @@ def parse_memory(text: str) -> int:
     Raises:
         ValueError: the text is not a number with an optional k, m or g suffix.
     """
-    value = text.strip()
-    if value in ("", "0"):
-        return 0
-    match = _MEMORY.fullmatch(value)
-    if not match:
-        raise ValueError(f"{text!r} is not a memory size; write it like 512m or 2g")
-    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+    return _bytes(text, _MEMORY, _MEMORY_UNITS, "a memory size; write it like 512m or 2g")
 
 
 def parse_size(text: str) -> int:
@@ -60,13 +54,17 @@ def parse_size(text: str) -> int:
     Raises:
         ValueError: the text is not a number with an optional k, m, g, t or p suffix.
     """
+    return _bytes(text, _SIZE, _SIZE_UNITS, "a size; write it like 500m, 2G or 1t")
+
+
+def _bytes(text: str, pattern: re.Pattern[str], units: dict[str, int], what: str) -> int:
     value = text.strip()
     if value in ("", "0"):
         return 0
-    match = _SIZE.fullmatch(value)
+    match = pattern.fullmatch(value)
     if not match:
-        raise ValueError(f"{text!r} is not a size; write it like 500m, 2G or 1t")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+        raise ValueError(f"{text!r} is not {what}")
+    return int(float(match.group(1)) * units[match.group(2).lower()])
 
 
 def format_duration(seconds: float) -> str:
