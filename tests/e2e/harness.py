@@ -112,6 +112,17 @@ def install() -> Path:
     return BIN
 
 
+def wait_for(predicate, timeout: float = 60.0, step: float = 0.5):  # type: ignore[no-untyped-def]
+    """The first truthy value of ``predicate()`` within ``timeout`` seconds, else its last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 
 import pexpect
 import pytest
 
-from tests.e2e.harness import BIN
+from tests.e2e.harness import BIN, wait_for
 from tests.e2e.project_helpers import forget, pname
 from tests.e2e.test_projects import make_repo
 
@@ -30,16 +29,6 @@ def rows(server) -> list[dict]:
     result = server.podspawn("--json", "list")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def wait_for(predicate, timeout: float = 60.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,13 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import BIN, free_port
+from tests.e2e.harness import BIN, free_port, wait_for
 from tests.e2e.project_helpers import forget, pname
 from tests.e2e.test_projects import make_repo
 
@@ -29,16 +28,6 @@ def sessions(server, user: str) -> list[dict]:
     result = server.podspawn("--json", "list")
     assert result.returncode == 0, result.stderr
     return [r for r in json.loads(result.stdout) if r["user"] == user]
-
-
-def wait_for(predicate, timeout: float = 60.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def live_session(server, user: str) -> subprocess.Popen:
