@@ -28,6 +28,10 @@ SESSION = "podspawn-session"
 #: ``server`` or ``local``; a server's cleanup never touches ``local`` objects.
 MODE = "podspawn-mode"
 
+#: On every object of a warm-pool slot (``services.pools``): the slot. Such objects carry
+#: an empty user until a login claims them, and keep it: labels cannot change.
+POOL = "podspawn-pool"
+
 ROLES = ("session", "service", "network", "volume", "workspace")
 
 #: On a layer image (``podspawn/base:<hash>``): the base image it was built over.
@@ -42,6 +46,11 @@ CHECK_ROLE = "check"
 def owner(iid: str, user: str, project: str) -> dict[str, str]:
     """The labels that say "this installation's, for this (user, project)"."""
     return {MANAGED_BY: MANAGED_BY_VALUE, INSTANCE: iid, USER: user, PROJECT: project}
+
+
+def pool_owner(iid: str, project: str, slot: str) -> dict[str, str]:
+    """The labels that say "this installation's warm-pool slot ``slot`` of ``project``"."""
+    return {**owner(iid, "", project), POOL: slot}
 
 
 def for_image(*, project: str = "", base: str = "") -> dict[str, str]:

@@ -197,6 +197,43 @@ def hostname(user: str, project: str = "") -> str:
     return "-".join([PREFIX, user, *([project] if project else [])])[:_MAX_HOSTNAME].rstrip("-")
 
 
+#: The kind spelt before a warm-pool slot; not a resource kind, so no (kind, user, project,
+#: part) tuple of :func:`resource_name` can spell a slot's object.
+POOL_KIND = "pool"
+
+
+def pool_resource(slot: str, kind: str, part: str = "") -> str:
+    """``podspawn-pool.<slot>.<kind>[.<part>]``: an object of a warm-pool slot, made before
+    any user is known. The slot (12 hex digits) is unique, so the name need not carry the
+    project, and the ``pool`` kind keeps it apart from every (user, project) name.
+
+    Raises:
+        InvalidName: ``slot`` is not 12 lowercase hex digits, ``kind`` is not a resource
+            kind, or ``part`` is not a valid service or volume name.
+    """
+    if len(slot) != 12 or any(ch not in _HEX for ch in slot):
+        raise InvalidName(f"{_show(slot)} is not a warm-pool slot")
+    if kind not in RESOURCE_KINDS:
+        raise InvalidName(f"unknown resource kind {_show(kind)}")
+    named = kind in ("service", "volume")
+    if named != bool(part):
+        raise InvalidName(f"a pool {kind} name needs a part exactly when it is named")
+    if kind == "service":
+        validate_service(part)
+    elif part and not _volume_ok(part):
+        raise InvalidName(f"invalid volume name {_show(part)}: use letters, digits, '_', '.' "
+                          "or '-'")
+    return f"{PREFIX}-{POOL_KIND}.{slot}.{kind}" + (f".{part}" if part else "")
+
+
+def pool_hostname(project: str = "") -> str:
+    """What a warm-pool slot's container calls itself: ``podspawn[-<project>]``. A hostname
+    cannot change in a running container, so a claimed one keeps this."""
+    if project:
+        validate_project(project)
+    return "-".join([PREFIX, *([project] if project else [])])
+
+
 def container_name(user: str, project: str = "") -> str:
     return resource_name("session", user, project)
 

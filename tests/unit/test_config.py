@@ -80,6 +80,7 @@ PYTHON_ONLY: dict[str, Any] = {
     "images.build_memory": "4g",
     "images.build_pids": 1024,
     "runtime.backend": "docker",
+    "defaults.warm": 0,
     "network.pool": "198.18.0.0/15",
     "network.subnet_size": 28,
     "security.service_cap_add": (

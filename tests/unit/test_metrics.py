@@ -213,4 +213,4 @@ def test_a_taken_port_is_one_sentence(install: tuple[Any, sqlite3.Connection]) -
 def test_removal_kinds_are_the_counts_of_a_cleanup_result() -> None:
     assert metrics.removal_kinds() == ["grace_expired", "lifetime_expired", "orphans_removed",
                                        "rows_dropped", "users_expired", "binds_released",
-                                       "idle_ended"]
+                                       "idle_ended", "warm_drained"]

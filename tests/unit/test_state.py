@@ -85,7 +85,7 @@ def test_open_db_creates_and_migrates(db: sqlite3.Connection, db_path: str) -> N
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"sessions", "connections", "users", "meta", "notices", "timings",
-                      "sqlite_sequence"}
+                      "sqlite_sequence", "pool", "pool_claims"}
 
 
 def test_install_id_is_stable(db: sqlite3.Connection, db_path: str, tmp_path: Path) -> None:

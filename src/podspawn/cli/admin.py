@@ -115,7 +115,9 @@ def cleanup(app: App, daemon: bool, interval: str, local: bool, metrics_listen: 
                          "rows_dropped": result.rows_dropped,
                          "users_expired": result.users_expired, "warned": result.warned,
                          "idle_ended": result.idle_ended,
-                         "pool_warning": result.pool_warning})
+                         "pool_warning": result.pool_warning,
+                         "warm_made": result.warm_made,
+                         "warm_drained": result.warm_drained})
         return
     if result.pool_warning:
         app.output.line(f"Warning: {result.pool_warning}.")

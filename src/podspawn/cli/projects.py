@@ -11,6 +11,9 @@ import click
 from podspawn.cli.app import App
 
 if TYPE_CHECKING:
+    import sqlite3
+
+    from podspawn.runtime.base import Runtime
     from podspawn.services.projects import ProjectInfo
 
 
@@ -58,12 +61,14 @@ def update_project(app: App, name: str) -> None:
     from podspawn.runtime import get_runtime
     from podspawn.services.projects import update_project as update
 
-    config, _ = app.admin_context("update-project", echo=False)
-    info, rebuilt = update(runtime=get_runtime(config.runtime.backend), config=config,
+    config, conn = app.admin_context("update-project", echo=False)
+    runtime = get_runtime(config.runtime.backend)
+    info, rebuilt = update(runtime=runtime, config=config,
                            config_path=app.resolved_config_path(), name=name,
                            progress=app.output.info)
+    drained = _drain(app, conn, runtime, name)
     if app.json_mode:
-        app.output.data({**project_data(info), "rebuilt": rebuilt})
+        app.output.data({**project_data(info), "rebuilt": rebuilt, "warm_drained": drained})
         return
     state = "rebuilt" if rebuilt else "unchanged"
     app.output.line(f"project {info.name} updated, image {state}: {info.image_tag}")
@@ -74,10 +79,12 @@ def update_project(app: App, name: str) -> None:
 @click.pass_obj
 def remove_project(app: App, name: str) -> None:
     """Forget project NAME and delete its checkout (the image stays)."""
+    from podspawn.runtime import get_runtime
     from podspawn.services.projects import remove_project as remove
 
-    config, _ = app.admin_context("remove-project", echo=False)
+    config, conn = app.admin_context("remove-project", echo=False)
     info = remove(config=config, config_path=app.resolved_config_path(), name=name)
+    _drain(app, conn, get_runtime(config.runtime.backend), name)
     if app.json_mode:
         app.output.data(project_data(info))
         return
@@ -157,3 +164,15 @@ def schema() -> None:
     from podspawn.podfile import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def _drain(app: App, conn: sqlite3.Connection, runtime: Runtime, name: str) -> int:
+    """Remove the project's warm sessions: they were made from what it was before. The
+    next cleanup pass makes new ones (``services.pools``)."""
+    from podspawn.services.pools import drain
+
+    drained = drain(config=app.config(), conn=conn, runtime=runtime, project=name)
+    if drained and not app.json_mode:
+        app.output.info(f"removed {drained} warm session(s) of {name}; the next cleanup pass "
+                        "makes new ones")
+    return drained

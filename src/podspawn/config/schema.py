@@ -47,6 +47,10 @@ class AuthConfig:
             raise ValueError("auth.github_url must start with http:// or https://")
 
 
+#: The most warm sessions one pool may keep (``defaults.warm``, ``projects.NAME.warm``).
+MAX_WARM = 500
+
+
 @dataclass(frozen=True, slots=True)
 class DefaultsConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _EXTRA_FORBID
@@ -58,8 +62,13 @@ class DefaultsConfig:
     """CPU limit per container, in CPUs; 0 means no limit."""
     memory: str = "2g"
     """Memory limit per container (k, m or g suffix); 0 means no limit."""
+    warm: int = 0
+    """Ready, unassigned default-environment sessions kept by the cleanup pass, so that a
+    user's first login claims one instead of starting a container (``services.pools``)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.warm, bool) or not 0 <= self.warm <= MAX_WARM:
+            raise ValueError(f"defaults.warm must be a number of sessions from 0 to {MAX_WARM}")
         if not self.image.strip():
             raise ValueError("defaults.image must name an image, such as debian:bookworm")
         _require_absolute("defaults.shell", self.shell)
@@ -392,9 +401,9 @@ class ServerConfig:
 
 
 #: What ``add-project`` writes (repo, branch, image_tag, podfile_hash) and what the admin may
-#: add: ``mode``, ``idle_timeout`` and the access list ``users``/``groups``.
+#: add: ``mode``, ``idle_timeout``, ``warm`` and the access list ``users``/``groups``.
 PROJECT_KEYS = frozenset({"repo", "branch", "image_tag", "podfile_hash", "mode", "users",
-                          "groups", "idle_timeout"})
+                          "groups", "idle_timeout", "warm"})
 _NAME_LIST = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
@@ -416,6 +425,10 @@ def _check_project(name: str, entry: Any) -> None:
             raise ValueError(f"{where}.idle_timeout must be a duration such as 30m, or 0 for "
                              "none")
         _check(f"{where}.idle_timeout", parse_duration, str(idle))
+    warm = entry.get("warm")
+    if warm is not None and (isinstance(warm, bool) or not isinstance(warm, int)
+                             or not 0 <= warm <= MAX_WARM):
+        raise ValueError(f"{where}.warm must be a number of sessions from 0 to {MAX_WARM}")
     for key in ("users", "groups"):
         names = entry.get(key)
         if names is None:

@@ -229,7 +229,16 @@ def _handoff_argv(
 def _argv(row: SessionRow, argv: list[str], *, user: str, workdir: str,
           env: dict[str, str], tty: bool, inherited: tuple[str, ...]) -> list[str]:
     """The hand-off to the session's backend (``docker exec`` for Docker): attached to this
-    process's stdio, so no byte of the session passes through Python."""
+    process's stdio, so no byte of the session passes through Python.
+
+    A session claimed from a warm pool has its environment in its row, not in its
+    container: it goes with the command, out of the argv like the other hidden values."""
+    session_env = row.runtime_state.get("env")
+    if session_env:
+        carried = {str(k): str(v) for k, v in session_env.items()
+                   if k not in env and k not in inherited}
+        os.environ.update(carried)
+        inherited = (*carried, *inherited)
     return login_module(backend(row)).handoff_argv(
         engine_state(row), argv, user=user, workdir=workdir, env=env, tty=tty,
         inherited=inherited)

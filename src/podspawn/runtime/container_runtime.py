@@ -47,6 +47,7 @@ from podspawn.runtime.base import (
     Status,
 )
 from podspawn.runtime.container_engine import ContainerEngine
+from podspawn.runtime.session_names import object_name, spec_owner, volume_owner
 from podspawn.runtime.spec import Hardening, Limits
 from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, host_routes, pool_headroom
 
@@ -67,14 +68,13 @@ def session_container(spec: SessionSpec, *, network: str,
     if spec.workspace:
         mounts.append(Mount(
             target=spec.workspace,
-            source=names.workspace_volume(spec.user, spec.project),
+            source=object_name(spec, "workspace"),
             type="volume",
-            labels={**labels.owner(spec.install_id, spec.user, spec.project),
-                    labels.ROLE: "workspace", **spec.labels},
+            labels={**volume_owner(spec), labels.ROLE: "workspace", **spec.labels},
         ))
     mounts += [Mount(target=bind.target, source=bind.source) for bind in spec.binds]
     return _constrained(ContainerSpec(
-        name=names.container_name(spec.user, spec.project),
+        name=object_name(spec, "session"),
         image=spec.image,
         hostname=spec.hostname,
         labels={**session_labels, labels.ROLE: "session"},
@@ -94,17 +94,17 @@ def companion_container(spec: SessionSpec, companion: CompanionSpec, *, network:
     an engine remount for ``ro`` would drop the other two."""
     # a volume outlives the session that made it, so it carries no session id: the next
     # session mounts it as it is, and only remove-user removes it
-    owner = labels.owner(spec.install_id, spec.user, spec.project)
+    owner = volume_owner(spec)
     mounts = [
         Mount(target=volume.target,
-              source=names.volume_name(spec.user, spec.project, volume.name),
+              source=object_name(spec, "volume", volume.name),
               type="volume", read_only=volume.read_only,
               labels={**owner, labels.ROLE: "volume", **spec.labels})
         for volume in companion.volumes
     ]
     mounts += [Mount(target=bind.target, source=bind.source) for bind in binds]
     return _constrained(ContainerSpec(
-        name=names.service_container_name(spec.user, spec.project, companion.name),
+        name=object_name(spec, "service", companion.name),
         image=companion.image,
         labels={**session_labels, labels.ROLE: "service", labels.SERVICE: companion.name},
         network=network,
@@ -171,12 +171,12 @@ class ContainerRuntime:
 
     def start_session(self, spec: SessionSpec, *, stage: Stage | None = None,
                       progress: Progress | None = None) -> EngineState:
-        owner = labels.owner(spec.install_id, spec.user, spec.project)
+        owner = spec_owner(spec)
         session_labels = {**owner, labels.SESSION: spec.session_id, **spec.labels}
-        name = names.container_name(spec.user, spec.project)
-        net_name = names.network_name(spec.user, spec.project)
+        name = object_name(spec, "session")
+        net_name = object_name(spec, "network")
         self._clear_leftovers(owner, spec.session_id, name=name, network=net_name)
-        volumes_before = {v for v, _ in self.engine.list_volumes(owner)}
+        volumes_before = {v for v, _ in self.engine.list_volumes(volume_owner(spec))}
         network = self._create_network(spec, net_name, {**session_labels, labels.ROLE: "network"})
         made: list[tuple[str, str]] = []  # (id, role), in the order they were made
         try:
@@ -189,7 +189,8 @@ class ContainerRuntime:
             self.engine.start(container.id)
             self._require_running(container.id, f"the session container of {spec.image}")
         except BaseException:
-            self._roll_back(made, session_labels, network.id, owner, volumes_before)
+            self._roll_back(made, session_labels, network.id, volume_owner(spec),
+                            volumes_before)
             raise
         return {"version": STATE_VERSION, "container": container.id, "name": name,
                 "network": network.name, "network_id": network.id, "services": services}

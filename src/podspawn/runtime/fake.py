@@ -52,6 +52,7 @@ from podspawn.runtime.fake_world import (
     Starts,
     run_program,
 )
+from podspawn.runtime.session_names import object_name, spec_owner, volume_owner
 from podspawn.runtime.spec import (
     Bind,
     CompanionSpec,
@@ -153,12 +154,13 @@ class FakeRuntime:
                       stage: Callable[[CompanionSpec], tuple[Bind, ...]] | None = None,
                       progress: Callable[[str], None] | None = None) -> EngineState:
         self._up()
-        owner = labels.owner(spec.install_id, spec.user, spec.project)
+        owner = spec_owner(spec)
+        vowner = volume_owner(spec)
         session_labels = {**owner, labels.SESSION: spec.session_id, **spec.labels}
-        name = names.container_name(spec.user, spec.project)
-        net_name = names.network_name(spec.user, spec.project)
+        name = object_name(spec, "session")
+        net_name = object_name(spec, "network")
         self._clear_leftovers(owner, spec.session_id, name, net_name)
-        before = {v.name for v in self.volumes.values() if labels.carries(v.labels, owner)}
+        before = {v.name for v in self.volumes.values() if labels.carries(v.labels, vowner)}
         made: list[str] = []
         network = self._network(net_name, {**session_labels, labels.ROLE: "network"},
                                 names.bridge_name(spec.install_id, net_name),
@@ -169,8 +171,8 @@ class FakeRuntime:
             volumes: dict[str, str] = {}
             if spec.workspace:
                 volumes[spec.workspace] = self._volume(
-                    names.workspace_volume(spec.user, spec.project),
-                    {**owner, labels.ROLE: "workspace", **spec.labels})
+                    object_name(spec, "workspace"),
+                    {**vowner, labels.ROLE: "workspace", **spec.labels})
             container = self._create(
                 name, self._image(spec.image), {**session_labels, labels.ROLE: "session"},
                 network=net_name, aliases=(spec.hostname,), hostname=spec.hostname,
@@ -186,7 +188,7 @@ class FakeRuntime:
                 self.containers.pop(made_id, None)
             self.networks.pop(network.id, None)
             for volume in [v for v in self.volumes.values()
-                           if labels.carries(v.labels, owner) and v.name not in before]:
+                           if labels.carries(v.labels, vowner) and v.name not in before]:
                 del self.volumes[volume.name]
             raise
         return {"version": STATE_VERSION, "world": self.world, "container": container.id,
@@ -210,17 +212,18 @@ class FakeRuntime:
             raise RuntimeFailure(f"companion service {companion.name} asks for host binds "
                                  "that nothing checked; report this to the podspawn developers")
         binds = stage(companion) if stage is not None and companion.binds else ()
-        owner = labels.owner(spec.install_id, spec.user, spec.project)
+        owner = spec_owner(spec)
         volumes = {
-            v.target: self._volume(names.volume_name(spec.user, spec.project, v.name),
-                                   {**owner, labels.ROLE: "volume", **spec.labels})
+            v.target: self._volume(object_name(spec, "volume", v.name),
+                                   {**volume_owner(spec), labels.ROLE: "volume",
+                                    **spec.labels})
             for v in companion.volumes
         }
         image = self._image(companion.image)
         if not companion.command and not image.command:
             raise RuntimeFailure(f"could not create companion service {companion.name}: No "
                                  "command specified")
-        name = names.service_container_name(spec.user, spec.project, companion.name)
+        name = object_name(spec, "service", companion.name)
         role = {**owner, labels.ROLE: "service", labels.SERVICE: companion.name}
         self._remove_container(name, role)
         container = self._create(

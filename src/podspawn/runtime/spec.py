@@ -140,6 +140,13 @@ class SessionSpec:
     checkout); the caller has checked them, the backend adds nothing."""
     published: tuple[PortPublish, ...] = ()
     """Session container ports reachable on the host (local mode only)."""
+    pool: str = ""
+    """A warm-pool slot (``services.pools``): the session is made before any user is
+    known, so ``user`` is "", and every object is named by the slot and carries
+    ``labels.POOL``; a login claims it later, as it is."""
+    volumes_from: str = ""
+    """The pool slot whose workspace and service volumes are this user's (their first
+    login claimed it): they are mounted by the slot's names. "" for the user's own."""
 
 
 @dataclass(frozen=True, slots=True)

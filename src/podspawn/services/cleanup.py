@@ -7,7 +7,8 @@ whose grace period, lifetime or idle timeout is over;
 drop rows whose container vanished; remove containers and networks that carry this
 installation's id but belong to no row; unmount the staged host binds of sessions that have
 no row any more (``services.binds``); remove disposable users whose time is up; drop
-timings older than a day (``state.timings``). Each item runs under its user's lock and in
+timings older than a day (``state.timings``); bring the warm pools to their counts
+(``services.pools``). Each item runs under its user's lock and in
 its own ``try``, so one failure is logged and the pass goes on.
 
 Only resources labelled with this installation's id are ever removed: local-mode containers
@@ -30,7 +31,7 @@ from podspawn.locks import user_lock
 from podspawn.names import is_valid_user
 from podspawn.procs import is_alive
 from podspawn.runtime.base import Runtime
-from podspawn.services import idle
+from podspawn.services import idle, pool_slots, pools
 from podspawn.services.binds import reconcile as reconcile_binds
 from podspawn.services.networks import pool_warning
 from podspawn.services.notices import notify_session
@@ -64,6 +65,10 @@ class CleanupResult:
     idle_ended: int = 0
     pool_warning: str | None = None
     """Set when the session address pool is nearly used up (``services.networks``)."""
+    warm_made: int = 0
+    """Warm sessions made to bring the pools to their counts (``services.pools``)."""
+    warm_drained: int = 0
+    """Warm sessions removed: made for an older image or Podfile, or over the count."""
 
 
 def warn_window(lifetime_seconds: float) -> float:
@@ -98,6 +103,7 @@ def run_pass(
     counts["binds"] = reconcile_binds(config.state.db_path, _session_keeper(config, conn))
     _expire_users(config, conn, runtime, now(), counts)
     prune_timings(conn, now())
+    warm = pools.fill(config=config, conn=conn, runtime=runtime)
     warning = _pool_warning(config, runtime)
     result = CleanupResult(
         grace_expired=counts["grace"],
@@ -109,6 +115,8 @@ def run_pass(
         binds_released=counts["binds"],
         idle_ended=counts["idle"],
         pool_warning=warning,
+        warm_made=warm.made,
+        warm_drained=warm.drained,
     )
     log.info(
         "cleanup pass complete",
@@ -225,6 +233,8 @@ def _remove_orphans(
     iid = install_id(conn)
     ours = {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.INSTANCE: iid}
     found = runtime.find(ours)
+    counts["orphans"] += pool_slots.remove_orphans(conn, runtime, found)
+    found = [f for f in found if labels.POOL not in f.labels]  # the pools' own, just done
     for info in (f for f in found if f.kind == "container"):
         user = info.labels.get(labels.USER, "")
         project = info.labels.get(labels.PROJECT, "")

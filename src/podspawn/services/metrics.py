@@ -215,11 +215,12 @@ class DaemonMetrics:
 
 def removal_kinds() -> list[str]:
     """The fields of a cleanup result that count something removed or ended: its counts
-    (``int`` fields), less ``warned``, which counts warnings."""
+    (``int`` fields), less ``warned`` and ``warm_made``, which count warnings and warm
+    sessions made."""
     from podspawn.services.cleanup import CleanupResult
 
     return [f.name for f in dataclasses.fields(CleanupResult)
-            if type(f.default) is int and f.name != "warned"]
+            if type(f.default) is int and f.name not in ("warned", "warm_made")]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -127,7 +127,7 @@ def effective(
     on its own. The idle timeout is the admin's alone (server, project, user); a Podfile
     has no say in it.
     """
-    over = load_override(config, user)
+    over = load_override(config, user) if user else UserOverride()  # "": a warm-pool slot
     base = base or config.defaults
     defaults = replace(
         base,

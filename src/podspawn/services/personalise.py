@@ -17,7 +17,7 @@ broken dotfiles repository must not keep anyone out of their environment.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from podspawn import log
@@ -137,11 +137,11 @@ def set_up_user(
 
 def _run_on_start(
     runtime: Runtime, engine: EngineState, user: str, home: str, workdir: str, script: str,
-    progress: Progress | None,
+    progress: Progress | None, env: Mapping[str, str],
 ) -> None:
     """The Podfile's on_start, as the user in the workspace; output shown, failure a warning."""
     result = runtime.exec(engine, ["sh", "-c", script], user=user,
-                          env={"HOME": home, "USER": user}, workdir=workdir)
+                          env={**env, "HOME": home, "USER": user}, workdir=workdir)
     text = result.output.decode(errors="replace").rstrip()
     if progress and text:
         for line in text.splitlines()[-40:]:
@@ -155,16 +155,19 @@ def _run_on_start(
 def personalise(
     runtime: Runtime, engine: EngineState, *, user: str, home: str, workdir: str,
     settings: Effective, podfile: Podfile | None, progress: Progress | None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Dotfiles (the user's own replace the project's), extra repos, then on_start.
 
     Everything here runs as the user and only warns on failure: a broken dotfiles repo must
-    not keep anyone out of their environment.
+    not keep anyone out of their environment. ``env`` is the session's environment when the
+    container does not carry it (a claimed warm-pool session).
     """
     repo, install = settings.dotfiles.repo, settings.dotfiles.install
     if not repo and podfile is not None and podfile.dotfiles is not None:
         repo, install = podfile.dotfiles.repo, podfile.dotfiles.install or ""
-    base_env = {"HOME": home, "USER": user}
+    session_env = dict(env or {})
+    base_env = {**session_env, "HOME": home, "USER": user}
     if repo:
         _as_user(runtime, engine, user, home, _DOTFILES,
                  {**base_env, "REPO": repo, "INSTALL": install}, "installing your dotfiles",
@@ -175,7 +178,8 @@ def personalise(
                  {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
                  f"cloning {extra.url}", progress)
     if podfile is not None and podfile.on_start:
-        _run_on_start(runtime, engine, user, home, workdir, podfile.on_start, progress)
+        _run_on_start(runtime, engine, user, home, workdir, podfile.on_start, progress,
+                      session_env)
 
 
 _DOTFILES = (

@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from podspawn import audit, labels, log
 from podspawn.config.schema import ServerConfig
@@ -39,6 +39,7 @@ from podspawn.locks import user_lock
 from podspawn.names import (
     container_name,
     hostname,
+    pool_hostname,
     validate_project,
     validate_user,
 )
@@ -81,8 +82,11 @@ if TYPE_CHECKING:
     import sqlite3
 
     from podspawn.podfile import Podfile
+    from podspawn.state.pools import PoolMember
 
 Progress = Callable[[str], None]
+
+_NO_STATE: Mapping[str, Any] = {}
 
 #: How long a login waits for the same user's other login that is making this session.
 START_WAIT_SECONDS = 900.0
@@ -112,6 +116,9 @@ class Made:
     workdir: str
     binds: str = ""
     """The staging directory of the services' host binds (``services.binds``), or ""."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The session's environment when its container does not carry it (a claimed warm
+    session): the login passes it with every command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,21 +242,36 @@ def _join_or_reserve(
     check_disk(config, runtime.name)
     make_room(conn, config, user, notify=progress, end=lambda idle: destroy_session(
         conn=conn, row=idle, reason="made_room", runtime=runtime))
+    from podspawn.services.pool_slots import claim
+
+    claimed = claim(conn=conn, runtime=runtime, config=config, plan=plan,
+                    spec=session_spec(config, plan, session_id="", install_id=install_id(conn)),
+                    row=lambda slot: _reservation(config, plan, runtime.name, slot),
+                    connection=connection)
+    if claimed is not None:
+        return None, claimed
     reserved = _reservation(config, plan, runtime.name)
     reserve_session(conn, reserved, connection)
     return None, get_session(conn, user, project)
 
 
-def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> SessionRow:
+def _reservation(config: ServerConfig, plan: Plan, backend_name: str,
+                 slot: PoolMember | None = None) -> SessionRow:
+    """The ``starting`` row of a new session, or of one claimed from the warm-pool ``slot``
+    (its ids, its engine state and the slot, whose labels its objects carry)."""
     import uuid
 
     now = time.time()
+    state: dict[str, Any] = {"version": 2, "backend": backend_name}
+    if slot is not None:
+        state.update(engine=slot.engine, pool=slot.slot)
     return SessionRow(
-        id=uuid.uuid4().hex,
+        id=slot.session_id if slot else uuid.uuid4().hex,
         user=plan.user,
         project=plan.project,
-        container_id="",
-        container_name=container_name(plan.user, plan.project),
+        container_id=str(slot.engine.get("container") or "") if slot else "",
+        container_name=(str(slot.engine.get("name") or "") if slot
+                        else container_name(plan.user, plan.project)),
         image=plan.image,
         status="starting",
         connections=0,
@@ -258,7 +280,7 @@ def _reservation(config: ServerConfig, plan: Plan, backend_name: str) -> Session
         max_lifetime=now + config.session.lifetime_seconds,
         mode=plan.settings.mode,
         idle_timeout=plan.settings.idle_timeout,
-        runtime_state={"version": 2, "backend": backend_name},
+        runtime_state=state,
     )
 
 
@@ -266,10 +288,15 @@ def _make(
     config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
     row: SessionRow, progress: Progress | None,
 ) -> SessionRow:
-    """Make the reserved session without the user's lock, then record it under the lock."""
+    """Make the reserved session without the user's lock (or finish claiming the warm one
+    it stands for), then record it under the lock."""
     try:
-        made = create_session(config=config, conn=conn, runtime=runtime, plan=plan,
-                              session_id=row.id, progress=progress)
+        if row.runtime_state.get("pool"):
+            made = claim_session(config=config, conn=conn, runtime=runtime, plan=plan,
+                                 row=row, progress=progress)
+        else:
+            made = create_session(config=config, conn=conn, runtime=runtime, plan=plan,
+                                  session_id=row.id, progress=progress)
     except BaseException:
         with _user_lock(config, plan.user):
             abandon_session(conn, plan.user, plan.project, row.id)
@@ -291,11 +318,13 @@ def record_session(
     state = {**row.runtime_state, "backend": runtime.name, "engine": made.engine,
              "shell": made.shell, "home": made.home, "workdir": made.workdir,
              "binds": made.binds}
+    if made.env:
+        state["env"] = dict(made.env)
     with _user_lock(config, plan.user):
         recorded = finish_session(conn, plan.user, plan.project, row.id, runtime_state=state)
         final = get_session(conn, plan.user, plan.project) if recorded else None
     if final is None:
-        _remove_made(runtime, install_id(conn), plan, row.id, made)
+        _remove_made(runtime, install_id(conn), plan, row.id, made, row.runtime_state)
         log.info("session ended while it was starting", user=plan.user,
                  project=plan.project or None)
         raise SessionNotFound(
@@ -323,6 +352,16 @@ def plan_session(
         PermissionDenied: the user has no host account to take a uid from.
     """
     uid, gid = host_ids(user)
+    return plan_for(runtime=runtime, config=config, user=user, project=project, uid=uid,
+                    gid=gid, progress=progress)
+
+
+def plan_for(
+    *, runtime: Runtime, config: ServerConfig, user: str, project: str, uid: int, gid: int,
+    progress: Progress | None,
+) -> Plan:
+    """:func:`plan_session` for known ids; ``user`` "" plans a warm-pool slot, with no
+    user's overrides (``services.pools``)."""
     if project and project in config.projects:
         from podspawn.services.projects import project_image
 
@@ -391,17 +430,49 @@ def create_session(
     nothing that the next login or cleanup cannot find; on an error everything made here is
     removed again before the error propagates.
     """
-    start = start_plan(config, plan, session_id=session_id, install_id=install_id(conn))
+    from podspawn.state.pools import claimed_slot
+
+    start = start_plan(config, plan, session_id=session_id, install_id=install_id(conn),
+                       volumes_from=claimed_slot(conn, plan.user, plan.project))
     return converge_session(config=config, runtime=runtime, plan=plan, start=start,
                             progress=progress)
 
 
-def start_plan(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str
-               ) -> StartPlan:
-    """How the session ``session_id`` of ``plan`` starts; pure, so tested as data."""
+def claim_session(
+    *, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, plan: Plan,
+    row: SessionRow, progress: Progress | None = None,
+) -> Made:
+    """Make the claimed warm session ``row`` the user's, without a restart: their account,
+    uid and workspace, dotfiles and ``on_start`` (``services.pools``). On an error the
+    slot's containers and network are removed before it propagates; its volumes are the
+    user's now and stay."""
+    engine = engine_state(row)
+    iid = install_id(conn)
+    spec = session_spec(config, plan, session_id=row.id, install_id=iid)
+    try:
+        shell, home_dir = set_up_user(
+            runtime, engine, user=plan.user, uid=plan.uid, gid=plan.gid,
+            shell=plan.settings.defaults.shell, workdir=spec.workspace)
+        workdir = spec.workspace or home_dir
+        personalise(runtime, engine, user=plan.user, home=home_dir, workdir=workdir,
+                    settings=plan.settings, podfile=plan.podfile, progress=progress,
+                    env=spec.env)
+    except BaseException:
+        _remove_made(runtime, iid, plan, row.id,
+                     Made(engine=engine, shell="", home="", workdir=""), row.runtime_state)
+        raise
+    return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir,
+                env=dict(spec.env))
+
+
+def start_plan(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str,
+               volumes_from: str = "") -> StartPlan:
+    """How the session ``session_id`` of ``plan`` starts; pure, so tested as data.
+    ``volumes_from`` is the warm-pool slot whose volumes the user took over, if any."""
     staging = session_staging(config.state.db_path, plan.user, plan.project, session_id)
     return StartPlan(
-        spec=session_spec(config, plan, session_id=session_id, install_id=install_id),
+        spec=session_spec(config, plan, session_id=session_id, install_id=install_id,
+                          volumes_from=volumes_from),
         binds=BindPolicy(roots=config.security.allowed_bind_roots, staging=staging),
         home_target=f"/home/{plan.user}" if plan.settings.mode == "persistent" else "",
     )
@@ -443,8 +514,12 @@ def converge_session(
 
 
 def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str,
-                 home: Bind | None = None) -> SessionSpec:
+                 home: Bind | None = None, pool: str = "", volumes_from: str = ""
+                 ) -> SessionSpec:
     """What a new session of ``plan`` is, as backend-neutral data (tested without an engine).
+
+    A warm-pool slot's (``pool``) has no user yet: no environment (a claim passes the
+    user's with every command instead) and a hostname without a user.
     """
     user, project, settings, podfile = plan.user, plan.project, plan.settings, plan.podfile
     sec, defaults = config.security, settings.defaults
@@ -455,8 +530,9 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
         from podspawn.podfile import default_workspace, session_env
 
         workspace = podfile.workspace or default_workspace(project)
-        env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
-               **env}
+        if not pool:
+            env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
+                   **env}
         companions = companion_specs(config, podfile.services)
     return SessionSpec(
         session_id=session_id,
@@ -464,8 +540,10 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
         user=user,
         project=project,
         image=plan.image,
-        hostname=hostname(user, project),
-        env=env,
+        hostname=pool_hostname(project) if pool else hostname(user, project),
+        env={} if pool else env,
+        pool=pool,
+        volumes_from=volumes_from,
         workspace=workspace,
         home=home,
         companions=companions,
@@ -479,9 +557,17 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
     )
 
 
-def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: Made) -> None:
+def owner_of(iid: str, user: str, project: str, state: Mapping[str, Any]) -> dict[str, str]:
+    """The owner labels of a session's objects: its (user, project)'s, or, for a session a
+    first login claimed from a warm pool (``services.pools``), its slot's."""
+    slot = str(state.get("pool") or "")
+    return labels.pool_owner(iid, project, slot) if slot else labels.owner(iid, user, project)
+
+
+def _remove_made(runtime: Runtime, iid: str, plan: Plan, session_id: str, made: Made,
+                 state: Mapping[str, Any] = _NO_STATE) -> None:
     """Remove what making one session created, logging (not raising) what cannot go."""
-    owner = {**labels.owner(iid, plan.user, plan.project), labels.SESSION: session_id}
+    owner = {**owner_of(iid, plan.user, plan.project, state), labels.SESSION: session_id}
     for failure in runtime.stop_session(made.engine, owner=owner):
         log.error("rollback step failed", target=failure)
     for failure in release_binds(made.binds):
@@ -501,7 +587,7 @@ def destroy_session(
     runtime = runtime or get_runtime(backend(row))
     log.info("destroying session", user=row.user, project=row.project or None,
              container=row.container_name, reason=reason)
-    owner = labels.owner(install_id(conn), row.user, row.project)
+    owner = owner_of(install_id(conn), row.user, row.project, row.runtime_state)
     if row.id:
         owner[labels.SESSION] = row.id
     failures = runtime.stop_session(engine_state(row), owner=owner)

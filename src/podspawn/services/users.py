@@ -254,6 +254,12 @@ def _remove_volumes(config: ServerConfig, conn: sqlite3.Connection, name: str,
             if found.kind == "volume":
                 engine.remove(found, owner=owner)
                 log.info("removed volume", user=name, volume=found.name)
+        from podspawn.services.pool_slots import remove_claimed_volumes
+
+        # the volumes of warm sessions the user claimed carry the slot's labels, not theirs
+        for failure in remove_claimed_volumes(conn, engine, name):
+            log.warning("could not remove a volume of a claimed warm session", user=name,
+                        error=failure)
     except PodspawnError as exc:
         log.warning("could not remove the user's volumes", user=name,
                     error=exc.detail or exc.message)

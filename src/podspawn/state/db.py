@@ -86,6 +86,29 @@ _MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 6: warm pools (state/pools.py): ready, unassigned sessions of a project, and which
+    # slot's volumes a user took over when their first login claimed one
+    """
+    CREATE TABLE pool(
+        slot TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        image TEXT NOT NULL,
+        status TEXT NOT NULL,
+        engine TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        maker_pid INTEGER NOT NULL DEFAULT 0,
+        maker_start INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE pool_claims(
+        user TEXT NOT NULL,
+        project TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        claimed_at REAL NOT NULL,
+        PRIMARY KEY(user, project)
+    );
+    """,
 )
 
 #: The schema version this podspawn writes (``PRAGMA user_version``).
