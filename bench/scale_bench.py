@@ -19,7 +19,11 @@ and measures, in the same run:
    often "database is locked" appeared on a client or in the operator log (target 0);
    both crowds again without podspawn (plain ``ssh`` then ``docker run`` or ``docker exec``,
    as many at once), since on a small machine a crowd is bound by CPU whoever serves it;
-5. for each session count in ``--steps`` (users x projects sessions, made by real logins):
+5. with a warm pool (``defaults.warm``): ``--cold`` new users' first logins one after
+   another, each claiming a warm container, against the same user's warm login (target
+   1.3), then ``--pool`` new users' first logins at once against a pool of as many: p50,
+   p95, max, how many claimed, and p95 against the single cold login (target 3.0);
+6. for each session count in ``--steps`` (users x projects sessions, made by real logins):
    ``podspawn list --json`` and one ``podspawn cleanup`` pass (targets 1 s and 5 s), beside
    ``docker ps -aq`` at the same count, and host memory taken per idle session
    (``MemAvailable`` before the first session against after each step).
@@ -56,7 +60,7 @@ from tests.e2e import harness  # noqa: E402 - reads PODSPAWN_E2E_ID when importe
 RESULTS = REPO / "bench" / "results"
 PODFILE = "base: debian:bookworm\n"
 TARGETS = {"first_logins_p95_vs_cold": 3.0, "list_s": 1.0, "cleanup_s": 5.0,
-           "database_locked": 0}
+           "database_locked": 0, "claim_vs_warm_login": 1.3, "pool_crowd_p95_vs_cold": 3.0}
 LOCKED = "database is locked"
 
 
@@ -205,6 +209,57 @@ class Scale:
             "mem_per_session_mb": (mem_before - mem_available_mb()) / max(1, sessions),
         }
 
+    def fill_pool(self, count: int) -> float:
+        """``defaults.warm: count``, then one timed ``cleanup`` pass, which makes them."""
+        self.server.set_config({"session": {"grace_period": "3h", "max_lifetime": "8h"},
+                                "resources": {"max_per_user": 0},
+                                "defaults": {"warm": count}})
+        seconds, done = timed([str(harness.BIN), "--config", str(self.server.config),
+                               "--json", "cleanup"], timeout=3600)
+        harness.require(done.returncode == 0, f"cleanup failed: {done.stderr}")
+        made = json.loads(done.stdout)["warm_made"]
+        harness.require(made >= count or (count == 0 and made == 0),
+                        f"the pool made {made} of {count} warm sessions")
+        return seconds
+
+    def new_users(self, base: str, count: int) -> list[str]:
+        users = [harness.uname(f"{base}{i:03d}") for i in range(count)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(self.server.add_user, users))
+        self.extra += users
+        return users
+
+    def claimed(self, user: str) -> bool:
+        import sqlite3
+
+        with sqlite3.connect(self.server.root / "state" / "state.db") as conn:
+            row = conn.execute("SELECT runtime_state FROM sessions WHERE user=? AND "
+                               "project=''", (user,)).fetchone()
+        return bool(row and json.loads(row[0]).get("pool"))
+
+    def pool_logins(self, count: int) -> dict[str, object]:
+        """``count`` new users one after another, each first login claiming a warm
+        container, then the same user's warm login: the ratio the issue asks for."""
+        self.fill_pool(count)
+        claims, warms = [], []
+        for user in self.new_users("scpool", count):
+            seconds, code, err = self.login(user)
+            harness.require(code == 0 and self.claimed(user), f"{user}: no claim: {err}")
+            claims.append(seconds)
+            warms.append(median_of(3, lambda u=user: self.login(u)[0]))  # type: ignore[misc]
+        return {"claim_median_s": statistics.median(claims),
+                "warm_median_s": statistics.median(warms), "claims": claims, "warm": warms}
+
+    def pool_crowd(self, count: int) -> dict[str, object]:
+        """``count`` new users' first logins at once against a pool of ``count``."""
+        fill_s = self.fill_pool(count)
+        users = self.new_users("scpc", count)
+        crowd = self.at_once([(u, "") for u in users])
+        crowd["claimed"] = sum(self.claimed(u) for u in users)
+        crowd["fill_s"] = fill_s
+        self.fill_pool(0)
+        return crowd
+
     def locked_in_log(self) -> int:
         path = self.server.root / "log" / "podspawn.log"
         return path.read_text(errors="replace").count(LOCKED) if path.exists() else 0
@@ -226,7 +281,8 @@ class Scale:
                 harness.run(["docker", "rmi", "-f", *sorted(set(images))])
 
 
-def measure(scale: Scale, *, cold: int, warm: int, steps: Sequence[int]) -> dict[str, object]:
+def measure(scale: Scale, *, cold: int, warm: int, steps: Sequence[int], pool: int
+            ) -> dict[str, object]:
     log("floors: plain ssh, docker run")
     floors = scale.floors()
     mem_before = mem_available_mb()
@@ -246,13 +302,19 @@ def measure(scale: Scale, *, cold: int, warm: int, steps: Sequence[int]) -> dict
         warm_floor = scale.floor_at_once(warm, ["docker", "exec", keeper, "true"])
     finally:
         harness.run(["docker", "rm", "-f", keeper])
+    pooled: dict[str, object] = {}
+    if pool:
+        log(f"warm pool: {cold} first logins one after another, each claiming one")
+        pooled["single"] = scale.pool_logins(cold)
+        log(f"warm pool of {pool}: {pool} new users' first logins at once")
+        pooled["crowd"] = scale.pool_crowd(pool)
     grown = []
     for target in steps:
         log(f"growing to {target} sessions, then timing list and cleanup")
         grown.append(scale.step(target, mem_before))
     return {"floors": floors, "single_cold": single, "first_logins": first,
             "warm_logins": parallel, "first_logins_floor": cold_floor,
-            "warm_logins_floor": warm_floor, "steps": grown,
+            "warm_logins_floor": warm_floor, "steps": grown, "pool": pooled,
             "database_locked_in_log": scale.locked_in_log()}
 
 
@@ -261,7 +323,17 @@ def analyse(data: dict[str, object]) -> dict[str, object]:
     first = data["first_logins"]
     last = data["steps"][-1] if data["steps"] else {}
     floors = data["floors"]
+    pool = data.get("pool") or {}
+    extra = {}
+    if pool:
+        extra = {"claim_vs_warm_login": pool["single"]["claim_median_s"]
+                 / pool["single"]["warm_median_s"],
+                 "claim_vs_cold": pool["single"]["claim_median_s"] / single,
+                 "pool_crowd_p95_vs_cold": (pool["crowd"]["p95_s"] or float("inf")) / single,
+                 "pool_crowd_p95_vs_floor_p95": (pool["crowd"]["p95_s"] or float("inf"))
+                 / data["first_logins_floor"]["p95_s"]}
     return {
+        **extra,
         "cold_vs_ssh_plus_docker_run": single / (floors["ssh_plain_s"] + floors["docker_run_s"]),
         "first_logins_p95_vs_cold": (first["p95_s"] or float("inf")) / single,
         "first_logins_max_vs_cold": (first["max_s"] or float("inf")) / single,
@@ -287,6 +359,15 @@ def report(result: dict[str, object]) -> None:
         print(f"{name}: {row['logins']} logins, {row['failed']} failed, "
               f"p50 {row['p50_s']:.3f} s, p95 {row['p95_s']:.3f} s, "
               f"max {row['max_s']:.3f} s, 'database is locked' {row.get('database_locked', '-')}")
+    pool = result.get("pool") or {}
+    if pool:
+        one, crowd = pool["single"], pool["crowd"]
+        print(f"warm pool: first login claiming {one['claim_median_s']:.3f} s, the same "
+              f"user's warm login {one['warm_median_s']:.3f} s")
+        print(f"warm pool crowd: {crowd['logins']} logins, {crowd['failed']} failed, "
+              f"{crowd['claimed']} claimed, p50 {crowd['p50_s']:.3f} s, p95 "
+              f"{crowd['p95_s']:.3f} s, max {crowd['max_s']:.3f} s (pool filled in "
+              f"{crowd['fill_s']:.1f} s)")
     print("sessions  list_s  cleanup_s  docker_ps_s  MB/session")
     for row in result["steps"]:
         print(f"{row['sessions']:8d}  {row['list_s']:6.3f}  {row['cleanup_s']:9.3f}  "
@@ -302,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="projects per user for the session counts (10)")
     parser.add_argument("--cold", type=int, default=5, help="single cold logins timed (5)")
     parser.add_argument("--warm", type=int, default=100, help="warm logins at once (100)")
+    parser.add_argument("--pool", type=int, default=50,
+                        help="warm-pool size for the crowd of first logins (50; 0 skips)")
     parser.add_argument("--steps", default="100,250,500",
                         help="session counts to time list and cleanup at (100,250,500)")
     args = parser.parse_args(argv)
@@ -319,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         log(f"adding {args.users} users and {args.projects} projects")
         scale.register()
-        data = measure(scale, cold=args.cold, warm=args.warm, steps=steps)
+        data = measure(scale, cold=args.cold, warm=args.warm, steps=steps, pool=args.pool)
         commit = harness.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
         result: dict[str, object] = {
             "meta": {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
