@@ -95,12 +95,15 @@ def project(server, tmp_path: Path):
     assert pool_containers(server, name) == []
 
 
+@pytest.mark.podman
 def test_first_login_claims_a_warm_container_and_the_pool_refills(server, project):
     name, _ = project
     set_warm(server, name, 1)
     assert cleanup(server)["warm_made"] == 1
     [warm] = pool_containers(server, name)
     [warm_side] = pool_containers(server, name, "service")
+    status = json.loads(server.podspawn("--json", "status").stdout)
+    assert {"project": name, "target": 1, "ready": 1, "starting": 0} in status["warm_pools"]
     slot = inspect(warm, '{{index .Config.Labels "podspawn-pool"}}')
     sarah, james = fresh_user(server, "warmsarah"), fresh_user(server, "warmjames")
     try:

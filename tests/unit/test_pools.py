@@ -7,10 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 from podspawn import labels
-from podspawn.services import cleanup, pool_slots, pools
+from podspawn.podfile.load import validate
+from podspawn.services import cleanup, pool_slots, pools, sessions
+from podspawn.services.overrides import Dotfiles, Effective
 from podspawn.state.pools import claimed_slot, list_members
+from podspawn.state.records import SessionRow
 from podspawn.state.sessions import get_session
-from tests.unit.fake_server import Server, disconnect
+from tests.unit.fake_server import IMAGE, Server, disconnect
 
 
 def _warm(server: Server, count: int) -> None:
@@ -69,16 +72,41 @@ def test_a_claimed_session_is_ended_with_the_slot_labels(server: Server) -> None
     assert get_session(server.conn, "fakeann", "") is None
 
 
-def test_a_user_with_volumes_of_their_own_is_not_given_a_slot(server: Server) -> None:
-    _warm(server, 1)
-    _fill(server)
-    owner = labels.owner(server.install_id, "fakeann", "")
-    server.fake._volume("podspawn-workspace.fakeann.x",
-                        {**owner, labels.ROLE: "workspace"})
-    row, process = server.login("fakeann")
-    assert "pool" not in row.runtime_state
-    assert len(list_members(server.conn, "")) == 1
-    disconnect(process)
+def _project_plan(server: Server, user: str) -> sessions.Plan:
+    return sessions.Plan(user=user, project="api", image=IMAGE,
+                         podfile=validate({"base": IMAGE}), uid=20001 if user else 0,
+                         gid=20001 if user else 0,
+                         settings=Effective(defaults=server.config.defaults,
+                                            mode="grace-period", env={}, dotfiles=Dotfiles()))
+
+
+def _claim(server: Server, user: str) -> SessionRow | None:
+    plan = _project_plan(server, user)
+    connection, _ = server.client(user, "api")
+    return pool_slots.claim(
+        config=server.config, conn=server.conn, runtime=server.fake, plan=plan,
+        spec=sessions.session_spec(server.config, plan, session_id="",
+                                   install_id=server.install_id),
+        row=lambda slot: sessions._reservation(server.config, plan, "fake", slot),
+        connection=connection)
+
+
+def test_only_a_first_login_claims_a_slot_of_a_project(server: Server) -> None:
+    slot_plan = _project_plan(server, "")
+    spec = pools._slot_spec(server.config, slot_plan, server.install_id, "0" * 12, "")
+    for _ in range(2):
+        pools._make_one(server.config, server.conn, server.fake, server.install_id,
+                        slot_plan, pool_slots.fingerprint(spec))
+    # a returning user (a workspace of their own) is left to start their own session
+    owner = labels.owner(server.install_id, "fakeann", "api")
+    server.fake._volume("podspawn-workspace.fakeann.api", {**owner, labels.ROLE: "workspace"})
+    assert _claim(server, "fakeann") is None
+    assert len(list_members(server.conn, "api")) == 2
+    # the control: a user with nothing of the project yet claims one, with the slot's id
+    row = _claim(server, "fakebob")
+    assert row is not None and row.status == "starting"
+    assert row.runtime_state["pool"] == claimed_slot(server.conn, "fakebob", "api")
+    assert len(list_members(server.conn, "api")) == 1
 
 
 def test_cleanup_removes_what_a_crashed_claim_or_fill_left(server: Server) -> None:

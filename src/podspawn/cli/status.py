@@ -57,6 +57,8 @@ def summary_data(summary: Summary) -> dict[str, object]:
         "address_pool": None if engine is None else {
             "capacity": engine.pool_capacity, "free": engine.pool_free,
             "source": engine.pools_source},
+        "warm_pools": [{"project": name, "target": pool.target, "ready": pool.ready,
+                        "starting": pool.starting} for name, pool in summary.warm.items()],
     }
 
 
@@ -81,4 +83,7 @@ def summary_lines(summary: Summary) -> list[str]:
         lines.append(f"Containers:    {engine.containers} in the engine")
         lines.append(f"Address pool:  {engine.pool_free} of {engine.pool_capacity} subnets "
                      f"free ({engine.pools_source}; each session takes one)")
+    for name, pool in summary.warm.items():
+        lines.append(f"Warm pool:     {name or '(default)'}: {pool.ready} ready of "
+                     f"{pool.target}" + (f", {pool.starting} starting" if pool.starting else ""))
     return lines

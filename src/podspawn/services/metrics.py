@@ -68,6 +68,17 @@ def status_metrics(summary: Summary) -> list[Metric]:
     for status in (*STATUSES, *sorted(set(summary.sessions) - set(STATUSES))):
         by_status.add_metric([status], summary.sessions.get(status, 0))
     families.insert(3, by_status)
+    if summary.warm:
+        ready = GaugeMetricFamily("podspawn_warm_pool_ready", "Warm sessions ready to be "
+                                  "claimed, by project (\"\" is the default environment).",
+                                  labels=["project"])
+        target = GaugeMetricFamily("podspawn_warm_pool_target", "Warm sessions each pool "
+                                   "keeps (defaults.warm, projects.NAME.warm).",
+                                   labels=["project"])
+        for name, pool in summary.warm.items():
+            ready.add_metric([name], pool.ready)
+            target.add_metric([name], pool.target)
+        families += [ready, target]
     if summary.engine is not None:
         families += [
             _gauge("podspawn_containers_docker", "Containers of this installation in the "

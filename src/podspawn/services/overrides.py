@@ -86,8 +86,6 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
     Raises:
         ConfigError: the file is not valid YAML or has a wrong key or value.
     """
-    from pydantic import TypeAdapter, ValidationError
-
     path = override_path(config, user)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -96,6 +94,9 @@ def load_override(config: ServerConfig, user: str) -> UserOverride:
         return UserOverride()
     except (OSError, yaml_text.YamlSyntaxError) as exc:
         raise ConfigError(_BROKEN, detail=f"{path} cannot be read as YAML") from exc
+    # only now: most users have no file, and pydantic costs a first login about 50 ms
+    from pydantic import TypeAdapter, ValidationError
+
     try:
         return TypeAdapter(UserOverride).validate_python(data)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ summary still reports what the database knows, and says why the rest is missing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podspawn import labels
 from podspawn.config.schema import ServerConfig
@@ -42,6 +42,14 @@ class EngineSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmPool:
+    target: int
+    """``defaults.warm`` or ``projects.NAME.warm``."""
+    ready: int
+    starting: int
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     sessions: dict[str, int]
     """Sessions by status, every status of :data:`STATUSES` present."""
@@ -53,6 +61,9 @@ class Summary:
     engine: EngineSummary | None
     engine_error: str = ""
     """Why ``engine`` is None."""
+    warm: dict[str, WarmPool] = field(default_factory=dict)
+    """Warm pools by environment (project name, "" for the default), each that has a
+    count or slots (``services.pools``)."""
 
     @property
     def total_sessions(self) -> int:
@@ -82,7 +93,20 @@ def summarize(*, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtim
         oldest_session_seconds=None if oldest is None else max(0.0, oldest),
         engine=engine,
         engine_error=why,
+        warm=_warm(config, conn),
     )
+
+
+def _warm(config: ServerConfig, conn: sqlite3.Connection) -> dict[str, WarmPool]:
+    from podspawn.services.pool_slots import targets
+    from podspawn.state.pools import list_members
+
+    wanted, members = targets(config), list_members(conn)
+    return {name: WarmPool(
+        target=wanted.get(name, 0),
+        ready=sum(m.project == name and m.status == "ready" for m in members),
+        starting=sum(m.project == name and m.status == "starting" for m in members))
+        for name in sorted({*wanted, *(m.project for m in members)})}
 
 
 def _engine(config: ServerConfig, iid: str, runtime: Runtime | None
