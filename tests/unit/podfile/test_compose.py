@@ -306,3 +306,38 @@ def test_init_from_devcontainer_writes_the_services(tmp_path: Path, write: Write
     assert source == ".devcontainer/devcontainer.json"
     assert "name: db" in text and "ready: pg_isready -U postgres" in text
     assert "services.app.command is not run" in text
+
+
+def test_ports_env_files_and_durations(tmp_path: Path, write: WriteFile) -> None:
+    write(".devcontainer/db.env", "FROM_FILE=1\nOVERRIDDEN=file\n")
+    repo(write, APP + textwrap.indent(textwrap.dedent("""\
+          db:
+            image: "db:1"
+            env_file: [db.env, {path: missing.env, required: false}]
+            environment: {OVERRIDDEN: env, FLAG: true}
+            ports: ["127.0.0.1:8080:80/tcp", "9000-9002", {target: 7000, published: 7001}]
+            expose: ["6000"]
+            healthcheck: {test: "true", interval: 1m30s, timeout: 500ms, retries: 1}
+          app2:
+            image: "a:1"
+            depends_on: {db: {condition: service_healthy}}
+        """), "  "))
+    loaded = load_podfile(tmp_path)
+    app2, db = loaded.podfile.services[1], loaded.podfile.services[0]
+    assert app2.name == "app2" and db.name == "db"
+    assert db.env == {"FROM_FILE": "1", "OVERRIDDEN": "env", "FLAG": "true"}
+    assert db.ports == (80, 9000, 9001, 9002, 7000, 6000)
+    assert db.ready == "true" and db.ready_timeout == 90.5
+
+
+def test_env_file_outside_the_repository_is_refused(tmp_path: Path, write: WriteFile) -> None:
+    repo(write, APP + '  db: {image: "db:1", env_file: ../../../etc/passwd}\n')
+    assert "services.db.env_file.0 '../../../etc/passwd' leaves the repository" in refusal(
+        tmp_path)
+
+
+def test_bad_duration_is_refused(tmp_path: Path, write: WriteFile) -> None:
+    repo(write, 'services:\n  app:\n    image: "debian:bookworm"\n    depends_on:\n'
+         '      db: {condition: service_healthy}\n'
+         '  db: {image: "db:1", healthcheck: {test: "true", interval: soon}}\n')
+    assert "services.db.healthcheck.interval 'soon' is not a duration" in refusal(tmp_path)
