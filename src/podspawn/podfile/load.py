@@ -4,7 +4,8 @@ Where the Podfile is (decided here; the Go docs contradict each other): in the p
 directory, ``podfile.yaml`` first, then ``.podspawn/podfile.yaml``. When both exist the first
 wins and the loaded result carries a warning naming the ignored file. With neither, a
 ``.devcontainer/devcontainer.json`` or ``.devcontainer.json`` is converted
-(:mod:`podspawn.podfile.devcontainer`). Nothing is merged across these sources, and there is no
+(:mod:`podspawn.podfile.devcontainer`, with its Compose files read by
+:mod:`podspawn.podfile.compose`). Nothing is merged across these sources, and there is no
 per-user fallback Podfile: a server must not build one user's default into another's project.
 
 ``extends`` names, in the order they are recognised:
