@@ -91,8 +91,8 @@ def parse_build(config: Mapping[str, Any], *, folder: str) -> BuildSpec | None:
     if not isinstance(target, str):
         raise PodfileError("build.target must be a string")
     return BuildSpec(
-        dockerfile=_inside(folder, dockerfile, dockerfile_key),
-        context=_inside(folder, context, context_key),
+        dockerfile=inside_repository(folder, dockerfile, dockerfile_key),
+        context=inside_repository(folder, context, context_key),
         args={str(k): v for k, v in args.items()}, target=target,
         dockerfile_key=dockerfile_key, context_key=context_key,
     )
@@ -109,14 +109,20 @@ def _pick(section: Mapping[str, Any], config: Mapping[str, Any], key: str,
     return None
 
 
-def _inside(folder: str, path: str, key: str) -> str:
+def inside_repository(folder: str, path: str, key: str,
+                      what: str = "the Dockerfile and its context") -> str:
+    """``path`` (relative to repository folder ``folder``) relative to the root.
+
+    Raises:
+        PodfileError: naming ``key``, when the path is absolute or leaves the repository.
+    """
     if path.startswith("/") or "\\" in path or "\0" in path:
         raise PodfileError(f"{key} {path[:80]!r} is not a relative path inside the "
                            "repository; make it relative to the devcontainer.json's folder")
     joined = os.path.normpath(os.path.join(folder, path))
     if joined == ".." or joined.startswith("../"):
-        raise PodfileError(f"{key} {path[:80]!r} leaves the repository; keep the Dockerfile "
-                           "and its context inside it")
+        raise PodfileError(f"{key} {path[:80]!r} leaves the repository; keep {what} inside "
+                           "it")
     return joined
 
 

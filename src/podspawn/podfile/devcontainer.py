@@ -8,8 +8,9 @@ What is converted:
 ==============================  ==============================================================
 devcontainer.json               Podfile
 ==============================  ==============================================================
-``image``                       ``base`` (``ubuntu:24.04`` with a warning when absent; a
-                                ``dockerComposeFile`` config is an error)
+``image``                       ``base`` (``ubuntu:24.04`` with a warning when absent)
+``dockerComposeFile``,          the service's image or build, its env, and the other
+``service``, ``runServices``    services as companions (:mod:`podspawn.podfile.compose`)
 ``build``, ``dockerFile``,      ``base`` is the image built on the server from that
 ``context``                     Dockerfile and context (``podspawn/build:<digest>``, see
                                 :mod:`podspawn.podfile.build_context`)
@@ -62,7 +63,7 @@ _CREATE_KEYS = ("onCreateCommand", "updateContentCommand", "postCreateCommand")
 _START_KEYS = ("postStartCommand", "postAttachCommand")
 _CONVERTED = frozenset(
     {"image", "containerEnv", "remoteEnv", "forwardPorts", "workspaceFolder", "build",
-     "dockerFile", "dockerfile", "context"}
+     "dockerFile", "dockerfile", "context", "dockerComposeFile", "service", "runServices"}
     | set(_CREATE_KEYS)
     | set(_START_KEYS)
 )
@@ -165,10 +166,10 @@ def convert_devcontainer(
         warnings.extend(f"{key} is ignored, since image is set" for key in _BUILD_KEYS
                         if key in config)
     elif "dockerComposeFile" in config:
-        raise PodfileError(
-            "dockerComposeFile is not supported yet; name an image or a build, or write a "
-            "podfile.yaml instead (podspawn init)"
-        )
+        if not built_base:  # the caller reads the Compose files (podfile.compose)
+            raise PodfileError("it uses Docker Compose; load it with its repository so the "
+                               "Compose files can be read")
+        podfile["base"] = built_base
     elif any(key in config for key in _BUILD_KEYS):
         if not built_base:
             raise PodfileError("it builds its image; load it with its repository so the "

@@ -48,6 +48,8 @@ def podfile_from_devcontainer(directory: str | os.PathLike[str]) -> tuple[str, s
     config = read_devcontainer(found, display=display)
     comments: list[str] = []
     try:
+        if "dockerComposeFile" in config:
+            return display, render(*_from_compose(root, config, display))
         base = ""
         build = None if config.get("image") else parse_build(
             config, folder=posixpath.dirname(display) or ".")
@@ -66,6 +68,24 @@ def podfile_from_devcontainer(directory: str | os.PathLike[str]) -> tuple[str, s
         raise PodfileError(f"{display}: {exc.message}") from None
     comments.extend(warnings)
     return display, render(data, display, comments)
+
+
+def _from_compose(root: Path, config: dict[str, Any], display: str
+                  ) -> tuple[dict[str, Any], str, list[str]]:
+    """The Podfile of a Compose-based config (its base the FROM of the service's build),
+    the files it comes from, and the comments."""
+    from podspawn.podfile.compose import ComposePolicy
+    from podspawn.podfile.load import load_compose_devcontainer
+
+    data, warnings, build, sources = load_compose_devcontainer(
+        config, root, display, posixpath.dirname(display) or ".", ComposePolicy())
+    if build is not None:
+        base, steps = dockerfile_stage(read_dockerfile(root, build), build.target)
+        data["base"] = base or DEFAULT_BASE
+        warnings.insert(0, f"its service built its image from {build.dockerfile}; base is "
+                        "that stage's FROM. Move these steps into packages or extra_commands:")
+        warnings[1:1] = [f"    {step}" for step in steps]
+    return data, ", ".join(sources), warnings
 
 
 def dockerfile_stage(text: str, target: str = "") -> tuple[str, list[str]]:

@@ -4,7 +4,8 @@ Where the Podfile is (decided here; the Go docs contradict each other): in the p
 directory, ``podfile.yaml`` first, then ``.podspawn/podfile.yaml``. When both exist the first
 wins and the loaded result carries a warning naming the ignored file. With neither, a
 ``.devcontainer/devcontainer.json`` or ``.devcontainer.json`` is converted
-(:mod:`podspawn.podfile.devcontainer`). Nothing is merged across these sources, and there is no
+(:mod:`podspawn.podfile.devcontainer`, with its Compose files read by
+:mod:`podspawn.podfile.compose`). Nothing is merged across these sources, and there is no
 per-user fallback Podfile: a server must not build one user's default into another's project.
 
 ``extends`` names, in the order they are recognised:
@@ -39,19 +40,23 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
 from podspawn import yaml_text
 from podspawn.errors import PodfileError
+from podspawn.podfile.bind_roots import bind_parts
 from podspawn.podfile.build_context import BuildSpec
 from podspawn.podfile.bundled import bundled_names, bundled_text
 from podspawn.podfile.merge import merge, removal_markers
 from podspawn.podfile.model import PATTERN_HINTS, Podfile
 from podspawn.podfile.recipe import content_hash, image_tag
 from podspawn.validation import Wording, describe_errors
+
+if TYPE_CHECKING:
+    from podspawn.podfile.compose import ComposePolicy
 
 #: ``fetch(url) -> text``: how remote ``extends`` are read. It may raise OSError (urllib's
 #: errors are OSErrors), ValueError, UnicodeError or PodfileError.
@@ -110,11 +115,15 @@ def load_podfile(
     fetch: Fetcher | None = None,
     remote_base_url: str = DEFAULT_REMOTE_BASE_URL,
     allowed_bind_roots: Sequence[str] = (),
+    session_cap_add: Sequence[str] = (),
+    service_cap_add: Sequence[str] = (),
 ) -> LoadedPodfile:
     """Load the Podfile of the project in ``directory``, or convert its devcontainer.json.
 
     ``fetch`` reads remote ``extends``; None refuses them. ``allowed_bind_roots`` lists the
-    host directories the admin lets services bind-mount (:func:`check_policy`).
+    host directories the admin lets services bind-mount (:func:`check_policy`);
+    ``session_cap_add`` and ``service_cap_add`` the capabilities a Compose file's
+    ``cap_add`` may name (the server grants them anyway; any other is refused).
 
     Raises:
         PodfileError: no Podfile or devcontainer.json, or any problem loading, resolving,
@@ -153,38 +162,85 @@ def load_podfile(
         )
     display = _relative(found, root)
     _require_inside(found, root)
-    data, dc_warnings, build = _load_devcontainer(found, root, display)
-    podfile = validate(data, sources=(display,))
-    check_policy(podfile, allowed_bind_roots=allowed_bind_roots, sources=(display,))
+    from podspawn.podfile.compose import ComposePolicy
+
+    policy = ComposePolicy(allowed_bind_roots=allowed_bind_roots,
+                           session_cap_add=session_cap_add, service_cap_add=service_cap_add)
+    data, dc_warnings, build, sources = _load_devcontainer(found, root, display, policy)
+    podfile = validate(data, sources=sources)
+    check_policy(podfile, allowed_bind_roots=allowed_bind_roots, sources=sources)
     return LoadedPodfile(
         podfile=podfile,
         origin="devcontainer",
-        sources=(display,),
+        sources=sources,
         warnings=tuple(f"{display}: {text}" for text in dc_warnings),
         build=build,
     )
 
 
 def _load_devcontainer(
-    found: Path, root: Path, display: str
-) -> tuple[dict[str, Any], list[str], BuildSpec | None]:
-    """The converted devcontainer.json and, when it builds its base, how."""
-    from podspawn.names import image_name
-    from podspawn.podfile.build_context import context_digest, parse_build, read_dockerfile
+    found: Path, root: Path, display: str, policy: ComposePolicy
+) -> tuple[dict[str, Any], list[str], BuildSpec | None, tuple[str, ...]]:
+    """The converted devcontainer.json, how its base is built (or None), and the files
+    involved."""
+    from podspawn.podfile.build_context import parse_build
     from podspawn.podfile.devcontainer import convert_devcontainer, read_devcontainer
 
     config = read_devcontainer(found, display=display)
+    folder = posixpath.dirname(display) or "."
     try:
-        build = None if config.get("image") else parse_build(
-            config, folder=posixpath.dirname(display) or ".")
-        built_base = ""
-        if build is not None:
-            digest = context_digest(root, build, read_dockerfile(root, build))
-            built_base = image_name("build", digest)
-        data, warnings = convert_devcontainer(config, built_base=built_base)
+        if "dockerComposeFile" in config:
+            return load_compose_devcontainer(config, root, display, folder, policy)
+        build = None if config.get("image") else parse_build(config, folder=folder)
+        data, warnings = convert_devcontainer(config, built_base=_built_base(root, build))
     except PodfileError as exc:
         raise PodfileError(f"{display}: {exc.message}") from None
-    return data, warnings, build
+    return data, warnings, build, (display,)
+
+
+def _built_base(root: Path, build: BuildSpec | None) -> str:
+    """``podspawn/build:<digest>`` of a build's Dockerfile and context, "" for no build."""
+    from podspawn.names import image_name
+    from podspawn.podfile.build_context import context_digest, read_dockerfile
+
+    if build is None:
+        return ""
+    return image_name("build", context_digest(root, build, read_dockerfile(root, build)))
+
+
+def load_compose_devcontainer(
+    config: dict[str, Any], root: Path, display: str, folder: str, policy: ComposePolicy
+) -> tuple[dict[str, Any], list[str], BuildSpec | None, tuple[str, ...]]:
+    """A Compose-based devcontainer.json: the service's base, env and ports under the
+    devcontainer.json's own, the other services as companions, how the base is built (or
+    None) and the files involved.
+
+    Raises:
+        PodfileError: a Compose file cannot be read, is invalid, or asks for what is refused.
+    """
+    from podspawn.podfile.compose import load_compose
+    from podspawn.podfile.devcontainer import convert_devcontainer
+
+    result = load_compose(root, config, folder=folder, policy=policy)
+    base = _built_base(root, result.build) or result.image
+    rest = {key: value for key, value in config.items() if key != "image"}
+    data, warnings = convert_devcontainer(rest, built_base=base)
+    if "image" in config:
+        warnings.append("image is ignored, since dockerComposeFile is set")
+    env = {**result.env, **data.get("env", {})}
+    if env:
+        data["env"] = env
+    if result.workspace and "workspace" not in data:
+        data["workspace"] = result.workspace
+    expose = list(data.get("ports", {}).get("expose", []))
+    expose += [port for port in result.ports if port not in expose]
+    if expose:
+        data["ports"] = {"expose": expose}
+    if result.services:
+        data["services"] = result.services
+    shown = ", ".join(result.sources)
+    warnings.extend(f"{shown}: {text}" for text in result.warnings)
+    return data, warnings, result.build, (display, *result.sources)
 
 
 def load_file(
@@ -285,24 +341,6 @@ def check_policy(
         raise PodfileError(
             _header(sources, len(problems)) + "".join(f"\n  {line}" for line in problems)
         )
-
-
-def bind_parts(source: str, roots: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:
-    """The allowed root that holds the host path ``source`` and the components below it, or
-    None when no root does.
-
-    Pure: compared component by component (so ``/srv/share`` does not hold
-    ``/srv/shared/x``), with empty and ``.`` components dropped. A ``..`` anywhere never
-    matches, whatever the roots.
-    """
-    want = [part for part in source.split("/") if part not in ("", ".")]
-    if ".." in want:
-        return None
-    for root in roots:
-        base = [part for part in root.split("/") if part not in ("", ".")]
-        if ".." not in base and want[: len(base)] == base:
-            return root, tuple(want[len(base):])
-    return None
 
 
 class _PodfileWording(Wording):

@@ -113,7 +113,7 @@ def open_source(source: str, roots: Sequence[str]) -> int:
         Refused: ``source`` is outside every root, or a component below the root is a
             symlink, not a directory, or missing.
     """
-    from podspawn.podfile.load import bind_parts
+    from podspawn.podfile.bind_roots import bind_parts
 
     found = bind_parts(source, roots)
     if found is None:

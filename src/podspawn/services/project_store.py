@@ -149,7 +149,9 @@ def _upgrade(config: ServerConfig, name: str, podfile_hash: str) -> LoadedPodfil
     try:
         loaded = load_podfile(checkout_dir(config, name), fetch=no_network,
                               remote_base_url=config.images.podfiles_url,
-                              allowed_bind_roots=config.security.allowed_bind_roots)
+                              allowed_bind_roots=config.security.allowed_bind_roots,
+                              session_cap_add=config.security.cap_add,
+                              service_cap_add=config.security.service_cap_add)
     except PodfileError as exc:
         if exc is refusal:
             log.error("project of an earlier release extends a remote base", project=name,

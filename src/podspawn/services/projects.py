@@ -118,7 +118,9 @@ def _load(config: ServerConfig, directory: str) -> LoadedPodfile:
 
     return load_podfile(directory, fetch=http_fetcher(),
                         remote_base_url=config.images.podfiles_url,
-                        allowed_bind_roots=config.security.allowed_bind_roots)
+                        allowed_bind_roots=config.security.allowed_bind_roots,
+                        session_cap_add=config.security.cap_add,
+                        service_cap_add=config.security.service_cap_add)
 
 
 def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile:

@@ -126,10 +126,10 @@ def test_conversion(config: dict[str, Any], podfile: dict[str, Any], warnings: l
     assert convert_devcontainer(config) == (podfile, warnings)
 
 
-def test_compose_configs_are_refused_by_name() -> None:
+def test_compose_configs_need_their_repository() -> None:
     with pytest.raises(PodfileError) as info:
         convert_devcontainer({"dockerComposeFile": "compose.yaml", "service": "app"})
-    assert info.value.message.startswith("dockerComposeFile is not supported yet")
+    assert info.value.message.startswith("it uses Docker Compose; load it with its repository")
 
 
 def test_a_build_needs_its_built_base() -> None:
@@ -199,5 +199,6 @@ def test_loaded_devcontainer_is_validated(tmp_path: Path, write: WriteFile) -> N
 def test_devcontainer_build_error_names_the_file(tmp_path: Path, write: WriteFile) -> None:
     write(".devcontainer/devcontainer.json", '{"dockerComposeFile": "compose.yml"}')
     with pytest.raises(PodfileError,
-                       match=r"^\.devcontainer/devcontainer\.json: dockerComposeFile is not"):
+                       match=r"^\.devcontainer/devcontainer\.json: dockerComposeFile "
+                             r"\.devcontainer/compose\.yml does not exist"):
         load_podfile(tmp_path)

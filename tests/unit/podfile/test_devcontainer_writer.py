@@ -77,7 +77,7 @@ def test_no_devcontainer_and_compose_are_refused(tmp_path: Path, write: WriteFil
     with pytest.raises(PodfileError, match=r"has no \.devcontainer/devcontainer\.json"):
         podfile_from_devcontainer(tmp_path)
     write(".devcontainer.json", '{"dockerComposeFile": "c.yml", "service": "app"}')
-    with pytest.raises(PodfileError, match=r"^\.devcontainer\.json: dockerComposeFile is not"):
+    with pytest.raises(PodfileError, match=r"^\.devcontainer\.json: dockerComposeFile c\.yml"):
         podfile_from_devcontainer(tmp_path)
 
 

@@ -20,7 +20,7 @@ from podspawn.podfile import (
     parse_podfile,
     validate,
 )
-from podspawn.podfile.load import bind_parts
+from podspawn.podfile.bind_roots import bind_parts
 
 from .conftest import WriteFile, problem_lines
 
