@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, wait_port
+from tests.e2e.harness import free_port, wait_for
 from tests.e2e.project_helpers import forget, fresh_user, pname, project_images
 from tests.e2e.test_devcontainer_build import commit, project_ssh, refused
 
@@ -99,8 +99,17 @@ def registry(tmp_path_factory):
     log = (root / "registry.log").open("wb")
     proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log)
     try:
-        wait_port(port, timeout=20)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/v2/", timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        assert wait_for(answers, timeout=20), "docker-registry did not answer"
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)

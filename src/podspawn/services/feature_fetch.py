@@ -10,10 +10,10 @@ standard library, anonymously, with size limits; every blob is checked against i
 
 The cache, ``<state dir>/features``: ``manifests/<hex>.json`` by manifest digest and
 ``trees/<hex>/`` (the extracted Feature) by the digest of its tar. A Feature pinned by digest
-that is in the cache is used without any network access. Trees are extracted with
-``tarfile``'s ``data`` filter (no absolute paths, no ``..``, no links out, no devices, no
-setuid bits) into a temporary folder renamed into place, so a half-written tree is never
-seen.
+that is in the cache is used without any network access. Trees are extracted with the rules
+of ``tarfile``'s ``data`` filter, checked by hand (no absolute paths, no ``..``, no links out,
+no hard links or devices, no setuid bits, owned by root) into a temporary folder renamed into
+place, so a half-written tree is never seen.
 """
 
 from __future__ import annotations
@@ -121,9 +121,34 @@ def extract(data: bytes, target: str, *, feature: str) -> None:
             if len(members) > MAX_MEMBERS or sum(m.size for m in members) > MAX_TREE_BYTES:
                 raise PodfileError(f"feature {feature!r} unpacks to more than "
                                    f"{MAX_TREE_BYTES} bytes or {MAX_MEMBERS} files")
-            tar.extractall(target, filter="data")
+            for member in members:
+                _check_member(member, feature)
+                member.mode &= 0o755
+                member.uid = member.gid = 0
+                member.uname = member.gname = "root"
+            tar.extractall(target, members=members)  # noqa: S202 (each member checked above)
     except tarfile.TarError as exc:
         raise PodfileError(f"feature {feature!r} is not a usable tar archive ({exc})") from None
+
+
+def _check_member(member: tarfile.TarInfo, feature: str) -> None:
+    """Refuse what could write outside the tree or make devices: the ``data`` filter's
+    rules, checked here since not every Python 3.11 has that filter."""
+    name = member.name
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    bad = name.startswith("/") or ".." in parts
+    if member.issym():
+        link = member.linkname
+        depth = len(parts) - 1
+        for part in link.split("/"):
+            depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+            bad = bad or depth < 0
+        bad = bad or link.startswith("/")
+    elif not (member.isfile() or member.isdir()):
+        bad = True
+    if bad:
+        raise PodfileError(f"feature {feature!r} holds {name[:120]!r}, which is not a plain "
+                           "file or folder inside the feature; it was not unpacked")
 
 
 def _get(url: str, *, feature: str, accept: str = "", limit: int) -> tuple[bytes, str]:
