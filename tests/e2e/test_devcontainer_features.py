@@ -143,7 +143,7 @@ def make_repo(path: Path, tarball_url: str, lock: dict | None = None) -> Path:
     local.mkdir(parents=True)
     for name, text in feature_files(
             "local-a", options={"greeting": {"type": "string", "default": "hi"}},
-            env={"LOCAL_A": "yes"}).items():
+            env={"LOCAL_A": "yes"}, extra={"installsAfter": [tarball_url]}).items():
         (local / name).write_text(text)
     config = {
         "image": "debian:bookworm",
@@ -214,8 +214,9 @@ def test_three_features_install_in_order_with_options_and_env(server, tmp_path, 
         out = seen.stdout.decode()
         assert seen.returncode == 0, seen.stderr.decode()
         lines = out.splitlines()
-        # the override puts the OCI one first; tar-b installs after it (installsAfter);
-        # options: the user's, the default, and the version shorthand
+        # the override puts the OCI one first; then installsAfter beats the sort by id
+        # (./local-a < http://...): tar-b after oci-c, local-a after tar-b. Options: the
+        # version shorthand, a default, the user's value
         assert lines[:3] == ["oci-c  2.0 podspawn", "tar-b tarball-default  podspawn",
                              "local-a hello  podspawn"], out
         assert "ENV=yes,yes,yes" in out
