@@ -238,3 +238,27 @@ def test_a_tar_inside_its_folder_unpacks(tmp_path) -> None:  # type: ignore[no-u
 
     extract(_tar(("./install.sh", ""), ("d/link", "../install.sh")), str(tmp_path), feature="f")
     assert (tmp_path / "d" / "link").read_text() == "ok"
+
+
+def test_the_features_tag_covers_content_options_and_order() -> None:
+    from podspawn.podfile.features.layers import FeaturePlan, ResolvedFeature
+
+    def feature(key: str, digest: str, env: dict[str, str]) -> ResolvedFeature:
+        return ResolvedFeature(ref=parse_ref(key), meta=meta(containerEnv={"K": key}),  # type: ignore[arg-type]
+                               digest=digest, folder="/x", env=env)
+
+    a, b = feature("./a", "local:1", {"V": "1"}), feature("./b", "local:2", {})
+    plan = FeaturePlan(base="debian:bookworm", features=(a, b))
+    assert plan.tag.startswith("podspawn/features:")
+    text = plan.dockerfile()
+    assert text.startswith("FROM debian:bookworm\nUSER root\n")
+    assert text.index('ENV K="./a"') < text.index("01-x") < text.index('ENV K="./b"')
+    assert "ENTRYPOINT" not in text
+    others = [FeaturePlan(base="debian:bookworm", features=(b, a)),
+              FeaturePlan(base="debian:trixie", features=(a, b)),
+              FeaturePlan(base="debian:bookworm",
+                          features=(feature("./a", "local:3", {"V": "1"}), b)),
+              FeaturePlan(base="debian:bookworm",
+                          features=(feature("./a", "local:1", {"V": "2"}), b))]
+    assert len({plan.digest, *(other.digest for other in others)}) == 5
+    assert FeaturePlan(base="debian:bookworm", features=(a, b)).digest == plan.digest
