@@ -2,7 +2,8 @@
 # The whole test suite on a fresh Debian machine, as root: installs what the tests need
 # (Docker Engine, rootful Podman, OpenSSH server and clients, rsync, sudo, debootstrap,
 # gVisor, iptables, iproute2, and Prometheus, which the metrics test runs as a subprocess of
-# its own), a development virtual environment, then runs ruff, mypy and pytest (unit and
+# its own, and Debian's docker-registry, which the devcontainer Features test runs on a loopback
+# port of its own), a development virtual environment, then runs ruff, mypy and pytest (unit and
 # end-to-end).
 #
 #   sudo scripts/test.sh [pytest arguments]
@@ -14,7 +15,7 @@ need=""
 for pair in dockerd:docker.io sshd:openssh-server ssh:openssh-client sftp:openssh-client \
             rsync:rsync sudo:sudo debootstrap:debootstrap tmux:tmux git:git runsc:runsc \
             iptables:iptables ip:iproute2 nsenter:util-linux podman:podman \
-            prometheus:prometheus; do
+            prometheus:prometheus docker-registry:docker-registry; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done

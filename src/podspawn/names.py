@@ -279,7 +279,8 @@ def lock_name(kind: str, key: str) -> str:
 def image_name(kind: str, digest: str, project: str = "") -> str:
     """An image podspawn builds: a project's (``podspawn/<project>:podfile-<digest>``, the Go
     implementation's tag), the podspawn layer over a base image (``podspawn/base:<digest>``)
-    or a base built from a repository's Dockerfile and context (``podspawn/build:<digest>``).
+    or a base built from a repository's Dockerfile and context (``podspawn/build:<digest>``),
+    or a base with a devcontainer's Features installed (``podspawn/features:<digest>``).
 
     They never meet: a project tag starts with ``podfile-`` and the others are bare hex,
     even for a project called ``base`` or ``build``.
@@ -295,6 +296,8 @@ def image_name(kind: str, digest: str, project: str = "") -> str:
         return f"{PREFIX}/base:{digest}"
     if kind == "build" and not project:
         return f"{PREFIX}/build:{digest}"
+    if kind == "features" and not project:
+        return f"{PREFIX}/features:{digest}"
     raise InvalidName(f"unknown image kind {_show(kind)}")
 
 

@@ -33,6 +33,7 @@ def state_dir(db_path: str) -> str:
         <state dir>/projects/       checkouts and stored resolved Podfiles
         <state dir>/credentials/    repository credentials split off at add-project
         <state dir>/binds/          the staged host binds of running sessions
+        <state dir>/features/       fetched devcontainer Features, by digest
     """
     return os.path.dirname(db_path)
 
@@ -53,3 +54,7 @@ def credentials_dir(state_dir: str) -> str:
 
 def binds_dir(state_dir: str) -> str:
     return os.path.join(state_dir, "binds")
+
+
+def features_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "features")

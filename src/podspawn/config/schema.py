@@ -330,11 +330,23 @@ class ImagesConfig:
     """Process limit of a project image build, all its steps' processes together. 0 means
     none, for engines where podspawn cannot set one (it needs Docker's cgroupfs driver on
     cgroups v1)."""
+    features_registry: str = ""
+    """Registry mirror (``http://`` or ``https://``) that devcontainer Features given as OCI
+    references are fetched from, the reference's registry host dropped and its path kept
+    (``ghcr.io/org/repo/go:1`` is ``<mirror>/v2/org/repo/go/manifests/1``). Empty: OCI
+    Features are refused."""
+    features_allow: tuple[str, ...] = ()
+    """devcontainer Feature ids (``ghcr.io/org/repo/go``, a tarball URL) or prefixes ending
+    at a ``/`` (``ghcr.io/org/``) that may be fetched. Local folder Features need no entry.
+    Empty: local Features only."""
 
     def __post_init__(self) -> None:
         for key in ("node_dist_url", "go_dist_url", "rustup_url", "podfiles_url"):
             if not getattr(self, key).startswith(("http://", "https://")):
                 raise ValueError(f"images.{key} must start with http:// or https://")
+        if self.features_registry and not self.features_registry.startswith(
+                ("http://", "https://")):
+            raise ValueError("images.features_registry must start with http:// or https://")
         _positive_memory("images.build_memory", self.build_memory)
         if self.build_pids < 0:
             raise ValueError("images.build_pids must be 0 (no limit) or more")
@@ -391,7 +403,8 @@ class ServerConfig:
             log=LogConfig(**data["log"]),
             security=SecurityConfig(**sec),
             resources=ResourcesConfig(**data["resources"]),
-            images=ImagesConfig(**data["images"]),
+            images=ImagesConfig(**{**data["images"], "features_allow": tuple(
+                data["images"].get("features_allow", ()))}),
             runtime=RuntimeConfig(**data.get("runtime", {})),
             network=NetworkConfig(**data.get("network", {})),
             projects_file=data["projects_file"],

@@ -36,7 +36,10 @@ joined arrays and objects with ``&&``, which is wrong for both):
 * an object holds named commands (each a string or an array) that run in parallel: each in a
   background subshell, then all are waited for, and the step fails if any of them failed.
 
-Every other key (``features``, ``remoteUser``, ``mounts``, ``runArgs``...) is reported in the
+``features`` and ``overrideFeatureInstallOrder`` are installed on the server when the project
+is registered (:mod:`podspawn.podfile.features`, :mod:`podspawn.services.features`).
+
+Every other key (``remoteUser``, ``mounts``, ``runArgs``...) is reported in the
 returned warnings by name; ``name``, ``customizations`` and ``$schema`` are ignored quietly,
 since they only concern editors.
 """
@@ -63,7 +66,8 @@ _CREATE_KEYS = ("onCreateCommand", "updateContentCommand", "postCreateCommand")
 _START_KEYS = ("postStartCommand", "postAttachCommand")
 _CONVERTED = frozenset(
     {"image", "containerEnv", "remoteEnv", "forwardPorts", "workspaceFolder", "build",
-     "dockerFile", "dockerfile", "context", "dockerComposeFile", "service", "runServices"}
+     "dockerFile", "dockerfile", "context", "dockerComposeFile", "service", "runServices",
+     "features", "overrideFeatureInstallOrder"}
     | set(_CREATE_KEYS)
     | set(_START_KEYS)
 )
@@ -266,6 +270,11 @@ def _phases(config: Mapping[str, Any], keys: tuple[str, ...], warnings: list[str
             script = command_script(config[key], key=key)
             if script is not None:
                 scripts.append(script)
+    return join_phases(scripts)
+
+
+def join_phases(scripts: list[str]) -> str | None:
+    """Scripts run one after the other, each only if the one before succeeded."""
     if len(scripts) <= 1:
         return scripts[0] if scripts else None
     return " && ".join(_group(script) for script in scripts)

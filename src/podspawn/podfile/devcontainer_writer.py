@@ -67,6 +67,9 @@ def podfile_from_devcontainer(directory: str | os.PathLike[str]) -> tuple[str, s
     except PodfileError as exc:
         raise PodfileError(f"{display}: {exc.message}") from None
     comments.extend(warnings)
+    if isinstance(config.get("features"), dict) and config["features"]:
+        comments.append("features (" + ", ".join(config["features"]) + ") are installed only "
+                        "when the project is registered from its devcontainer.json")
     return display, render(data, display, comments)
 
 

@@ -50,6 +50,7 @@ from podspawn.errors import PodfileError
 from podspawn.podfile.bind_roots import bind_parts
 from podspawn.podfile.build_context import BuildSpec
 from podspawn.podfile.bundled import bundled_names, bundled_text
+from podspawn.podfile.features.layers import FeaturePlan
 from podspawn.podfile.merge import merge, removal_markers
 from podspawn.podfile.model import PATTERN_HINTS, Podfile
 from podspawn.podfile.recipe import content_hash, image_tag
@@ -88,7 +89,10 @@ class LoadedPodfile:
     """Sentences worth showing (an ignored second Podfile, devcontainer keys not used)."""
     build: BuildSpec | None = None
     """How the base image is built (a devcontainer ``build``): ``podfile.base`` is then
-    ``podspawn/build:<digest>`` of its Dockerfile and context."""
+    ``podspawn/build:<digest>`` of its Dockerfile and context (or the Features' base)."""
+    features: FeaturePlan | None = None
+    """A devcontainer's Features (``services.features``): ``podfile.base`` is then
+    ``podspawn/features:<digest>``, built over ``features.base``."""
 
     @property
     def content_hash(self) -> str:

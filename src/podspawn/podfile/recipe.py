@@ -57,7 +57,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,6 +74,11 @@ LAYER_FILE = "podspawn-layer.sh"
 ON_CREATE_FILE = "podspawn-on-create.sh"
 #: The uid-1000 account of a project image, renamed to the login name in each container.
 BUILD_USER = "podspawn"
+#: The step that makes it, unless the base has a uid 1000 already.
+BUILD_USER_STEP = (
+    "RUN getent passwd 1000 >/dev/null || "
+    f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})"
+)
 
 _URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
 _PPA_RE = re.compile(r"ppa:[a-z0-9._-]+/[a-z0-9._-]+")
@@ -151,7 +156,7 @@ def render_recipe(podfile: Podfile, settings: RecipeSettings | None = None) -> s
         blocks.append(_apt_step(apt))
     static_env = image_env(podfile)
     if static_env:
-        blocks.append(_env_step(static_env))
+        blocks.append(env_step(static_env))
     if podfile.ports.expose:
         blocks.append("EXPOSE " + " ".join(str(port) for port in podfile.ports.expose))
     blocks.extend(f"RUN {command}" for command in podfile.extra_commands)
@@ -281,7 +286,8 @@ def _runtime_step(package: Package, settings: RecipeSettings) -> str:
     return " \\\n".join(lines)
 
 
-def _env_step(env: dict[str, str]) -> str:
+def env_step(env: Mapping[str, str]) -> str:
+    """One ``ENV`` instruction setting ``env``, sorted by name; ``$VAR`` still expands."""
     items = [f'{key}="{_quote(env[key])}"' for key in sorted(env)]
     return "ENV " + " \\\n    ".join(items)
 
@@ -310,8 +316,7 @@ def project_dockerfile(
     steps = [
         render_recipe(podfile, settings).rstrip(),
         *_layer_steps(),
-        "RUN getent passwd 1000 >/dev/null || "
-        f"(groupadd -g 1000 {BUILD_USER} && useradd -u 1000 -g 1000 -m -s /bin/sh {BUILD_USER})",
+        BUILD_USER_STEP,
         f'COPY --chown=1000:1000 ["workspace/", "{workspace}/"]',
     ]
     if podfile.on_create:

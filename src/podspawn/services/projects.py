@@ -134,6 +134,10 @@ def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile
     from podspawn.services.overrides import podfile_mode_allowed
 
     loaded = _load(config, checkout)
+    if loaded.origin == "devcontainer":
+        from podspawn.services.features import apply_features
+
+        loaded = apply_features(config, checkout, loaded)
     for warning in loaded.warnings:
         log.warning(warning, project=project)
     check_requests(config, loaded.podfile)
@@ -211,17 +215,24 @@ def build_project_image(
     if progress:
         progress(f"Building environment from {loaded.sources[0]} "
                  "(first time, this takes a minute)...")
-    if loaded.build is not None:
-        from podspawn.services.base_builds import ensure_built_base
+    base = loaded.features.base if loaded.features is not None else podfile.base
+    try:
+        if loaded.build is not None:
+            from podspawn.services.base_builds import ensure_built_base
 
-        try:
             ensure_built_base(runtime, project=project, spec=loaded.build, checkout=checkout,
-                              tag=podfile.base, limits=build_limits(config, project),
+                              tag=base, limits=build_limits(config, project),
                               on_output=_base_progress(progress))
-        except BuildLimitReached as exc:
-            raise _limit_message(config, project, exc) from exc
-    else:
-        ensure_base(runtime, podfile.base)
+        else:
+            ensure_base(runtime, base)
+        if loaded.features is not None:
+            from podspawn.services.features import ensure_featured_base
+
+            ensure_featured_base(runtime, project=project, plan=loaded.features,
+                                 limits=build_limits(config, project),
+                                 on_output=_base_progress(progress))
+    except BuildLimitReached as exc:
+        raise _limit_message(config, project, exc) from exc
     from podspawn.podfile.recipe import LAYER_FILE, ON_CREATE_FILE, project_dockerfile
 
     files = {LAYER_FILE: LAYER_SCRIPT.encode()}

@@ -39,7 +39,8 @@ def test_the_written_podfile_equals_the_conversion(tmp_path: Path, write: WriteF
     assert load_podfile(tmp_path).podfile == converted
     assert list(yaml.safe_load(text))[:3] == ["base", "env", "ports"]
     comments = [line for line in text.splitlines() if line.startswith("#")]
-    assert "#   features is not supported and was ignored" in comments
+    assert ("#   features (ghcr.io/devcontainers/features/go:1) are installed only when the "
+            "project is registered from its devcontainer.json") in comments
     assert "#   remoteUser is not supported and was ignored" in comments
     assert any("db:5432" in line for line in comments)
 
