@@ -35,7 +35,8 @@ joined arrays and objects with ``&&``, which is wrong for both):
 * an object holds named commands (each a string or an array) that run in parallel: each in a
   background subshell, then all are waited for, and the step fails if any of them failed.
 
-Every other key (``features``, ``remoteUser``, ``mounts``, ``runArgs``...) is reported in the
+The container keys (``remoteUser``, ``mounts``, ``runArgs``, ``hostRequirements``...) are
+converted by :mod:`podspawn.podfile.devcontainer_keys`. Every other key is reported in the
 returned warnings by name; ``name``, ``customizations`` and ``$schema`` are ignored quietly,
 since they only concern editors.
 """
@@ -51,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from podspawn.errors import PodfileError
+from podspawn.podfile.devcontainer_keys import KEYS as CONTAINER_KEYS
+from podspawn.podfile.devcontainer_keys import convert_keys
 
 #: Where a devcontainer config is looked for in a project directory, in this order.
 DEVCONTAINER_NAMES = (".devcontainer/devcontainer.json", ".devcontainer.json")
@@ -65,6 +68,7 @@ _CONVERTED = frozenset(
      "dockerFile", "dockerfile", "context"}
     | set(_CREATE_KEYS)
     | set(_START_KEYS)
+    | CONTAINER_KEYS
 )
 _QUIET = frozenset({"name", "customizations", "$schema"})
 _BUILD_KEYS = ("build", "dockerFile", "dockerfile")
@@ -157,8 +161,7 @@ def convert_devcontainer(
         PodfileError: the config uses Compose, builds its image with no ``built_base``
             given, or a lifecycle command has no usable form.
     """
-    warnings: list[str] = []
-    podfile: dict[str, Any] = {}
+    podfile, warnings = convert_keys(config)  # container keys: devcontainer_keys
     image = config.get("image")
     if isinstance(image, str) and image:
         podfile["base"] = image
@@ -178,7 +181,7 @@ def convert_devcontainer(
         podfile["base"] = default_base
         warnings.append(f"it names no image; using {default_base}")
 
-    env = _convert_env(config, warnings)
+    env = {**podfile.get("env", {}), **_convert_env(config, warnings)}
     if env:
         podfile["env"] = env
     ports = _convert_ports(config.get("forwardPorts"), warnings)

@@ -61,6 +61,7 @@ from podspawn.runtime.spec import (
     ProbeSpec,
     SessionSpec,
     Status,
+    Volume,
 )
 from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, pool_headroom
 
@@ -171,11 +172,14 @@ class FakeRuntime:
                 volumes[spec.workspace] = self._volume(
                     names.workspace_volume(spec.user, spec.project),
                     {**owner, labels.ROLE: "workspace", **spec.labels})
+            volumes.update(self._named_volumes(spec, spec.volumes))
+            binds = {b.target: b.source for b in spec.binds}
+            if spec.home:
+                binds[spec.home.target] = spec.home.source
             container = self._create(
                 name, self._image(spec.image), {**session_labels, labels.ROLE: "session"},
                 network=net_name, aliases=(spec.hostname,), hostname=spec.hostname,
-                env=dict(spec.env), volumes=volumes,
-                binds={spec.home.target: spec.home.source} if spec.home else {})
+                env=dict(spec.env), volumes=volumes, binds=binds)
             made.append(container.id)
             self._start(container)
             if container.state != "running":
@@ -191,6 +195,12 @@ class FakeRuntime:
             raise
         return {"version": STATE_VERSION, "world": self.world, "container": container.id,
                 "name": name, "network": net_name, "services": services}
+
+    def _named_volumes(self, spec: SessionSpec, volumes: tuple[Volume, ...]) -> dict[str, str]:
+        owner = labels.owner(spec.install_id, spec.user, spec.project)
+        return {v.target: self._volume(names.volume_name(spec.user, spec.project, v.name),
+                                       {**owner, labels.ROLE: "volume", **spec.labels})
+                for v in volumes}
 
     def _clear_leftovers(self, owner: Mapping[str, str], session_id: str, name: str,
                          network: str) -> None:
@@ -211,11 +221,7 @@ class FakeRuntime:
                                  "that nothing checked; report this to the podspawn developers")
         binds = stage(companion) if stage is not None and companion.binds else ()
         owner = labels.owner(spec.install_id, spec.user, spec.project)
-        volumes = {
-            v.target: self._volume(names.volume_name(spec.user, spec.project, v.name),
-                                   {**owner, labels.ROLE: "volume", **spec.labels})
-            for v in companion.volumes
-        }
+        volumes = self._named_volumes(spec, companion.volumes)
         image = self._image(companion.image)
         if not companion.command and not image.command:
             raise RuntimeFailure(f"could not create companion service {companion.name}: No "

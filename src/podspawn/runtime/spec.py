@@ -140,6 +140,9 @@ class SessionSpec:
     checkout); the caller has checked them, the backend adds nothing."""
     published: tuple[PortPublish, ...] = ()
     """Session container ports reachable on the host (local mode only)."""
+    volumes: tuple[Volume, ...] = ()
+    """Named volumes of the session container (the Podfile's ``volumes``), shared by name
+    with the companions' volumes of the same (user, project)."""
 
 
 @dataclass(frozen=True, slots=True)

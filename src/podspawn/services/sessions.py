@@ -53,6 +53,7 @@ from podspawn.runtime.spec import (
     Hardening,
     Limits,
     SessionSpec,
+    Volume,
 )
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
@@ -425,13 +426,19 @@ def converge_session(
     engine: EngineState = {}
     try:
         if podfile is not None:
+            from podspawn.services.dev_storage import stage_session_binds
+
             require_images(runtime, podfile.services, plan.project)
+            if podfile.volumes:
+                spec = replace(spec, binds=(*spec.binds,
+                                            *stage_session_binds(podfile, start.binds)))
         engine = runtime.start_session(
             spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
         shell, home_dir = set_up_user(
             runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
             shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=spec.home is not None)
+            home_mounted=spec.home is not None,
+            image_user=podfile.image_user or "" if podfile is not None else "")
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
@@ -451,13 +458,16 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
     env = dict(settings.env)
     workspace = ""
     companions: tuple[CompanionSpec, ...] = ()
+    volumes: tuple[Volume, ...] = ()
     if podfile is not None:
         from podspawn.podfile import default_workspace, session_env
+        from podspawn.services.dev_storage import session_volumes
 
         workspace = podfile.workspace or default_workspace(project)
         env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
                **env}
         companions = companion_specs(config, podfile.services)
+        volumes = session_volumes(podfile)
     return SessionSpec(
         session_id=session_id,
         install_id=install_id,
@@ -476,6 +486,7 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
                             read_only=sec.readonly_rootfs, tmpfs=dict(sec.tmpfs),
                             oci_runtime=sec.runtime),
         address_pool=address_pool(config),
+        volumes=volumes,
     )
 
 
