@@ -105,6 +105,12 @@ for dir in "$home" ${PODSPAWN_WORKDIR:+"$PODSPAWN_WORKDIR"}; do
     chown -R -h --from=":$group_owner" ":$gid" "$dir"
   fi
 done
+# the project's fresh (empty) named volumes are the user's, as a devcontainer's are its user's
+old_ifs=$IFS; IFS=:
+for dir in $PODSPAWN_OWN; do
+  if [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then chown "$uid:$gid" "$dir"; fi
+done
+IFS=$old_ifs
 usermod -p '*' "$u"
 mkdir -p /etc/sudoers.d
 printf '%s ALL=(ALL) NOPASSWD:ALL
@@ -119,6 +125,7 @@ printf '%s
 def set_up_user(
     runtime: Runtime, engine: EngineState, *, user: str, uid: int, gid: int, shell: str,
     workdir: str = "", home_mounted: bool = False, image_user: str = "",
+    own: tuple[str, ...] = (),
 ) -> tuple[str, str]:
     """Create the user's account in the container; return the (shell, home) it ended with.
 
@@ -131,7 +138,7 @@ def set_up_user(
         env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": shell, "PODSPAWN_UID": str(uid),
              "PODSPAWN_GID": str(gid), "PODSPAWN_WORKDIR": workdir,
              "PODSPAWN_HOME_MOUNTED": "1" if home_mounted else "0",
-             "PODSPAWN_IMAGE_USER": image_user},
+             "PODSPAWN_IMAGE_USER": image_user, "PODSPAWN_OWN": ":".join(own)},
     )
     if setup.exit_code != 0:
         raise RuntimeFailure(

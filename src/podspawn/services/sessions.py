@@ -438,7 +438,8 @@ def converge_session(
             runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
             shell=settings.defaults.shell, workdir=spec.workspace,
             home_mounted=spec.home is not None,
-            image_user=podfile.image_user or "" if podfile is not None else "")
+            image_user=podfile.image_user or "" if podfile is not None else "",
+            own=tuple(v.target for v in spec.volumes if not v.read_only))
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
