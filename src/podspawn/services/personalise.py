@@ -49,7 +49,7 @@ if ! getent passwd "$u" >/dev/null 2>&1; then
     echo "podspawn: the image has no user $PODSPAWN_IMAGE_USER" >&2
   fi
   [ -n "$other" ] || other=$(getent passwd 1000 | cut -d: -f1 || true)
-  if [ -n "$other" ] && [ "$other" != root ]; then
+  if [ -n "$other" ] && [ "$(id -u "$other")" != 0 ]; then
     # that user (a project's build user, ubuntu's "ubuntu", the image's "vscode") becomes
     # $u, keeping what on_create left in its home
     group=$(id -gn "$other")
