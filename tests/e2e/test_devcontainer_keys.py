@@ -93,6 +93,7 @@ def test_the_container_keys_work_in_a_session(server, shared, tmp_path):
         assert ("This project recommends 2 VS Code extension(s): ms-python.python, golang.go"
                 in err), err
         assert "installed in the container's VS Code server: ms-python.python, golang.go" in err
+        assert "warning: the project asks for 4096 CPUs and this host has" in err
         volumes = subprocess.run([ENGINE, "volume", "ls", "--format", "{{.Name}}"],
                                  capture_output=True, text=True, check=True).stdout.split()
         assert f"podspawn-volume.{user}.{name}.cache-devcontainer" in volumes

@@ -429,6 +429,7 @@ def converge_session(
             from podspawn.services.dev_storage import stage_session_binds
 
             require_images(runtime, podfile.services, plan.project)
+            _warn_host(config, podfile, progress)
             if podfile.volumes:
                 spec = replace(spec, binds=(*spec.binds,
                                             *stage_session_binds(podfile, start.binds)))
@@ -448,6 +449,18 @@ def converge_session(
                      Made(engine=engine, shell="", home="", workdir="", binds=staging))
         raise
     return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir, binds=staging)
+
+
+def _warn_host(config: ServerConfig, podfile: Podfile, progress: Progress | None) -> None:
+    """Tell the user, as their session starts, what the host lacks of the project's
+    ``host_requirements`` (a warning: the project may well work with less)."""
+    wanted = podfile.host_requirements
+    if progress is None or not (wanted.cpus or wanted.memory or wanted.storage or wanted.gpu):
+        return
+    from podspawn.services.host_requirements import unmet
+
+    for problem in unmet(wanted, storage_path=os.path.dirname(config.state.db_path)):
+        progress(f"warning: {problem} (hostRequirements)")
 
 
 def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str,
