@@ -125,3 +125,38 @@ def test_run_args_privileged_is_refused_naming_it(server, tmp_path):
                                          "runArgs": ["--privileged"]})
     message = refused(server, name, repo)
     assert "runArgs --privileged is refused: it would weaken the session's isolation" in message
+
+
+def test_a_link_planted_through_one_bind_is_refused_for_the_next_session(server, shared,
+                                                                         tmp_path):
+    """The attack: the dev container user (root through sudo) replaces a bound directory's
+    subdirectory, which another mount of the project binds, with a link to the host's /."""
+    (SHARED / "data" / "sub").mkdir()
+    (SHARED / "data" / "sub" / "real").write_text("sub\n")
+    name = pname("dcplant")
+    forget(server, name)
+    repo = make_repo(tmp_path / "plant", {"build": {"dockerfile": "Dockerfile"}, "mounts": [
+        f"source={SHARED / 'data'},target=/data,type=bind",
+        f"source={SHARED / 'data' / 'sub'},target=/sub,type=bind"]})
+    added = server.podspawn("add-project", name, "--repo", str(repo))
+    assert added.returncode == 0, added.stdout + added.stderr
+    users = []
+    try:
+        users.append(fresh_user(server, "dcplanter"))
+        planted = project_ssh(server, users[0], name,
+                              "cat /sub/real && sudo rm -rf /data/sub && sudo ln -s / /data/sub "
+                              "&& echo PLANTED")
+        assert planted.returncode == 0, planted.stderr.decode()
+        assert planted.stdout.decode().split() == ["sub", "PLANTED"]  # the control
+        assert (SHARED / "data" / "sub").is_symlink()
+        users.append(fresh_user(server, "dcvictim"))
+        victim = project_ssh(server, users[1], name, "ls /sub; echo VICTIM-IN")
+        err = victim.stderr.decode()
+        assert victim.returncode != 0
+        assert b"VICTIM-IN" not in victim.stdout
+        assert "the Podfile's volumes.1" in err and "passes through a symbolic link" in err, err
+        assert "Traceback" not in err
+    finally:
+        for user in users:
+            server.podspawn("remove-user", user, "--force")
+        forget(server, name)
