@@ -160,3 +160,19 @@ def test_a_link_planted_through_one_bind_is_refused_for_the_next_session(server,
         for user in users:
             server.podspawn("remove-user", user, "--force")
         forget(server, name)
+
+
+def test_cap_add_beyond_the_policy_is_refused_naming_it(server, tmp_path):
+    name = pname("dccaps")
+    repo = make_repo(tmp_path / "caps", {"image": "debian:bookworm",
+                                         "capAdd": ["SYS_CHROOT", "NET_ADMIN"]})
+    message = refused(server, name, repo)
+    assert "cap_add asks for NET_ADMIN, which this server does not grant" in message
+    # positive control: a capability every session already has is accepted
+    repo = make_repo(tmp_path / "granted", {"image": "debian:bookworm",
+                                            "capAdd": ["SYS_CHROOT"]})
+    added = server.podspawn("add-project", name, "--repo", str(repo))
+    try:
+        assert added.returncode == 0, added.stderr
+    finally:
+        forget(server, name)
