@@ -39,7 +39,8 @@ joined arrays and objects with ``&&``, which is wrong for both):
 ``features`` and ``overrideFeatureInstallOrder`` are installed on the server when the project
 is registered (:mod:`podspawn.podfile.features`, :mod:`podspawn.services.features`).
 
-Every other key (``remoteUser``, ``mounts``, ``runArgs``...) is reported in the
+The container keys (``remoteUser``, ``mounts``, ``runArgs``, ``hostRequirements``...) are
+converted by :mod:`podspawn.podfile.devcontainer_keys`. Every other key is reported in the
 returned warnings by name; ``name``, ``customizations`` and ``$schema`` are ignored quietly,
 since they only concern editors.
 """
@@ -55,6 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from podspawn.errors import PodfileError
+from podspawn.podfile.devcontainer_keys import KEYS as CONTAINER_KEYS
+from podspawn.podfile.devcontainer_keys import convert_keys
 
 #: Where a devcontainer config is looked for in a project directory, in this order.
 DEVCONTAINER_NAMES = (".devcontainer/devcontainer.json", ".devcontainer.json")
@@ -70,6 +73,7 @@ _CONVERTED = frozenset(
      "features", "overrideFeatureInstallOrder"}
     | set(_CREATE_KEYS)
     | set(_START_KEYS)
+    | CONTAINER_KEYS
 )
 _QUIET = frozenset({"name", "customizations", "$schema"})
 _BUILD_KEYS = ("build", "dockerFile", "dockerfile")
@@ -162,8 +166,7 @@ def convert_devcontainer(
         PodfileError: the config uses Compose, builds its image with no ``built_base``
             given, or a lifecycle command has no usable form.
     """
-    warnings: list[str] = []
-    podfile: dict[str, Any] = {}
+    podfile, warnings = convert_keys(config)  # container keys: devcontainer_keys
     image = config.get("image")
     if isinstance(image, str) and image:
         podfile["base"] = image
@@ -183,7 +186,7 @@ def convert_devcontainer(
         podfile["base"] = default_base
         warnings.append(f"it names no image; using {default_base}")
 
-    env = _convert_env(config, warnings)
+    env = {**podfile.get("env", {}), **_convert_env(config, warnings)}
     if env:
         podfile["env"] = env
     ports = _convert_ports(config.get("forwardPorts"), warnings)

@@ -313,7 +313,8 @@ def check_policy(
     allowed_bind_roots: Sequence[str] = (),
     sources: Sequence[str] = ("podfile.yaml",),
 ) -> None:
-    """Refuse what the admin has not allowed: service volumes from host paths.
+    """Refuse what the admin has not allowed: service and dev container volumes from host
+    paths.
 
     A Podfile comes from a repository, so a host bind mount in it would let anyone who can
     push to the repository read or write the host. Only named volumes pass, unless the host
@@ -340,6 +341,15 @@ def check_policy(
             problems.append(
                 f"services.{s_index}.volumes.{v_index}: host path {source} is not allowed on "
                 f"this server; use a named volume such as {volume}:{target}"
+            )
+    for v_index, spec in enumerate(podfile.volumes):
+        source, target = spec.split(":")[:2]
+        if source.startswith("/") and not bind_parts(source, allowed_bind_roots):
+            volume = posixpath.basename(target.rstrip("/")) or "data"
+            problems.append(
+                f"volumes.{v_index} ({spec}): host path {source} is not allowed on this "
+                f"server (security.allowed_bind_roots); use a named volume such as "
+                f"{volume}:{target}"
             )
     if problems:
         raise PodfileError(

@@ -178,6 +178,12 @@ VolumeSpec = Annotated[str, AfterValidator(_check_volume)]
 CommandLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(_one_command)]
 MemorySize = Annotated[str, BeforeValidator(_scalar_to_str), AfterValidator(_check_memory)]
 
+ImageUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
+CapName = Annotated[str, StringConstraints(pattern=r"^[A-Z_]{1,64}$")]
+#: A VS Code extension id, ``publisher.name`` with an optional ``@version``.
+EXTENSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9.+-]+)?$"
+ExtensionId = Annotated[str, StringConstraints(pattern=EXTENSION_PATTERN, max_length=256)]
+
 _CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
@@ -288,6 +294,22 @@ class Dotfiles(BaseModel):
     ``./install.sh``. A failure is a warning. Default: nothing is run."""
 
 
+class HostRequirements(BaseModel):
+    """What the project says a host needs (a devcontainer's ``hostRequirements``): checked
+    against the server at ``add-project``, a warning when unmet, never a refusal."""
+
+    model_config = _CONFIG
+
+    cpus: Annotated[int, Field(ge=0, le=4096)] = 0
+    """CPUs the host should have; 0 asks for nothing."""
+    memory: MemorySize | None = None
+    """Memory the host should have (``8g``). Default: nothing asked."""
+    storage: MemorySize | None = None
+    """Free disk space the host should have for images and volumes (``32g``)."""
+    gpu: bool = False
+    """Whether the project needs a GPU (an NVIDIA device on the host)."""
+
+
 class Podfile(BaseModel):
     """A project's environment: the image recipe plus what is set up around it at runtime.
 
@@ -367,6 +389,22 @@ class Podfile(BaseModel):
     branch: GitRef | None = None
     """Default branch for a project workspace checkout. Default: the repository's default
     branch."""
+    image_user: ImageUser | None = None
+    """The image's own user that the session user replaces (a devcontainer's
+    ``remoteUser``, such as ``vscode`` or ``node``): renamed to the login name with the
+    login's uid, keeping its home and tools. Default: the image's uid-1000 user."""
+    volumes: tuple[VolumeSpec, ...] = ()
+    """Storage of the dev container, as for a service: ``name:/path`` (a named volume of
+    the user's project, kept when the session ends), ``:ro`` for read-only, or a host path
+    only under the admin's ``security.allowed_bind_roots``. Default: none."""
+    cap_add: tuple[CapName, ...] = ()
+    """Capabilities the project needs in the dev container; ``add-project`` refuses any the
+    admin's ``security.cap_add`` does not already grant. Default: none."""
+    extensions: tuple[ExtensionId, ...] = ()
+    """VS Code extensions the project recommends (``publisher.name``): listed to the user
+    when a session starts, installed when the image has the VS Code server. Default: none."""
+    host_requirements: HostRequirements = Field(default_factory=HostRequirements)
+    """What the host should have; a warning at ``add-project`` when it has not."""
 
     @field_validator("packages")
     @classmethod

@@ -48,7 +48,7 @@ from podspawn.runtime.base import (
 )
 from podspawn.runtime.container_engine import ContainerEngine
 from podspawn.runtime.session_names import object_name, spec_owner, volume_owner
-from podspawn.runtime.spec import Hardening, Limits
+from podspawn.runtime.spec import Hardening, Limits, Volume
 from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, host_routes, pool_headroom
 
 STATE_VERSION = 2
@@ -72,6 +72,7 @@ def session_container(spec: SessionSpec, *, network: str,
             type="volume",
             labels={**volume_owner(spec), labels.ROLE: "workspace", **spec.labels},
         ))
+    mounts += _volume_mounts(spec, spec.volumes)
     mounts += [Mount(target=bind.target, source=bind.source) for bind in spec.binds]
     return _constrained(ContainerSpec(
         name=object_name(spec, "session"),
@@ -86,6 +87,17 @@ def session_container(spec: SessionSpec, *, network: str,
     ), spec.limits, spec.hardening)
 
 
+def _volume_mounts(spec: SessionSpec, volumes: tuple[Volume, ...]) -> list[Mount]:
+    owner = volume_owner(spec)
+    return [
+        Mount(target=volume.target,
+              source=object_name(spec, "volume", volume.name),
+              type="volume", read_only=volume.read_only,
+              labels={**owner, labels.ROLE: "volume", **spec.labels})
+        for volume in volumes
+    ]
+
+
 def companion_container(spec: SessionSpec, companion: CompanionSpec, *, network: str,
                         session_labels: Mapping[str, str], binds: tuple[Bind, ...] = ()
                         ) -> ContainerSpec:
@@ -94,14 +106,7 @@ def companion_container(spec: SessionSpec, companion: CompanionSpec, *, network:
     an engine remount for ``ro`` would drop the other two."""
     # a volume outlives the session that made it, so it carries no session id: the next
     # session mounts it as it is, and only remove-user removes it
-    owner = volume_owner(spec)
-    mounts = [
-        Mount(target=volume.target,
-              source=object_name(spec, "volume", volume.name),
-              type="volume", read_only=volume.read_only,
-              labels={**owner, labels.ROLE: "volume", **spec.labels})
-        for volume in companion.volumes
-    ]
+    mounts = _volume_mounts(spec, companion.volumes)
     mounts += [Mount(target=bind.target, source=bind.source) for bind in binds]
     return _constrained(ContainerSpec(
         name=object_name(spec, "service", companion.name),

@@ -62,6 +62,7 @@ from podspawn.runtime.spec import (
     ProbeSpec,
     SessionSpec,
     Status,
+    Volume,
 )
 from podspawn.runtime.subnets import AddressPool, Headroom, free_subnets, pool_headroom
 
@@ -173,11 +174,14 @@ class FakeRuntime:
                 volumes[spec.workspace] = self._volume(
                     object_name(spec, "workspace"),
                     {**vowner, labels.ROLE: "workspace", **spec.labels})
+            volumes.update(self._named_volumes(spec, spec.volumes))
+            binds = {b.target: b.source for b in spec.binds}
+            if spec.home:
+                binds[spec.home.target] = spec.home.source
             container = self._create(
                 name, self._image(spec.image), {**session_labels, labels.ROLE: "session"},
                 network=net_name, aliases=(spec.hostname,), hostname=spec.hostname,
-                env=dict(spec.env), volumes=volumes,
-                binds={spec.home.target: spec.home.source} if spec.home else {})
+                env=dict(spec.env), volumes=volumes, binds=binds)
             made.append(container.id)
             self._start(container)
             if container.state != "running":
@@ -193,6 +197,12 @@ class FakeRuntime:
             raise
         return {"version": STATE_VERSION, "world": self.world, "container": container.id,
                 "name": name, "network": net_name, "services": services}
+
+    def _named_volumes(self, spec: SessionSpec, volumes: tuple[Volume, ...]) -> dict[str, str]:
+        owner = volume_owner(spec)
+        return {v.target: self._volume(object_name(spec, "volume", v.name),
+                                       {**owner, labels.ROLE: "volume", **spec.labels})
+                for v in volumes}
 
     def _clear_leftovers(self, owner: Mapping[str, str], session_id: str, name: str,
                          network: str) -> None:
@@ -213,12 +223,7 @@ class FakeRuntime:
                                  "that nothing checked; report this to the podspawn developers")
         binds = stage(companion) if stage is not None and companion.binds else ()
         owner = spec_owner(spec)
-        volumes = {
-            v.target: self._volume(object_name(spec, "volume", v.name),
-                                   {**volume_owner(spec), labels.ROLE: "volume",
-                                    **spec.labels})
-            for v in companion.volumes
-        }
+        volumes = self._named_volumes(spec, companion.volumes)
         image = self._image(companion.image)
         if not companion.command and not image.command:
             raise RuntimeFailure(f"could not create companion service {companion.name}: No "

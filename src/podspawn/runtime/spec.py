@@ -147,6 +147,9 @@ class SessionSpec:
     volumes_from: str = ""
     """The pool slot whose workspace and service volumes are this user's (their first
     login claimed it): they are mounted by the slot's names. "" for the user's own."""
+    volumes: tuple[Volume, ...] = ()
+    """Named volumes of the session container (the Podfile's ``volumes``), shared by name
+    with the companions' volumes of the same (user, project)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,22 +40,14 @@ def companion_spec(config: ServerConfig, service: Service) -> CompanionSpec:
     """One Podfile service as the runtime gets it (tested as data)."""
     sec = config.security
     cpus, memory = service_limits(config, service.resources.cpus, service.resources.memory)
-    volumes, binds = [], []
-    for index, entry in enumerate(service.volumes):
-        source, target, *rest = entry.split(":")
-        read_only = rest == ["ro"]
-        if source.startswith("/"):
-            binds.append(BindRequest(index=index, source=source, target=target,
-                                     read_only=read_only))
-        else:
-            volumes.append(Volume(name=source, target=target, read_only=read_only))
+    volumes, binds = split_volumes(service.volumes)
     return CompanionSpec(
         name=service.name,
         image=service.image,
         env=dict(service.env),
         command=tuple(service.command) if service.command else None,
-        volumes=tuple(volumes),
-        binds=tuple(binds),
+        volumes=volumes,
+        binds=binds,
         ports=tuple(service.ports),
         ready=service.ready,
         ready_timeout=service.ready_timeout,
@@ -64,6 +56,20 @@ def companion_spec(config: ServerConfig, service: Service) -> CompanionSpec:
                             no_new_privileges=sec.service_no_new_privileges,
                             oci_runtime=sec.runtime),
     )
+
+
+def split_volumes(entries: tuple[str, ...]) -> tuple[tuple[Volume, ...], tuple[BindRequest, ...]]:
+    """Podfile ``volumes`` entries as named volumes and host-bind requests."""
+    volumes, binds = [], []
+    for index, entry in enumerate(entries):
+        source, target, *rest = entry.split(":")
+        read_only = rest == ["ro"]
+        if source.startswith("/"):
+            binds.append(BindRequest(index=index, source=source, target=target,
+                                     read_only=read_only))
+        else:
+            volumes.append(Volume(name=source, target=target, read_only=read_only))
+    return tuple(volumes), tuple(binds)
 
 
 def companion_specs(config: ServerConfig, services: tuple[Service, ...]

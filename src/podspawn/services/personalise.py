@@ -41,10 +41,17 @@ home="/home/$u"
 [ -x "$shell" ] || shell=/bin/sh
 free_id() { n=60000; while getent "$1" "$n" >/dev/null 2>&1; do n=$((n+1)); done; echo "$n"; }
 if ! getent passwd "$u" >/dev/null 2>&1; then
-  other=$(getent passwd 1000 | cut -d: -f1 || true)
-  if [ -n "$other" ]; then
-    # the image's uid-1000 user (a project's build user, ubuntu's "ubuntu") becomes $u,
-    # keeping what on_create left in its home
+  other=""
+  # the image user the project names (a devcontainer's remoteUser), else uid 1000
+  [ -z "$PODSPAWN_IMAGE_USER" ] ||
+    other=$(getent passwd "$PODSPAWN_IMAGE_USER" | cut -d: -f1 || true)
+  if [ -n "$PODSPAWN_IMAGE_USER" ] && [ -z "$other" ]; then
+    echo "podspawn: the image has no user $PODSPAWN_IMAGE_USER" >&2
+  fi
+  [ -n "$other" ] || other=$(getent passwd 1000 | cut -d: -f1 || true)
+  if [ -n "$other" ] && [ "$(id -u "$other")" != 0 ]; then
+    # that user (a project's build user, ubuntu's "ubuntu", the image's "vscode") becomes
+    # $u, keeping what on_create left in its home
     group=$(id -gn "$other")
     if [ "$PODSPAWN_HOME_MOUNTED" = 1 ]; then
       usermod -l "$u" -d "$home" "$other"
@@ -98,6 +105,12 @@ for dir in "$home" ${PODSPAWN_WORKDIR:+"$PODSPAWN_WORKDIR"}; do
     chown -R -h --from=":$group_owner" ":$gid" "$dir"
   fi
 done
+# the project's fresh (empty) named volumes are the user's, as a devcontainer's are its user's
+old_ifs=$IFS; IFS=:
+for dir in $PODSPAWN_OWN; do
+  if [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then chown "$uid:$gid" "$dir"; fi
+done
+IFS=$old_ifs
 usermod -p '*' "$u"
 mkdir -p /etc/sudoers.d
 printf '%s ALL=(ALL) NOPASSWD:ALL
@@ -111,7 +124,8 @@ printf '%s
 
 def set_up_user(
     runtime: Runtime, engine: EngineState, *, user: str, uid: int, gid: int, shell: str,
-    workdir: str = "", home_mounted: bool = False,
+    workdir: str = "", home_mounted: bool = False, image_user: str = "",
+    own: tuple[str, ...] = (),
 ) -> tuple[str, str]:
     """Create the user's account in the container; return the (shell, home) it ended with.
 
@@ -123,7 +137,8 @@ def set_up_user(
         ["sh", "-c", USER_SETUP],
         env={"PODSPAWN_USER": user, "PODSPAWN_SHELL": shell, "PODSPAWN_UID": str(uid),
              "PODSPAWN_GID": str(gid), "PODSPAWN_WORKDIR": workdir,
-             "PODSPAWN_HOME_MOUNTED": "1" if home_mounted else "0"},
+             "PODSPAWN_HOME_MOUNTED": "1" if home_mounted else "0",
+             "PODSPAWN_IMAGE_USER": image_user, "PODSPAWN_OWN": ":".join(own)},
     )
     if setup.exit_code != 0:
         raise RuntimeFailure(
@@ -132,6 +147,9 @@ def set_up_user(
             detail=setup.output.decode(errors="replace")[-2000:],
         )
     lines = setup.output.decode(errors="replace").strip().splitlines()
+    if image_user and f"podspawn: the image has no user {image_user}" in lines:
+        log.warning("the Podfile's image_user is not in the image; the uid-1000 user (if "
+                    "any) was used instead", user=user, image_user=image_user)
     return lines[-2], lines[-1]
 
 
@@ -177,9 +195,47 @@ def personalise(
         _as_user(runtime, engine, user, home, _CLONE,
                  {**base_env, "REPO": extra.url, "TARGET": target, "BRANCH": extra.branch or ""},
                  f"cloning {extra.url}", progress)
+    if podfile is not None and podfile.extensions:
+        _extensions(runtime, engine, user, home, podfile.extensions, progress)
     if podfile is not None and podfile.on_start:
         _run_on_start(runtime, engine, user, home, workdir, podfile.on_start, progress,
                       session_env)
+
+
+#: Installs the extensions given as arguments with the image's VS Code server, if it has one.
+_EXTENSIONS = r"""cs=$(command -v code-server || true)
+if [ -z "$cs" ]; then
+  for c in "$HOME"/.vscode-server/bin/*/bin/code-server; do
+    if [ -x "$c" ]; then cs=$c; break; fi
+  done
+fi
+[ -n "$cs" ] || { echo "no-server"; exit 0; }
+for e in "$@"; do
+  if "$cs" --install-extension "$e" >/dev/null 2>&1; then echo "installed $e"
+  else echo "failed $e"; fi
+done
+"""
+
+
+def _extensions(runtime: Runtime, engine: EngineState, user: str, home: str,
+                extensions: tuple[str, ...], progress: Progress | None) -> None:
+    """List the project's VS Code extensions to the user, installed when the image has the
+    VS Code server (an offline server may fail to fetch them: then they are only listed)."""
+    result = runtime.exec(engine, ["sh", "-c", _EXTENSIONS, "sh", *extensions], user=user,
+                          env={"HOME": home, "USER": user}, workdir=home)
+    lines = result.output.decode(errors="replace").split("\n")
+    installed = [line.removeprefix("installed ") for line in lines if line.startswith("installed ")]
+    missing = [ext for ext in extensions if ext not in installed]
+    log.info("listed the project's VS Code extensions", user=user, installed=len(installed),
+             listed=len(extensions))
+    if progress is None:
+        return
+    progress(f"This project recommends {len(extensions)} VS Code extension(s): "
+             + ", ".join(extensions))
+    if installed:
+        progress("  installed in the container's VS Code server: " + ", ".join(installed))
+    if missing:
+        progress("  install in your editor: " + ", ".join(missing))
 
 
 _DOTFILES = (

@@ -121,7 +121,8 @@ def claim(*, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime, p
     if plan.settings.mode == "persistent" or claimed_slot(conn, plan.user, project):
         return None
     iid = install_id(conn)
-    holds_data = bool(spec.workspace) or any(c.volumes for c in spec.companions)
+    holds_data = (bool(spec.workspace) or bool(spec.volumes)
+                  or any(c.volumes for c in spec.companions))
     if holds_data and _has_volumes(runtime, labels.owner(iid, plan.user, project)):
         return None  # not a first login: the user's own workspace must be mounted
     wanted = fingerprint(spec)

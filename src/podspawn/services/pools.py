@@ -93,7 +93,8 @@ def fill(*, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime) ->
             plan = None
         spec = _slot_spec(config, plan, iid, "0" * 12, "") if plan else None
         # host binds are staged per session and user (services.binds): no slot has them
-        if spec is not None and any(c.binds for c in spec.companions):
+        if spec is not None and plan is not None and (
+                any(c.binds for c in spec.companions) or _binds_host(plan)):
             log.warning("warm pool skipped: its companion services bind host directories",
                         project=project or None)
             plan = spec = None
@@ -131,6 +132,13 @@ def drain(*, config: ServerConfig, conn: sqlite3.Connection, runtime: Runtime,
 def _slot_spec(config: ServerConfig, plan: Plan, iid: str, slot: str,
                session_id: str) -> SessionSpec:
     return session_spec(config, plan, session_id=session_id, install_id=iid, pool=slot)
+
+
+def _binds_host(plan: Plan) -> bool:
+    """Whether the dev container binds a host directory (the Podfile's ``volumes``)."""
+    from podspawn.services.companions import split_volumes
+
+    return plan.podfile is not None and bool(split_volumes(plan.podfile.volumes)[1])
 
 
 def _room_for_one(config: ServerConfig, runtime: Runtime) -> bool:

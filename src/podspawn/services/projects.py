@@ -130,6 +130,7 @@ def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile
         PodfileError: invalid, a remote base cannot be fetched, or a request is too large.
     """
     from podspawn.services.companions import check_binds
+    from podspawn.services.dev_storage import check_caps, check_session_binds
     from podspawn.services.limits import check_requests
     from podspawn.services.overrides import podfile_mode_allowed
 
@@ -142,6 +143,8 @@ def _resolve(config: ServerConfig, checkout: str, project: str) -> LoadedPodfile
         log.warning(warning, project=project)
     check_requests(config, loaded.podfile)
     check_binds(loaded.podfile.services, config.security.allowed_bind_roots)
+    check_session_binds(loaded.podfile, config.security.allowed_bind_roots)
+    check_caps(config, loaded.podfile)
     mode = loaded.podfile.mode
     if mode and not podfile_mode_allowed(config, mode):
         log.warning("the Podfile asks for a session mode this server does not let a Podfile "
@@ -510,10 +513,23 @@ def _prepare(runtime: Runtime, config: ServerConfig, name: str, clone: str,
     from podspawn.services.companions import pull_service_images
 
     loaded = _resolve(config, clone, name)
+    _warn_host_requirements(config, loaded.podfile, name, progress)
     pull_service_images(runtime, loaded.podfile.services, progress=progress)
     tag = build_project_image(runtime=runtime, config=config, project=name, loaded=loaded,
                               checkout=clone, progress=progress, replace=replace)
     return loaded, tag
+
+
+def _warn_host_requirements(config: ServerConfig, podfile: Podfile, name: str,
+                            progress: Progress | None) -> None:
+    from podspawn.services.host_requirements import unmet
+
+    where = os.path.dirname(config.state.db_path)
+    for problem in unmet(podfile.host_requirements, storage_path=where):
+        log.warning("the host does not meet a project's requirements", project=name,
+                    problem=problem)
+        if progress is not None:
+            progress(f"  warning: {problem} (hostRequirements)")
 
 
 def _replace_checkout(config: ServerConfig, name: str, clone: str) -> None:

@@ -54,6 +54,7 @@ from podspawn.runtime.spec import (
     Hardening,
     Limits,
     SessionSpec,
+    Volume,
 )
 from podspawn.services.binds import BindPolicy, session_staging
 from podspawn.services.binds import release as release_binds
@@ -450,9 +451,12 @@ def claim_session(
     iid = install_id(conn)
     spec = session_spec(config, plan, session_id=row.id, install_id=iid)
     try:
+        podfile = plan.podfile
         shell, home_dir = set_up_user(
             runtime, engine, user=plan.user, uid=plan.uid, gid=plan.gid,
-            shell=plan.settings.defaults.shell, workdir=spec.workspace)
+            shell=plan.settings.defaults.shell, workdir=spec.workspace,
+            image_user=podfile.image_user or "" if podfile is not None else "",
+            own=tuple(v.target for v in spec.volumes if not v.read_only))
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=plan.user, home=home_dir, workdir=workdir,
                     settings=plan.settings, podfile=plan.podfile, progress=progress,
@@ -496,13 +500,21 @@ def converge_session(
     engine: EngineState = {}
     try:
         if podfile is not None:
+            from podspawn.services.dev_storage import stage_session_binds
+
             require_images(runtime, podfile.services, plan.project)
+            _warn_host(config, podfile, progress)
+            if podfile.volumes:
+                spec = replace(spec, binds=(*spec.binds,
+                                            *stage_session_binds(podfile, start.binds)))
         engine = runtime.start_session(
             spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
         shell, home_dir = set_up_user(
             runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
             shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=spec.home is not None)
+            home_mounted=spec.home is not None,
+            image_user=podfile.image_user or "" if podfile is not None else "",
+            own=tuple(v.target for v in spec.volumes if not v.read_only))
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
@@ -511,6 +523,18 @@ def converge_session(
                      Made(engine=engine, shell="", home="", workdir="", binds=staging))
         raise
     return Made(engine=engine, shell=shell, home=home_dir, workdir=workdir, binds=staging)
+
+
+def _warn_host(config: ServerConfig, podfile: Podfile, progress: Progress | None) -> None:
+    """Tell the user, as their session starts, what the host lacks of the project's
+    ``host_requirements`` (a warning: the project may well work with less)."""
+    wanted = podfile.host_requirements
+    if progress is None or not (wanted.cpus or wanted.memory or wanted.storage or wanted.gpu):
+        return
+    from podspawn.services.host_requirements import unmet
+
+    for problem in unmet(wanted, storage_path=os.path.dirname(config.state.db_path)):
+        progress(f"warning: {problem} (hostRequirements)")
 
 
 def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_id: str,
@@ -526,14 +550,17 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
     env = dict(settings.env)
     workspace = ""
     companions: tuple[CompanionSpec, ...] = ()
+    volumes: tuple[Volume, ...] = ()
     if podfile is not None:
         from podspawn.podfile import default_workspace, session_env
+        from podspawn.services.dev_storage import session_volumes
 
         workspace = podfile.workspace or default_workspace(project)
         if not pool:
             env = {**session_env(podfile, user=user, project=project, home=f"/home/{user}"),
                    **env}
         companions = companion_specs(config, podfile.services)
+        volumes = session_volumes(podfile)
     return SessionSpec(
         session_id=session_id,
         install_id=install_id,
@@ -554,6 +581,7 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
                             read_only=sec.readonly_rootfs, tmpfs=dict(sec.tmpfs),
                             oci_runtime=sec.runtime),
         address_pool=address_pool(config),
+        volumes=volumes,
     )
 
 

@@ -111,10 +111,8 @@ CONVERSIONS = [
         {"image": "i", "features": {"ghcr.io/x/y:1": {}}, "remoteUser": "vscode",
          "mounts": [], "initializeCommand": "rm -rf ~", "name": "App",
          "customizations": {"vscode": {}}, "$schema": "x"},
-        {"base": "i"},
-        ["remoteUser is not supported and was ignored",
-         "mounts is not supported and was ignored",
-         "initializeCommand is not run: it would run on the server, not in the container"],
+        {"base": "i", "image_user": "vscode"},
+        ["initializeCommand is not run: it would run on the server, not in the container"],
         id="unsupported-keys-named",
     ),
 ]

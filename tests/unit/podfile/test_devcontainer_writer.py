@@ -26,6 +26,9 @@ FULL = {
     "postStartCommand": {"one": "echo 1", "two": "echo 2"},
     "features": {"ghcr.io/devcontainers/features/go:1": {}},
     "remoteUser": "vscode",
+    "shutdownAction": "stopContainer",
+    "runArgs": ["--init", "--label", "team=a", "-e", "MODE=dev"],
+    "mounts": ["source=cache,target=/cache,type=volume"],
 }
 
 
@@ -41,7 +44,13 @@ def test_the_written_podfile_equals_the_conversion(tmp_path: Path, write: WriteF
     comments = [line for line in text.splitlines() if line.startswith("#")]
     assert ("#   features (ghcr.io/devcontainers/features/go:1) are installed only when the "
             "project is registered from its devcontainer.json") in comments
-    assert "#   remoteUser is not supported and was ignored" in comments
+    assert "#   shutdownAction is ignored: sessions end after podspawn's grace period (see " \
+        "the Podfile's mode)" in comments
+    assert "#   runArgs --init, --label ignored: podspawn sets these itself" in comments
+    written = yaml.safe_load(text)
+    assert written["image_user"] == "vscode"
+    assert written["volumes"] == ["cache:/cache"]
+    assert written["env"]["MODE"] == "dev"
     assert any("db:5432" in line for line in comments)
 
 

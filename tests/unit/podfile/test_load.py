@@ -69,13 +69,13 @@ def test_dot_podspawn_podfile_is_found(tmp_path: Path, write: WriteFile) -> None
 
 
 def test_devcontainer_is_the_fallback(tmp_path: Path, write: WriteFile) -> None:
-    write(".devcontainer/devcontainer.json", '{"image": "debian:bookworm", "runArgs": []}')
+    write(".devcontainer/devcontainer.json", '{"image": "debian:bookworm", "otherKey": []}')
     loaded = load_podfile(tmp_path)
     assert loaded.origin == "devcontainer"
     assert loaded.podfile.base == "debian:bookworm"
     assert loaded.sources == (".devcontainer/devcontainer.json",)
     assert loaded.warnings == (
-        ".devcontainer/devcontainer.json: runArgs is not supported and was ignored",
+        ".devcontainer/devcontainer.json: otherKey is not supported and was ignored",
     )
 
 
