@@ -123,7 +123,7 @@ def test_dev_runs_the_command_in_the_checkout_as_the_user_and_reattaches(dev: De
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert set(data) == {"name", "base", "packages", "services", "ports", "mount",
-                         "reattached"}
+                         "mount_mode", "reattached"}
     assert data["reattached"] is True and _container(dev.user) == container
 
 
