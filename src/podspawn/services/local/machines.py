@@ -140,7 +140,14 @@ def _start(ctx: LocalContext, machine: Machine, *, ephemeral: bool,
         loaded = sessions.load_checkout(machine.workspace)
         podfile = loaded.podfile
         project = project_name(machine.workspace, podfile.name)
-        image = sessions.image_for(ctx, machine.workspace, loaded, progress)
+        try:
+            image = sessions.image_for(ctx, machine.workspace, loaded, progress)
+        except RuntimeFailure as exc:
+            if ephemeral or not exc.message.startswith("on_create of project"):
+                raise
+            _save(replace(machine, status="preserved"))  # it failed in the image build
+            raise OnCreateFailed(_preserved(machine, "in the image build"), exit_code=1,
+                                 output=exc.message) from None
     start = sessions.Start(name=machine.name, project=project, image=image, podfile=podfile,
                            directory=machine.workspace,
                            mount="bind" if machine.workspace else "none",
@@ -152,14 +159,17 @@ def _start(ctx: LocalContext, machine: Machine, *, ephemeral: bool,
         if ephemeral:
             raise
         _save(replace(machine, status="preserved"))
-        raise OnCreateFailed(
-            f"on_create of machine {machine.name} failed (status {exc.exit_code}); its "
-            f"workspace is kept at {machine.workspace}: run 'podspawn create {machine.name}' "
-            f"to retry, or 'podspawn rm {machine.name}' to discard it",
-            exit_code=exc.exit_code, output=exc.output) from None
+        raise OnCreateFailed(_preserved(machine, f"with status {exc.exit_code}"),
+                             exit_code=exc.exit_code, output=exc.output) from None
     if machine.status != "ready":
         _save(replace(machine, status="ready"))
     return row
+
+
+def _preserved(machine: Machine, how: str) -> str:
+    return (f"on_create of machine {machine.name} failed {how}; its workspace is kept at "
+            f"{machine.workspace}: fix it and run 'podspawn create {machine.name}' to retry, "
+            f"or 'podspawn rm {machine.name}' to discard it")
 
 
 def create(ctx: LocalContext, name: str, *, image: str = "", project: str = "",
