@@ -23,8 +23,10 @@ _BRANCH = click.option("--branch", default="", metavar="BRANCH",
 def create(app: App, name: str, image: str, project: str, branch: str) -> None:
     """Make machine NAME (or retry one whose on_create failed) and start it."""
     from podspawn.services.local.context import open_context
+    from podspawn.services.local.machines import check_request
     from podspawn.services.local.machines import create as make
 
+    check_request(name, image=image, project=project, branch=branch)
     out = app.output
     machine, new = make(open_context(), name, image=image, project=project, branch=branch,
                         progress=out.info)
@@ -72,9 +74,10 @@ def run(app: App, name: str, image: str, project: str, branch: str,
     """
     from podspawn.cli.local import hand_off
     from podspawn.services.local.context import open_context
-    from podspawn.services.local.machines import finish_run
+    from podspawn.services.local.machines import check_request, finish_run
     from podspawn.services.local.machines import run as start
 
+    check_request(name, image=image, project=project, branch=branch)
     ctx = open_context()
     thrown = start(ctx, name, image=image, project=project, branch=branch,
                    progress=app.output.info)

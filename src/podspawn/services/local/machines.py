@@ -166,6 +166,22 @@ def _start(ctx: LocalContext, machine: Machine, *, ephemeral: bool,
     return row
 
 
+def check_request(name: str, *, image: str, project: str, branch: str) -> None:
+    """What ``create`` and ``run`` refuse before anything is touched (pure).
+
+    Raises:
+        InvalidName: ``name`` cannot name a machine.
+        UsageError: ``--branch`` without ``--project``, or ``--image`` with it.
+    """
+    validate_project(name)
+    if branch and not project:
+        raise UsageError("--branch requires --project: give the repository to check out "
+                         "with --project")
+    if image and project:
+        raise UsageError("--image and --project exclude each other: a project machine "
+                         "takes its image from the project's Podfile")
+
+
 def _preserved(machine: Machine, how: str) -> str:
     return (f"on_create of machine {machine.name} failed {how}; its workspace is kept at "
             f"{machine.workspace}: fix it and run 'podspawn create {machine.name}' to retry, "
@@ -182,13 +198,7 @@ def create(ctx: LocalContext, name: str, *, image: str = "", project: str = "",
             settings that clash with what exists.
         OnCreateFailed: see :func:`_start`.
     """
-    validate_project(name)
-    if branch and not project:
-        raise UsageError("--branch requires --project: give the repository to check out "
-                         "with --project")
-    if image and project:
-        raise UsageError("--image and --project exclude each other: a project machine "
-                         "takes its image from the project's Podfile")
+    check_request(name, image=image, project=project, branch=branch)
     with sessions.locked(ctx):
         sessions.reconcile(ctx)
         machine = find_machine(name)
@@ -274,10 +284,7 @@ def run(ctx: LocalContext, name: str, *, image: str = "", project: str = "",
     Raises:
         UsageError: ``--branch`` without ``--project``, or the name is taken.
     """
-    validate_project(name)
-    if branch and not project:
-        raise UsageError("--branch requires --project: give the repository to check out "
-                         "with --project")
+    check_request(name, image=image, project=project, branch=branch)
     connection = _connection(ctx, name)
     with sessions.locked(ctx):
         sessions.reconcile(ctx)
