@@ -46,7 +46,7 @@ git checkout -q main
 
 
 def _listed(dev: Dev) -> dict[str, dict[str, object]]:
-    result = _as(dev, dev.home, "--json", "list")
+    result = _as(dev, dev.home, "--json", "list", "--local")
     assert result.returncode == 0, result.stderr
     return {row["name"]: row for row in json.loads(result.stdout)}
 
@@ -168,7 +168,7 @@ def test_dev_mount_copy_gives_the_user_a_copy(dev: Dev, project: str):
 
 
 def test_an_unreachable_docker_says_what_to_start(dev: Dev):
-    result = _as(dev, dev.home, "list", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    result = _as(dev, dev.home, "list", "--local", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert result.returncode == 1
     assert "start Docker Desktop or the docker service" in result.stderr
     assert "DOCKER_HOST" in result.stderr and "Traceback" not in result.stderr
