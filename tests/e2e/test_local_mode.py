@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import BIN, free_port, uname
 from tests.e2e.project_helpers import forget, pname, project_images
+from tests.e2e.test_projects import postgres_image  # noqa: F401 - a fixture
 
 
 @dataclass
@@ -123,7 +124,7 @@ def test_dev_runs_the_command_in_the_checkout_as_the_user_and_reattaches(dev: De
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert set(data) == {"name", "base", "packages", "services", "ports", "mount",
-                         "reattached"}
+                         "mount_mode", "reattached"}
     assert data["reattached"] is True and _container(dev.user) == container
 
 
@@ -302,3 +303,80 @@ def test_a_devcontainer_json_is_enough(dev: Dev):
         images = project_images(name)
         if images:
             subprocess.run(["docker", "rmi", "-f", *images], capture_output=True, check=False)
+
+
+_NODE_TEST = """\
+const assert = require('assert');
+const { Client } = require('pg');
+const greet = require('greet');
+
+async function connect() {
+  for (let i = 0; ; i++) {
+    const client = new Client({ connectionString: process.env.DATABASE_URL });
+    try { await client.connect(); return client; } catch (err) {
+      if (i > 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+(async () => {
+  const db = await connect();
+  await db.query('CREATE TABLE IF NOT EXISTS notes (body text)');
+  await db.query('INSERT INTO notes VALUES ($1)', [greet('db')]);
+  const { rows } = await db.query('SELECT body FROM notes');
+  assert.strictEqual(rows[rows.length - 1].body, 'hello db');
+  await db.end();
+  console.log('db test passed');
+})().catch((err) => { console.error(err); process.exit(1); });
+"""
+
+
+def test_the_tutorials_node_api_passes_npm_test_against_its_postgres(
+        dev: Dev, project: str, postgres_image: str) -> None:  # noqa: F811
+    """Tutorial step 5's repository: Debian's nodejs, npm and node-pg (the ``pg`` module,
+    no npm registry needed) from the Podfile's packages, ``on_create`` running ``npm
+    install`` (a local ``file:`` dependency, so node_modules is made offline), and ``npm
+    test`` talking to the companion postgres by name."""
+    podfile = f"""base: debian:bookworm
+name: {project}
+packages: [nodejs, npm, node-pg]
+workspace: /workspace/api
+env:
+  DATABASE_URL: "postgres://postgres:devpass@postgres:5432/testdb"
+  NODE_ENV: development
+services:
+  - name: postgres
+    image: {postgres_image}
+    ports: [5432]
+    env: {{POSTGRES_PASSWORD: devpass, POSTGRES_DB: testdb}}
+on_create: |
+  cd /workspace/api && npm install --no-audit --no-fund
+on_start: |
+  echo "API dev environment ready"
+"""
+    checkout = dev.checkout("api", podfile)
+    (checkout / "package.json").write_text(json.dumps({
+        "name": "api", "version": "1.0.0", "scripts": {"test": "node test/db.test.js"},
+        "dependencies": {"greet": "file:vendor/greet"}}))
+    (checkout / "vendor" / "greet").mkdir(parents=True)
+    (checkout / "vendor" / "greet" / "package.json").write_text(
+        '{"name": "greet", "version": "1.0.0", "main": "index.js"}')
+    (checkout / "vendor" / "greet" / "index.js").write_text(
+        "module.exports = (who) => 'hello ' + who;\n")
+    (checkout / "test").mkdir()
+    (checkout / "test" / "db.test.js").write_text(_NODE_TEST)
+    subprocess.run(["chown", "-R", f"{dev.user}:{dev.user}", str(checkout)], check=True)
+    result = dev.run(checkout, "dev", "--", "npm", "test", timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "db test passed" in result.stdout
+    assert "services: postgres (:5432)" in result.stderr and "API dev environment ready" in \
+        result.stderr
+    # on_create's node_modules is in the host checkout (not hidden under the mount), the
+    # account's own
+    made = checkout / "node_modules" / "greet"
+    assert made.exists() and (checkout / "node_modules").stat().st_uid == pwd.getpwnam(
+        dev.user).pw_uid
+    again = dev.run(checkout, "dev", "--", "npm", "test")
+    assert again.returncode == 0 and "Running on_create" not in again.stderr, again.stderr
+    assert dev.run(checkout, "down").returncode == 0

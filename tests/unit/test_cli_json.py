@@ -25,7 +25,7 @@ from podspawn.cli.app import COMMANDS, cli
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 #: Commands that print no data (they exec ssh or an editor, or serve sshd), and `podfile`,
 #: whose only subcommand prints the JSON Schema itself.
-NO_DATA = {"connect", "ssh", "open", "auth-keys", "spawn", "podfile"}
+NO_DATA = {"connect", "ssh", "open", "auth-keys", "spawn", "podfile", "shell", "run"}
 
 
 #: "Keys: ...", "Keys of `x`: ...", "Keys of each `x` item: ..." or "A list; keys of each
@@ -342,7 +342,7 @@ def test_every_command_is_documented_or_prints_no_data() -> None:
 
 #: Documented commands whose shape is tested elsewhere (they need a network or log files).
 #: Local mode's need a Docker engine and a non-root account: tests/e2e/test_local_mode.py.
-EXTRA_PRODUCERS: set[str] = {"dev", "down", "prebuild"}
+EXTRA_PRODUCERS: set[str] = {"dev", "down", "prebuild", "create", "rm", "switch-branch"}
 
 
 @pytest.mark.parametrize("command", sorted(PRODUCERS))

@@ -12,7 +12,8 @@ def test_banner_lists_everything_and_says_which_port_moved():
                     packages=("a", "b", "c", "d", "e", "f"),
                     services=(("postgres", (5432,)), ("worker", ())),
                     ports=(PortChoice(3000, 3000), PortChoice(8080, 8081)),
-                    mount=("/home/u/src/api", "/workspace/api"), reattached=False,
+                    mount=("/home/u/src/api", "/workspace/api"), mount_mode="bind",
+                    reattached=False,
                     started_at=0.0)
     assert banner_lines(banner, "/home/u") == [
         "api-1a2b | ubuntu:24.04",
@@ -27,6 +28,13 @@ def test_banner_lists_everything_and_says_which_port_moved():
 
 def test_reattach_is_one_line():
     banner = Banner(name="x-0000", base="b", packages=(), services=(), ports=(), mount=None,
-                    reattached=True, started_at=0.0)
+                    mount_mode="none", reattached=True, started_at=0.0)
     lines = banner_lines(banner, "/home/u")
     assert len(lines) == 1 and lines[0].startswith("Re-attaching to x-0000 (started ")
+
+
+def test_a_copied_checkout_says_so():
+    banner = Banner(name="x-0000", base="b", packages=(), services=(), ports=(),
+                    mount=("/home/u/x", "/workspace/x"), mount_mode="copy", reattached=False,
+                    started_at=0.0)
+    assert "  mount: copy of ~/x -> /workspace/x" in banner_lines(banner, "/home/u")

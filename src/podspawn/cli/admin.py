@@ -20,20 +20,20 @@ if TYPE_CHECKING:
 
 @click.command("list")
 @click.option("--local", "local", is_flag=True,
-              help="Your local-mode sessions (podspawn dev), from ~/.podspawn; no root.")
+              help="Your machines and local sessions, from ~/.podspawn; no root (the default "
+              "for a non-root user on a host with no server config).")
 @click.pass_obj
 def list_sessions(app: App, local: bool) -> None:
     """Show every session: who is connected, for how long, and what is left."""
+    import os
+
     from podspawn.services.status import list_session_views
     from podspawn.units import format_duration
 
-    if local:
-        from podspawn.services.local.context import open_context
-        from podspawn.services.local.sessions import reconciled
-
-        conn = reconciled(open_context())
-    else:
-        _, conn = app.admin_context("list", echo=False)
+    if local or (os.geteuid() != 0 and not os.path.exists(app.resolved_config_path())):
+        _list_local(app)
+        return
+    _, conn = app.admin_context("list", echo=False)
     views = list_session_views(conn)
     out = app.output
     if app.json_mode:
@@ -63,6 +63,42 @@ def list_sessions(app: App, local: bool) -> None:
                      format_duration(v.idle_seconds)))
     out.table(("USER", "PROJECT", "CONTAINER", "STATUS", "CONNS", "AGE", "LIFETIME LEFT", "IDLE"),
               rows, empty="No sessions.")
+
+
+def _list_local(app: App) -> None:
+    """Your machines and local sessions (no server here, or ``--local``)."""
+    import time
+
+    from podspawn.services.local.context import open_context
+    from podspawn.services.local.machines import listing
+    from podspawn.units import format_duration
+
+    items = listing(open_context())
+    now = time.time()
+    out = app.output
+    if app.json_mode:
+        data = []
+        for item in items:
+            row = item.session
+            grace = (row.grace_expiry - now if row is not None and row.status == "grace_period"
+                     and row.grace_expiry is not None else None)
+            data.append({
+                "name": item.name, "kind": item.kind, "status": item.status,
+                "branch": item.branch or None, "image": item.image or None,
+                "age_seconds": round(now - item.created_at),
+                "user": row.user if row else None, "project": row.project if row else None,
+                "container": row.container_name if row else None,
+                "connections": row.connections if row else 0,
+                "mode": row.mode if row else None,
+                "grace_left_seconds": None if grace is None else round(grace),
+            })
+        out.data(data)
+        return
+    out.table(("NAME", "KIND", "STATUS", "BRANCH", "IMAGE", "CONNS", "AGE"),
+              [(i.name, i.kind, i.status, i.branch or "-", i.image or "-",
+                str(i.session.connections if i.session else 0),
+                format_duration(now - i.created_at)) for i in items],
+              empty="No machines or local sessions.")
 
 
 @click.command("cleanup")

@@ -13,6 +13,7 @@ from podspawn.cli.app import App
 
 if TYPE_CHECKING:
     from podspawn.services.local.sessions import Banner
+    from podspawn.state.records import SessionRow
 
 
 def _ports(value: str) -> tuple[int, ...]:
@@ -45,7 +46,8 @@ def banner_lines(banner: Banner, home: str) -> list[str]:
         source = banner.mount[0]
         if home and (source == home or source.startswith(home + "/")):
             source = "~" + source[len(home):]
-        lines.append(f"  mount: {source} -> {banner.mount[1]}")
+        copy = "copy of " if banner.mount_mode == "copy" else ""
+        lines.append(f"  mount: {copy}{source} -> {banner.mount[1]}")
     else:
         lines.append("  mount: none")
     lines.append("Run 'podspawn down' to stop.")
@@ -58,6 +60,7 @@ def _banner_data(banner: Banner) -> dict[str, object]:
             "ports": [{"host": c.host, "container": c.container, "host_ip": "127.0.0.1"}
                       for c in banner.ports],
             "mount": list(banner.mount) if banner.mount else None,
+            "mount_mode": banner.mount_mode,
             "reattached": banner.reattached}
 
 
@@ -68,8 +71,9 @@ def _banner_data(banner: Banner) -> dict[str, object]:
               help="More container ports to publish on 127.0.0.1.")
 @click.option("--ephemeral", is_flag=True, help="End the session when you leave.")
 @click.option("--fresh", is_flag=True, help="End this directory's session first.")
-@click.option("--mount", type=click.Choice(["bind", "none"]), default=None,
-              help="Bind-mount this directory at the workspace (default), or nothing.")
+@click.option("--mount", type=click.Choice(["bind", "copy", "none"]), default=None,
+              help="Bind-mount this directory at the workspace (default), copy it in, or "
+              "neither.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def dev(app: App, name: str, ports_text: str, ephemeral: bool, fresh: bool,
@@ -78,12 +82,9 @@ def dev(app: App, name: str, ports_text: str, ephemeral: bool, fresh: bool,
 
     After ``--``, COMMAND runs instead of a shell and its exit status is podspawn's.
     """
-    import signal
-    import subprocess
-
     from podspawn.names import validate_project
     from podspawn.services.local.context import open_context
-    from podspawn.services.local.sessions import DevOptions, handoff_argv, leave
+    from podspawn.services.local.sessions import DevOptions, leave
     from podspawn.services.local.sessions import dev as start
 
     if name:
@@ -98,15 +99,26 @@ def dev(app: App, name: str, ports_text: str, ephemeral: bool, fresh: bool,
     else:
         for line in banner_lines(attached.banner, os.path.expanduser("~")):
             out.info(line)
+    try:
+        return hand_off(attached.row, command)
+    finally:
+        leave(ctx, attached)
+
+
+def hand_off(row: SessionRow, command: tuple[str, ...]) -> int:
+    """Run COMMAND (or a login shell) in the session on this terminal; its exit status."""
+    import signal
+    import subprocess
+
+    from podspawn.services.local.sessions import handoff_argv
+
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    argv = handoff_argv(attached.row, list(command), tty=tty)
+    argv = handoff_argv(row, list(command), tty=tty)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the container's
     try:
-        code = subprocess.call(argv)
+        return subprocess.call(argv)
     finally:
         signal.signal(signal.SIGINT, previous)
-        leave(ctx, attached)
-    return code
 
 
 @click.command("down")

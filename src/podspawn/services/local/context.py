@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from podspawn.config.schema import ImagesConfig, LogConfig, ServerConfig, StateConfig
-from podspawn.errors import PermissionDenied, UsageError
+from podspawn.errors import PermissionDenied, RuntimeUnavailable, UsageError
 from podspawn.names import is_valid_user
 
 if TYPE_CHECKING:
@@ -102,7 +102,20 @@ def open_context() -> LocalContext:
     os.makedirs(config.state.lock_dir, mode=0o700, exist_ok=True)
     log.configure(config.log_file, role="local")
     conn = open_db(config.state.db_path, create=True)
-    return LocalContext(config=config, conn=conn, runtime=get_runtime("docker"), me=me)
+    try:
+        runtime = get_runtime("docker")
+        runtime.image_id("podspawn-local-probe")  # a first call reaches the engine, or fails
+    except RuntimeUnavailable as exc:
+        raise RuntimeUnavailable(laptop_unavailable(), detail=exc.detail) from None
+    return LocalContext(config=config, conn=conn, runtime=runtime, me=me)
+
+
+def laptop_unavailable() -> str:
+    """The server runtime's message speaks to an administrator; this one to a laptop's
+    owner, naming the socket it tried."""
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return (f"Docker is not reachable at {where}; start Docker Desktop or the docker "
+            "service (or point DOCKER_HOST at a running engine) and try again")
 
 
 def _slug(text: str, limit: int) -> str:

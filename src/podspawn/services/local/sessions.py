@@ -33,8 +33,10 @@ from podspawn.services.local.context import (
     LocalContext,
     project_name,
     session_name,
+    state_dir,
 )
 from podspawn.services.local.ports import HOST_IP, PortChoice, candidates, choose
+from podspawn.services.local.workspace import OnCreateFailed, forget_on_create
 from podspawn.state.db import install_id
 from podspawn.state.records import Connection, SessionRow
 from podspawn.state.sessions import (
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from podspawn.services.overrides import Effective
 
 Progress = Callable[[str], None]
-MOUNTS = ("bind", "none")
+MOUNTS = ("bind", "copy", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ class DevOptions:
     ephemeral: bool = False
     fresh: bool = False
     mount: str = ""
-    """``bind`` or ``none``; "" takes the Podfile's ``mount``."""
+    """``bind``, ``copy`` or ``none``; "" takes the Podfile's ``mount``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class Banner:
     ports: tuple[PortChoice, ...]
     mount: tuple[str, str] | None
     """(host directory, container path), or None for no mount."""
+    mount_mode: str
+    """``bind``, ``copy`` or ``none``."""
     reattached: bool
     started_at: float
 
@@ -103,7 +107,7 @@ def _grace_seconds(ctx: LocalContext) -> float:
 
 
 @contextmanager
-def _locked(ctx: LocalContext) -> Iterator[None]:
+def locked(ctx: LocalContext) -> Iterator[None]:
     with file_lock(os.path.join(ctx.config.state.lock_dir, "local.lock"), timeout=3600):
         yield
 
@@ -130,7 +134,7 @@ def prebuild(ctx: LocalContext, directory: str, *, tag: str = "",
              progress: Progress | None = None) -> str:
     """Build (or find) the checkout's image and return its tag; ``tag`` also names it."""
     loaded = load_checkout(directory)
-    image = _image(ctx, directory, loaded, progress)
+    image = image_for(ctx, directory, loaded, progress)
     if tag and tag != image:
         from podspawn.runtime.base import ImageRecipe
 
@@ -140,7 +144,7 @@ def prebuild(ctx: LocalContext, directory: str, *, tag: str = "",
     return image
 
 
-def _image(ctx: LocalContext, directory: str, loaded: LoadedPodfile,
+def image_for(ctx: LocalContext, directory: str, loaded: LoadedPodfile,
            progress: Progress | None) -> str:
     """The image ``add-project`` of this project builds: same recipe, same tag."""
     from podspawn.services.companions import pull_service_images
@@ -172,71 +176,114 @@ def dev(ctx: LocalContext, directory: str, options: DevOptions, *,
     name = options.name or session_name(directory, project)
     mount = options.mount or podfile.mount
     if mount not in MOUNTS:
-        raise UsageError(f"mount {mount!r} is not supported in local mode; use "
-                         "--mount bind (the checkout itself) or --mount none")
+        raise UsageError(f"mount {mount!r} is not supported in local mode; use --mount bind "
+                         "(the checkout itself), copy (a copy of it) or none")
     me = ctx.me
     connection = Connection(user=me.user, project=name, pid=os.getpid(),
                             pid_start=start_time(os.getpid()) or 0, started_at=time.time())
-    with _locked(ctx):
+    with locked(ctx):
         reconcile(ctx)
         row = get_session(ctx.conn, me.user, name)
-        if row is not None and options.fresh:
-            _destroy(ctx, row, "fresh")
-            row = None
+        if options.fresh:
+            forget_on_create(state_dir(), directory)
+            if row is not None:
+                destroy(ctx, row, "fresh")
+                row = None
         if row is not None:
-            return _join(ctx, row, connection)
+            return join(ctx, row, connection)
     _choose_ports(podfile, options)  # a refusal before a build of minutes, not after
     # the build can take minutes: outside the lock (project_lock serialises it)
-    image = _image(ctx, directory, loaded, progress)
-    with _locked(ctx):
+    image = image_for(ctx, directory, loaded, progress)
+    with locked(ctx):
         row = get_session(ctx.conn, me.user, name)
         if row is not None:  # another dev of this checkout was quicker
-            return _join(ctx, row, connection)
-        row = _create(ctx, directory, loaded, project=project, name=name, image=image,
-                      mount=mount, options=options, progress=progress)
+            return join(ctx, row, connection)
+        start = Start(name=name, project=project, image=image, podfile=podfile,
+                      directory=directory, mount=mount,
+                      ports=tuple(_choose_ports(podfile, options)),
+                      ephemeral=options.ephemeral)
+        try:
+            row = create_session(ctx, start, progress)
+        except OnCreateFailed as exc:
+            raise OnCreateFailed(
+                f"on_create failed in {directory} (status {exc.exit_code}); your checkout is "
+                "as it left it: fix the Podfile's on_create or the files and run "
+                "'podspawn dev' again", exit_code=exc.exit_code, output=exc.output) from None
         add_connection(ctx.conn, connection)
-    return Attached(row=row, banner=_banner(row, reattached=False), connection=connection)
+    return Attached(row=row, banner=banner_of(row, reattached=False), connection=connection)
 
 
-def _join(ctx: LocalContext, row: SessionRow, connection: Connection) -> Attached:
+def join(ctx: LocalContext, row: SessionRow, connection: Connection) -> Attached:
     if ctx.runtime.poll(engine_state(row)) == "stopped":
         ctx.runtime.resume(engine_state(row))
     add_connection(ctx.conn, connection)
-    return Attached(row=row, banner=_banner(row, reattached=True), connection=connection)
+    return Attached(row=row, banner=banner_of(row, reattached=True), connection=connection)
 
 
-def _create(ctx: LocalContext, directory: str, loaded: LoadedPodfile, *, project: str,
-            name: str, image: str, mount: str, options: DevOptions,
-            progress: Progress | None) -> SessionRow:
+@dataclass(frozen=True, slots=True)
+class Start:
+    """One new local session: a dev checkout's, a named machine's or a throw-away one."""
+
+    name: str
+    project: str
+    image: str
+    podfile: Podfile | None
+    directory: str
+    """The host checkout: bind-mounted, copied in, or (``none``) only recorded."""
+    mount: str
+    ports: tuple[PortChoice, ...] = ()
+    ephemeral: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+    """More keys for the session's runtime state (a machine's name)."""
+
+
+def create_session(ctx: LocalContext, start: Start, progress: Progress | None) -> SessionRow:
+    """Start the session and record it; anything that fails is rolled back. The caller
+    holds the lock.
+
+    Raises:
+        OnCreateFailed: ``on_create`` failed in the mounted workspace (the session is gone,
+            the checkout untouched).
+        RuntimeFailure, ImageUnavailable: the engine refused.
+    """
     from podspawn.podfile import default_workspace
     from podspawn.services.companions import require_images
+    from podspawn.services.local.workspace import copy_in, run_on_create
     from podspawn.services.personalise import personalise, set_up_user
     from podspawn.services.sessions import Plan, session_spec
 
-    podfile, me = loaded.podfile, ctx.me
-    choices = _choose_ports(podfile, options)
-    settings = _settings(ctx, loaded, ephemeral=options.ephemeral)
-    plan = Plan(user=me.user, project=name, image=image, settings=settings, podfile=podfile,
-                uid=me.uid, gid=me.gid)
+    podfile, me, name, mount = start.podfile, ctx.me, start.name, start.mount
+    settings = _settings(ctx, podfile, ephemeral=start.ephemeral)
+    plan = Plan(user=me.user, project=name, image=start.image, settings=settings,
+                podfile=podfile, uid=me.uid, gid=me.gid)
     session_id = uuid.uuid4().hex
     iid = install_id(ctx.conn)
-    target = podfile.workspace or default_workspace(project)
+    target = (podfile.workspace if podfile else "") or default_workspace(start.project)
     spec = replace(
         session_spec(ctx.config, plan, session_id=session_id, install_id=iid),
         workspace="",
-        binds=(Bind(source=directory, target=target),) if mount == "bind" else (),
+        binds=(Bind(source=start.directory, target=target),) if mount == "bind" else (),
         published=tuple(PortPublish(host_ip=HOST_IP, host_port=c.host,
-                                    container_port=c.container) for c in choices),
+                                    container_port=c.container) for c in start.ports),
         labels={labels.MODE: MODE_VALUE},
     )
-    require_images(ctx.runtime, podfile.services, project)
+    if podfile is not None:
+        require_images(ctx.runtime, podfile.services, start.project)
+    in_workspace = mount in ("bind", "copy") and bool(start.directory)
     engine: dict[str, object] = {}
     try:
         engine = ctx.runtime.start_session(spec, progress=progress)
         shell, home = set_up_user(ctx.runtime, engine, user=me.user, uid=me.uid, gid=me.gid,
                                   shell=settings.defaults.shell,
-                                  workdir=target if mount == "bind" else "")
-        workdir = target if mount == "bind" else home
+                                  workdir=target if in_workspace else "")
+        workdir = target if in_workspace else home
+        if mount == "copy" and start.directory:
+            copy_in(ctx.runtime, engine, directory=start.directory, target=target,
+                    user=me.user, uid=me.uid, gid=me.gid)
+        if mount == "bind" and start.directory and podfile is not None and podfile.on_create:
+            run_on_create(ctx.runtime, engine, state_root=state_dir(),
+                          directory=start.directory, script=podfile.on_create, user=me.user,
+                          home=home, workdir=target, progress=progress)
         personalise(ctx.runtime, engine, user=me.user, home=home, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
     except BaseException:
@@ -247,22 +294,25 @@ def _create(ctx: LocalContext, directory: str, loaded: LoadedPodfile, *, project
     now = time.time()
     row = SessionRow(
         id=session_id, user=me.user, project=name, container_id=str(engine.get("container")),
-        container_name=container_name(me.user, name), image=image, status="running",
+        container_name=container_name(me.user, name), image=start.image, status="running",
         connections=0, created_at=now, last_activity=now,
         max_lifetime=now + ctx.config.session.lifetime_seconds, mode=settings.mode,
         runtime_state={
             "version": 2, "backend": ctx.runtime.name, "engine": engine, "shell": shell,
-            "home": home, "workdir": workdir, "directory": directory,
-            "mount": [directory, target] if mount == "bind" else [],
-            "ports": [[c.container, c.host] for c in choices],
-            "base": podfile.base, "packages": list(podfile.packages),
-            "services": [[s.name, list(s.ports)] for s in podfile.services],
+            "home": home, "workdir": workdir, "directory": start.directory,
+            "mount": [start.directory, target] if mount == "bind" else [],
+            "copied": [start.directory, target] if mount == "copy" else [],
+            "ports": [[c.container, c.host] for c in start.ports],
+            "base": podfile.base if podfile else start.image,
+            "packages": list(podfile.packages) if podfile else [],
+            "services": [[s.name, list(s.ports)] for s in podfile.services] if podfile else [],
+            **start.extra,
         },
     )
     insert_session(ctx.conn, row)
-    log.info("created local session", user=me.user, session=name, image=image)
+    log.info("created local session", user=me.user, session=name, image=start.image)
     audit.record("container.create", user=me.user, project=name,
-                 container=row.container_name, image=image, mode=row.mode)
+                 container=row.container_name, image=start.image, mode=row.mode)
     return row
 
 
@@ -271,11 +321,14 @@ def _choose_ports(podfile: Podfile, options: DevOptions) -> list[PortChoice]:
     return choose(candidates(podfile.ports.expose, strategy, options.ports), strategy)
 
 
-def _settings(ctx: LocalContext, loaded: LoadedPodfile, *, ephemeral: bool) -> Effective:
+def _settings(ctx: LocalContext, podfile: Podfile | None, *, ephemeral: bool) -> Effective:
     from podspawn.services.limits import clamp_cpus, clamp_memory
     from podspawn.services.overrides import effective
 
-    config, podfile = ctx.config, loaded.podfile
+    config = ctx.config
+    if podfile is None:
+        settings = effective(config, ctx.me.user, podfile_mode="", base=config.defaults)
+        return replace(settings, mode="destroy-on-disconnect") if ephemeral else settings
     base = replace(
         config.defaults, shell=podfile.shell,
         cpus=clamp_cpus(config, podfile.resources.cpus) or config.defaults.cpus,
@@ -285,15 +338,16 @@ def _settings(ctx: LocalContext, loaded: LoadedPodfile, *, ephemeral: bool) -> E
     return replace(settings, mode="destroy-on-disconnect") if ephemeral else settings
 
 
-def _banner(row: SessionRow, *, reattached: bool) -> Banner:
+def banner_of(row: SessionRow, *, reattached: bool) -> Banner:
     state = row.runtime_state
-    mount = state.get("mount") or []
+    mount = state.get("mount") or state.get("copied") or []
+    mode = "bind" if state.get("mount") else "copy" if state.get("copied") else "none"
     return Banner(
         name=row.project, base=str(state.get("base", "")),
         packages=tuple(state.get("packages") or ()),
         services=tuple((str(n), tuple(p)) for n, p in state.get("services") or ()),
         ports=tuple(PortChoice(container=int(c), host=int(h)) for c, h in state.get("ports") or ()),
-        mount=(str(mount[0]), str(mount[1])) if mount else None,
+        mount=(str(mount[0]), str(mount[1])) if mount else None, mount_mode=mode,
         reattached=reattached, started_at=row.created_at,
     )
 
@@ -316,7 +370,7 @@ def leave(ctx: LocalContext, attached: Attached) -> str:
     """Forget this process's connection; the last one out starts the grace period (or ends
     an ephemeral session). Returns what happened: ``grace``, ``destroy``, ``keep``, or
     ``connected`` while another ``dev`` is still attached."""
-    with _locked(ctx):
+    with locked(ctx):
         row = get_session(ctx.conn, attached.row.user, attached.row.project)
         if row is None:
             return "destroy"
@@ -325,7 +379,7 @@ def leave(ctx: LocalContext, attached: Attached) -> str:
         grace = _grace_seconds(ctx)
         action = on_last_disconnect(row.mode, grace)
         if action == "destroy":
-            _destroy(ctx, row, "disconnect")
+            destroy(ctx, row, "disconnect")
         elif action == "grace":
             set_grace(ctx.conn, row.user, row.project, time.time() + grace)
         return action
@@ -357,11 +411,11 @@ def down(ctx: LocalContext, directory: str, *, name: str = "", clean: bool = Fal
             podfile_name = None
         name = session_name(directory, project_name(directory, podfile_name))
     user = ctx.me.user
-    with _locked(ctx):
+    with locked(ctx):
         reconcile(ctx)
         row = get_session(ctx.conn, user, name)
         if row is not None:
-            _destroy(ctx, row, "down")
+            destroy(ctx, row, "down")
         elif not clean:
             raise SessionNotFound(f"no local session {name} for this directory; "
                                   "'podspawn list --local' shows them")
@@ -369,7 +423,7 @@ def down(ctx: LocalContext, directory: str, *, name: str = "", clean: bool = Fal
     return Ended(name=name, volumes=removed, stopped=row is not None)
 
 
-def _destroy(ctx: LocalContext, row: SessionRow, reason: str) -> None:
+def destroy(ctx: LocalContext, row: SessionRow, reason: str) -> None:
     from podspawn.services.sessions import destroy_session
 
     destroy_session(conn=ctx.conn, row=row, reason=reason, runtime=ctx.runtime)
@@ -410,7 +464,7 @@ def reconcile(ctx: LocalContext) -> list[str]:
         else:
             continue
         try:
-            _destroy(ctx, row, reason)
+            destroy(ctx, row, reason)
             ended.append(row.project)
         except RuntimeFailure as exc:
             log.error("local session not reconciled", session=row.project, error=exc.message)
@@ -419,7 +473,7 @@ def reconcile(ctx: LocalContext) -> list[str]:
 
 def reconcile_now(ctx: LocalContext) -> list[str]:
     """:func:`reconcile` under the lock (``cleanup --local``)."""
-    with _locked(ctx):
+    with locked(ctx):
         return reconcile(ctx)
 
 
