@@ -19,6 +19,7 @@ from tests.e2e.project_helpers import forget, fresh_user, pname
 from tests.e2e.test_devcontainer_build import commit, project_ssh, refused
 
 SHARED = ROOT / "dkshared"
+SHARED_TEXT = f"shared {RUN_ID}".strip()  # no trailing space when RUN_ID is empty
 #: The image's own user has uid 1001, so the uid-1000 rule alone would not pick it: only
 #: remoteUser does. Its "VS Code server" is a script that records what it was asked.
 DOCKERFILE = textwrap.dedent("""\
@@ -47,7 +48,7 @@ def make_repo(path: Path, config: dict[str, object]) -> Path:
 def shared(server):
     shutil.rmtree(SHARED, ignore_errors=True)
     (SHARED / "data").mkdir(parents=True)
-    (SHARED / "data" / "real").write_text(f"shared {RUN_ID}\n")
+    (SHARED / "data" / "real").write_text(SHARED_TEXT + "\n")
     server.set_config({"security": {"allowed_bind_roots": [str(SHARED)]}})
     yield SHARED
     server.set_config(None)
@@ -88,7 +89,7 @@ def test_the_container_keys_work_in_a_session(server, shared, tmp_path):
         # and tools are the user's, and no separate vscode home is left
         assert lines[:3] == [user, uid, "vscode-tool"]
         assert "R=yes" in lines
-        assert lines[-4:] == ["hi", f"shared {RUN_ID}".strip(), "ms-python.python",
+        assert lines[-4:] == ["hi", SHARED_TEXT, "ms-python.python",
                               "golang.go"]
         assert ("This project recommends 2 VS Code extension(s): ms-python.python, golang.go"
                 in err), err
