@@ -216,7 +216,8 @@ class ContainerRuntime:
     # -- sessions -------------------------------------------------------------------------
 
     def start_session(self, spec: SessionSpec, *, stage: Stage | None = None,
-                      progress: Progress | None = None) -> EngineState:
+                      progress: Progress | None = None,
+                      meanwhile: Callable[[EngineState], None] | None = None) -> EngineState:
         owner = labels.owner(spec.install_id, spec.user, spec.project)
         session_labels = {**owner, labels.SESSION: spec.session_id, **spec.labels}
         name = names.container_name(spec.user, spec.project)
@@ -229,19 +230,30 @@ class ContainerRuntime:
             container = self.engine.create(
                 session_container(spec, network=network.name, session_labels=session_labels))
             made.append((container.id, "session"))
+            state: EngineState = {"version": STATE_VERSION, "container": container.id,
+                                  "name": name, "network": network.name,
+                                  "network_id": network.id, "services": []}
+
+            def session() -> None:
+                self.engine.start(container.id)
+                self._require_running(container.id, f"the session container of {spec.image}")
+                if meanwhile is not None:
+                    meanwhile(dict(state))
+
             # the session container runs only ``sleep`` until the user's first command, so it
             # starts while the companions start (in order) and get ready
-            services = alongside(
-                lambda: [self._start_companion(spec, companion, network.name,
-                                               session_labels, stage, progress, made)
-                         for companion in spec.companions] if spec.companions else [],
-                lambda: self.engine.start(container.id))
-            self._require_running(container.id, f"the session container of {spec.image}")
+            services: list[str] = []
+            if spec.companions:
+                services = alongside(
+                    lambda: [self._start_companion(spec, companion, network.name,
+                                                   session_labels, stage, progress, made)
+                             for companion in spec.companions], session)
+            else:
+                session()
         except BaseException:
             self._roll_back(made, session_labels, network.id, owner, volumes_before)
             raise
-        return {"version": STATE_VERSION, "container": container.id, "name": name,
-                "network": network.name, "network_id": network.id, "services": services}
+        return {**state, "services": services}
 
     def _create_network(self, spec: SessionSpec, name: str,
                         net_labels: Mapping[str, str]) -> NetworkInfo:

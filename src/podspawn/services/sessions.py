@@ -426,12 +426,18 @@ def converge_session(
     try:
         if podfile is not None:
             require_images(runtime, podfile.services, plan.project)
+        account: list[tuple[str, str]] = []  # (shell, home), made while companions start
+
+        def add_user(started: EngineState) -> None:
+            account.append(set_up_user(
+                runtime, started, user=user, uid=plan.uid, gid=plan.gid,
+                shell=settings.defaults.shell, workdir=spec.workspace,
+                home_mounted=spec.home is not None))
+
         engine = runtime.start_session(
-            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
-        shell, home_dir = set_up_user(
-            runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
-            shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=spec.home is not None)
+            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress,
+            meanwhile=add_user)
+        shell, home_dir = account[0]
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
