@@ -226,22 +226,23 @@ class ContainerRuntime:
         volumes_before = {v for v, _ in self.engine.list_volumes(owner)}
         network = self._create_network(spec, net_name, {**session_labels, labels.ROLE: "network"})
         made: list[tuple[str, str]] = []  # (id, role), in the order they were made
-        try:
+        state: EngineState = {"version": STATE_VERSION, "container": "", "name": name,
+                              "network": network.name, "network_id": network.id,
+                              "services": []}
+
+        def session() -> None:
             container = self.engine.create(
                 session_container(spec, network=network.name, session_labels=session_labels))
             made.append((container.id, "session"))
-            state: EngineState = {"version": STATE_VERSION, "container": container.id,
-                                  "name": name, "network": network.name,
-                                  "network_id": network.id, "services": []}
+            state["container"] = container.id
+            self.engine.start(container.id)
+            self._require_running(container.id, f"the session container of {spec.image}")
+            if meanwhile is not None:
+                meanwhile(dict(state))
 
-            def session() -> None:
-                self.engine.start(container.id)
-                self._require_running(container.id, f"the session container of {spec.image}")
-                if meanwhile is not None:
-                    meanwhile(dict(state))
-
-            # the session container runs only ``sleep`` until the user's first command, so it
-            # starts while the companions start (in order) and get ready
+        # the session container runs only ``sleep`` until the user's first command, so it is
+        # made and started while the companions start (in order) and get ready
+        try:
             services: list[str] = []
             if spec.companions:
                 services = alongside(
