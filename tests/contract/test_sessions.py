@@ -9,6 +9,7 @@ import pytest
 
 from podspawn import labels, names
 from podspawn.errors import AddressSpaceExhausted, Conflict, ImageUnavailable, RuntimeFailure
+from podspawn.runtime.base import EngineState
 from podspawn.runtime.spec import Volume
 from podspawn.runtime.subnets import AddressPool, Headroom
 from tests.contract.conftest import IMAGE, Harness, companion, user
@@ -253,3 +254,46 @@ def test_a_used_up_address_pool_refuses_and_leaves_nothing(backend: Harness) -> 
                                                    workspace="/workspace"))
     assert "network.pool" in caught.value.message
     assert kinds(backend, backend.owner(late)) == []
+
+
+def test_meanwhile_runs_once_in_the_running_session_container_before_the_return(
+        backend: Harness) -> None:
+    who = user("meanw")
+    spec = backend.spec(who, companions=(backend.slow_companion("db", 0.5),))
+    seen: list[tuple[str, int]] = []
+
+    def meanwhile(started: EngineState) -> None:
+        seen.append((backend.runtime.poll(started),
+                     backend.runtime.exec(started, ["true"]).exit_code))
+
+    state = backend.runtime.start_session(spec, meanwhile=meanwhile)
+    assert seen == [("running", 0)]
+    assert len(state["services"] or []) == 1
+    assert backend.runtime.exec(state, ["getent", "hosts", "db"]).exit_code == 0
+
+
+def test_an_error_of_meanwhile_leaves_nothing(backend: Harness) -> None:
+    who = user("mfail")
+    owner = backend.owner(who)
+    spec = backend.spec(who, workspace="/workspace",
+                        companions=(backend.slow_companion("db", 0.5),))
+
+    def meanwhile(started: EngineState) -> None:
+        raise RuntimeFailure("setting up the user failed")
+
+    with pytest.raises(RuntimeFailure, match="setting up the user failed"):
+        backend.runtime.start_session(spec, meanwhile=meanwhile)
+    assert kinds(backend, owner) == []
+
+
+def test_a_companion_failing_while_the_session_container_starts_leaves_nothing(
+        backend: Harness) -> None:
+    who = user("cfail")
+    owner = backend.owner(who)
+    missing = f"podspawn-contract-missing/{backend.install_id}:none"
+    spec = backend.spec(who, workspace="/workspace",
+                        companions=(companion("db"), companion("cache", image=missing)))
+    ran: list[str] = []
+    with pytest.raises(ImageUnavailable):
+        backend.runtime.start_session(spec, meanwhile=lambda s: ran.append(str(s["container"])))
+    assert kinds(backend, owner) == []

@@ -172,15 +172,19 @@ class Runtime(Protocol):
         *,
         stage: Callable[[CompanionSpec], tuple[Bind, ...]] | None = None,
         progress: Callable[[str], None] | None = None,
+        meanwhile: Callable[[EngineState], None] | None = None,
     ) -> EngineState:
         """Make and start everything ``spec`` describes; return its state once the session
         container runs and every companion is ready.
 
-        Companions start first, in order, each waited for (its ``ready`` command, else its
-        ports) before the next. ``stage`` is called for a companion with host binds just
-        before that companion is created (so an earlier one cannot redirect them) and returns
-        the binds to mount. Leftovers of the same (user, project) from another session (a
-        crash) are removed first; anything else in the way is a ``Conflict``.
+        Companions start in order, each waited for (its ``ready`` command, else its ports)
+        before the next; the session container may start while they do, and once it runs,
+        ``meanwhile`` is called with its state (``services`` not yet listed) to do work in it
+        that needs no companion (an error it raises fails the start like any other).
+        ``stage`` is called for a companion with host binds just before that companion is
+        created (so an earlier one cannot redirect them) and returns the binds to mount.
+        Leftovers of the same (user, project) from another session (a crash) are removed
+        first; anything else in the way is a ``Conflict``.
 
         Every object carries ``labels.owner`` of (install, user, project), the session id
         and ``spec.labels``, except named volumes (the workspace, companions' ``volumes``):

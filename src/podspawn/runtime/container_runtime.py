@@ -19,9 +19,11 @@ Version 1 (the previous release, rebuilt from the session row's columns by
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 from podspawn import labels, log, names
 from podspawn.errors import (
@@ -55,8 +57,52 @@ STATE_VERSION = 2
 #: How often a session network looks again for a free subnet after concurrent logins took
 #: the ones it chose.
 _SUBNET_ROUNDS = 5
+#: A companion's readiness is checked at once, then after pauses doubling from the first to
+#: the last (seconds): most are ready within a few tens of milliseconds of their start.
+_READY_PAUSE_MIN = 0.01
+_READY_PAUSE_MAX = 0.2
 Stage = Callable[[CompanionSpec], tuple[Bind, ...]]
 Progress = Callable[[str], None]
+T = TypeVar("T")
+
+
+def alongside(work: Callable[[], T], here: Callable[[], None]) -> T:
+    """Run ``work`` in a thread while ``here`` runs in this one, and return ``work``'s result
+    once both are done; an error of ``here`` wins over one of ``work``.
+
+    The thread is always waited for, even when an error (a signal's among them) interrupts
+    ``here`` or the wait: a rollback after it then sees everything ``work`` made.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="podspawn-alongside", daemon=True)
+    thread.start()
+    try:
+        here()
+    finally:
+        _join(thread)
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _join(thread: threading.Thread) -> None:
+    """Wait for ``thread`` to end; an error raised during the wait is raised after it."""
+    interrupted: BaseException | None = None
+    while thread.is_alive():
+        try:
+            thread.join()
+        except BaseException as exc:  # e.g. the login's signal handler; re-raised below
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def session_container(spec: SessionSpec, *, network: str,
@@ -175,7 +221,8 @@ class ContainerRuntime:
     # -- sessions -------------------------------------------------------------------------
 
     def start_session(self, spec: SessionSpec, *, stage: Stage | None = None,
-                      progress: Progress | None = None) -> EngineState:
+                      progress: Progress | None = None,
+                      meanwhile: Callable[[EngineState], None] | None = None) -> EngineState:
         owner = spec_owner(spec)
         session_labels = {**owner, labels.SESSION: spec.session_id, **spec.labels}
         name = object_name(spec, "session")
@@ -184,21 +231,36 @@ class ContainerRuntime:
         volumes_before = {v for v, _ in self.engine.list_volumes(volume_owner(spec))}
         network = self._create_network(spec, net_name, {**session_labels, labels.ROLE: "network"})
         made: list[tuple[str, str]] = []  # (id, role), in the order they were made
-        try:
-            services = [self._start_companion(spec, companion, network.name, session_labels,
-                                              stage, progress, made)
-                        for companion in spec.companions]
+        state: EngineState = {"version": STATE_VERSION, "container": "", "name": name,
+                              "network": network.name, "network_id": network.id,
+                              "services": []}
+
+        def session() -> None:
             container = self.engine.create(
                 session_container(spec, network=network.name, session_labels=session_labels))
             made.append((container.id, "session"))
+            state["container"] = container.id
             self.engine.start(container.id)
             self._require_running(container.id, f"the session container of {spec.image}")
+            if meanwhile is not None:
+                meanwhile(dict(state))
+
+        # the session container runs only ``sleep`` until the user's first command, so it is
+        # made and started while the companions start (in order) and get ready
+        try:
+            services: list[str] = []
+            if spec.companions:
+                services = alongside(
+                    lambda: [self._start_companion(spec, companion, network.name,
+                                                   session_labels, stage, progress, made)
+                             for companion in spec.companions], session)
+            else:
+                session()
         except BaseException:
             self._roll_back(made, session_labels, network.id, volume_owner(spec),
                             volumes_before)
             raise
-        return {"version": STATE_VERSION, "container": container.id, "name": name,
-                "network": network.name, "network_id": network.id, "services": services}
+        return {**state, "services": services}
 
     def _create_network(self, spec: SessionSpec, name: str,
                         net_labels: Mapping[str, str]) -> NetworkInfo:
@@ -310,6 +372,7 @@ class ContainerRuntime:
 
     def _wait_ready(self, container: str, companion: CompanionSpec) -> None:
         deadline = time.monotonic() + companion.ready_timeout
+        pause = _READY_PAUSE_MIN
         while True:
             info = self.engine.inspect(container)
             if info is None or info.state in ("exited", "dead"):
@@ -325,7 +388,8 @@ class ContainerRuntime:
                     f"{companion.ready_timeout:g}s; check its 'ready' command or raise "
                     "ready_timeout"
                 )
-            time.sleep(0.2)
+            time.sleep(pause)
+            pause = min(pause * 2, _READY_PAUSE_MAX)
 
     def _is_ready(self, container: str, companion: CompanionSpec) -> bool:
         if companion.ready:

@@ -153,7 +153,8 @@ class FakeRuntime:
 
     def start_session(self, spec: SessionSpec, *,
                       stage: Callable[[CompanionSpec], tuple[Bind, ...]] | None = None,
-                      progress: Callable[[str], None] | None = None) -> EngineState:
+                      progress: Callable[[str], None] | None = None,
+                      meanwhile: Callable[[EngineState], None] | None = None) -> EngineState:
         self._up()
         owner = spec_owner(spec)
         vowner = volume_owner(spec)
@@ -187,6 +188,10 @@ class FakeRuntime:
             if container.state != "running":
                 raise RuntimeFailure(f"the session container of {spec.image} stopped as soon "
                                      "as it started; the image needs /bin/sh and sleep")
+            if meanwhile is not None:
+                meanwhile({"version": STATE_VERSION, "world": self.world,
+                           "container": container.id, "name": name, "network": net_name,
+                           "services": []})
         except BaseException:
             for made_id in reversed(made):
                 self.containers.pop(made_id, None)

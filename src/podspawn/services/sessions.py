@@ -507,14 +507,20 @@ def converge_session(
             if podfile.volumes:
                 spec = replace(spec, binds=(*spec.binds,
                                             *stage_session_binds(podfile, start.binds)))
+        account: list[tuple[str, str]] = []  # (shell, home), made while companions start
+
+        def add_user(started: EngineState) -> None:
+            account.append(set_up_user(
+                runtime, started, user=user, uid=plan.uid, gid=plan.gid,
+                shell=settings.defaults.shell, workdir=spec.workspace,
+                home_mounted=spec.home is not None,
+                image_user=podfile.image_user or "" if podfile is not None else "",
+                own=tuple(v.target for v in spec.volumes if not v.read_only)))
+
         engine = runtime.start_session(
-            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress)
-        shell, home_dir = set_up_user(
-            runtime, engine, user=user, uid=plan.uid, gid=plan.gid,
-            shell=settings.defaults.shell, workdir=spec.workspace,
-            home_mounted=spec.home is not None,
-            image_user=podfile.image_user or "" if podfile is not None else "",
-            own=tuple(v.target for v in spec.volumes if not v.read_only))
+            spec, stage=stager(podfile, start.binds) if podfile else None, progress=progress,
+            meanwhile=add_user)
+        shell, home_dir = account[0]
         workdir = spec.workspace or home_dir
         personalise(runtime, engine, user=user, home=home_dir, workdir=workdir,
                     settings=settings, podfile=podfile, progress=progress)
