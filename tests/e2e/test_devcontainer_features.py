@@ -143,7 +143,10 @@ def make_repo(path: Path, tarball_url: str, lock: dict | None = None) -> Path:
     local.mkdir(parents=True)
     for name, text in feature_files(
             "local-a", options={"greeting": {"type": "string", "default": "hi"}},
-            env={"LOCAL_A": "yes"}, extra={"installsAfter": [tarball_url]}).items():
+            env={"LOCAL_A": "yes"},
+            extra={"installsAfter": [tarball_url],
+                   "mounts": [{"type": "volume", "source": "feat-${devcontainerId}",
+                               "target": "/feat-cache"}]}).items():
         (local / name).write_text(text)
     config = {
         "image": "debian:bookworm",
@@ -210,7 +213,8 @@ def test_three_features_install_in_order_with_options_and_env(server, tmp_path, 
         user = fresh_user(server, "dcfeat")
         seen = project_ssh(server, user, name,
                            "cat /opt/order; echo ENV=$LOCAL_A,$TAR_B,$OCI_C; echo PATH=$PATH; "
-                           "cat /tmp/user-created /tmp/oci-entry && echo HOOKS-OK")
+                           "cat /tmp/user-created /tmp/oci-entry && echo HOOKS-OK; "
+                           "grep -q ' /feat-cache ' /proc/mounts && echo MOUNTED")
         out = seen.stdout.decode()
         assert seen.returncode == 0, seen.stderr.decode()
         lines = out.splitlines()
@@ -222,6 +226,7 @@ def test_three_features_install_in_order_with_options_and_env(server, tmp_path, 
         assert "ENV=yes,yes,yes" in out
         assert "PATH=/opt/tar-b/bin:" in out
         assert "started" in out and "HOOKS-OK" in out  # entrypoint ran; hook before user's
+        assert "MOUNTED" in out  # the local Feature's volume mount reached the session
         server.podspawn("remove-user", user, "--force")
     finally:
         forget(server, name)

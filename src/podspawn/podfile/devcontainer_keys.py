@@ -65,13 +65,14 @@ def convert_keys(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     _users(config, out, warnings)
     folder = config.get("workspaceFolder") if isinstance(config.get("workspaceFolder"),
                                                           str) else None
-    volumes = [v for v in (_mount(entry, folder, warnings) for entry in
+    volumes = [v for v in (mount_volume(entry, folder, warnings) for entry in
                            _list(config, "mounts")) if v]
     caps = [_cap(value) for value in _list(config, "capAdd")]
     if "runArgs" in config:
         args = parse_run_args(config["runArgs"])
         volumes += [_bind_arg(value) for value in args.volumes]
-        volumes += [v for v in (_mount(value, folder, warnings) for value in args.mounts) if v]
+        volumes += [v for v in (mount_volume(value, folder, warnings)
+                                for value in args.mounts) if v]
         caps += args.cap_add
         if args.env:
             out["env"] = args.env
@@ -127,7 +128,7 @@ def _users(config: Mapping[str, Any], out: dict[str, Any], warnings: list[str]) 
     out["image_user"] = user
 
 
-def _mount(entry: Any, folder: str | None, warnings: list[str]) -> str | None:
+def mount_volume(entry: Any, folder: str | None, warnings: list[str]) -> str | None:
     """One ``mounts`` entry as a Podfile volume, or None (dropped with a warning)."""
     if isinstance(entry, str):
         fields: dict[str, str] = {}

@@ -132,7 +132,7 @@ def _check_memory(value: str) -> str:
     return value
 
 
-def _check_volume(value: str) -> str:
+def check_volume(value: str) -> str:
     parts = value.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise ValueError(f"{value!r} is not a volume: write name:/path (or name:/path:ro)")
@@ -174,7 +174,7 @@ GitRef = Annotated[
     str, StringConstraints(pattern=GIT_REF_PATTERN, max_length=255), AfterValidator(_no_dot_dot)
 ]
 GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_PATTERN, max_length=2048)]
-VolumeSpec = Annotated[str, AfterValidator(_check_volume)]
+VolumeSpec = Annotated[str, AfterValidator(check_volume)]
 CommandLine = Annotated[str, StringConstraints(min_length=1), AfterValidator(_one_command)]
 MemorySize = Annotated[str, BeforeValidator(_scalar_to_str), AfterValidator(_check_memory)]
 

@@ -13,8 +13,8 @@ container is capped by the server's policy:
   Features only.
 * ``capAdd`` must be among the capabilities sessions get anyway (``security.cap_add``);
   ``privileged`` and ``securityOpt`` are refused, since they would lift isolation.
-* a ``bind`` mount must lie under ``security.allowed_bind_roots``; volume mounts are checked
-  for form, but sessions get no extra mounts from a Feature (logged).
+* a ``bind`` mount must lie under ``security.allowed_bind_roots``; a Feature's mounts join
+  the Podfile's ``volumes`` (a volume is then the user's own per project, as any other).
 * ``devcontainer-lock.json`` pins digests (:mod:`podspawn.podfile.features.lockfile`).
 
 The result replaces the Podfile's ``base`` by ``podspawn/features:<digest>`` (its Dockerfile:
@@ -120,10 +120,10 @@ def _mount_fields(mount: str | Mapping[str, Any], feature: str) -> dict[str, str
     fields = {}
     for part in mount.split(","):
         key, sep, value = part.partition("=")
-        if not sep:
+        if not key.strip():
             raise PodfileError(f"feature {feature!r}: mount {mount[:80]!r} is not "
                                "type=...,source=...,target=...")
-        fields[key.strip().lower()] = value.strip()
+        fields[key.strip().lower()] = value.strip() if sep else "true"  # bare ``readonly``
     return fields
 
 
@@ -165,13 +165,37 @@ def apply_features(config: ServerConfig, checkout: str, loaded: LoadedPodfile
         ordered = [resolver.features[node.key] for node in install_order(nodes, override)]
         plan = FeaturePlan(base=loaded.podfile.base, features=tuple(ordered))
         on_create, on_start = lifecycle(config_json, ordered)
+        warnings: list[str] = []
+        volumes = _feature_volumes(ordered, config_json, warnings)
     except PodfileError as exc:
         raise PodfileError(f"{display}: {exc.message}") from None
     podfile = loaded.podfile.model_copy(
-        update={"base": plan.tag, "on_create": on_create, "on_start": on_start})
+        update={"base": plan.tag, "on_create": on_create, "on_start": on_start,
+                "volumes": tuple(dict.fromkeys((*loaded.podfile.volumes, *volumes)))})
     log.info("features resolved", base=plan.base, tag=plan.tag,
              features=" ".join(f.ref.key for f in ordered))
-    return replace(loaded, podfile=podfile, features=plan)
+    return replace(loaded, podfile=podfile, features=plan,
+                   warnings=(*loaded.warnings, *warnings))
+
+
+def _feature_volumes(ordered: Sequence[ResolvedFeature], config_json: Mapping[str, Any],
+                     warnings: list[str]) -> list[str]:
+    """The Features' ``mounts`` as Podfile volumes, in install order."""
+    from podspawn.podfile.devcontainer_keys import mount_volume
+    from podspawn.podfile.model import check_volume
+
+    folder = config_json.get("workspaceFolder")
+    volumes = []
+    for feature in ordered:
+        for entry in feature.meta.mounts:
+            try:
+                volume = mount_volume(entry, folder if isinstance(folder, str) else None, warnings)
+                if volume is not None:
+                    volumes.append(check_volume(volume))
+            except (PodfileError, ValueError) as exc:
+                reason = exc.message if isinstance(exc, PodfileError) else str(exc)
+                raise PodfileError(f"feature {feature.ref.key!r}: {reason}") from None
+    return volumes
 
 
 class _Resolver:
@@ -239,9 +263,6 @@ class _Resolver:
                                    "id must match its folder or artifact name")
             check_requests(meta, ref, cap_add=self.config.security.cap_add,
                            bind_roots=self.config.security.allowed_bind_roots)
-            for mount in meta.mounts:
-                log.warning("a feature's mount is not given to sessions", feature=ref.key,
-                            mount=json.dumps(mount) if not isinstance(mount, str) else mount)
             self.features[key] = ResolvedFeature(
                 ref=ref, meta=meta, digest=digest, folder=folder,
                 env=option_env(meta, request.options, feature=ref.key))

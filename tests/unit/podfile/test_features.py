@@ -262,3 +262,43 @@ def test_the_features_tag_covers_content_options_and_order() -> None:
                           features=(feature("./a", "local:1", {"V": "2"}), b))]
     assert len({plan.digest, *(other.digest for other in others)}) == 5
     assert FeaturePlan(base="debian:bookworm", features=(a, b)).digest == plan.digest
+
+
+def _local_feature_checkout(root, mounts):  # type: ignore[no-untyped-def]
+    import json
+
+    feature = root / ".devcontainer" / "cache-feature"
+    feature.mkdir(parents=True)
+    (feature / "devcontainer-feature.json").write_text(json.dumps(
+        {"id": "cache-feature", "version": "1.0.0", "mounts": mounts}))
+    (feature / "install.sh").write_text("#!/bin/sh\ntrue\n")
+    (root / ".devcontainer" / "devcontainer.json").write_text(json.dumps(
+        {"image": "debian:bookworm", "workspaceFolder": "/workspaces/app",
+         "mounts": ["source=own,target=/own,type=volume"],
+         "features": {"./cache-feature": {}}}))
+
+
+def _resolved(root):  # type: ignore[no-untyped-def]
+    from podspawn.config.schema import ServerConfig, StateConfig
+    from podspawn.podfile.load import load_podfile
+    from podspawn.services.features import apply_features
+
+    config = ServerConfig(state=StateConfig(db_path=str(root / "state" / "state.db")))
+    return apply_features(config, str(root), load_podfile(root))
+
+
+def test_a_features_mounts_join_the_podfiles_volumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _local_feature_checkout(tmp_path, [
+        {"type": "volume", "source": "dind-${devcontainerId}", "target": "/var/lib/docker"},
+        "source=cache,target=${containerWorkspaceFolder}/.cache,type=volume,readonly",
+        "source=hist,target=${localEnv:HOME}/h,type=volume"])
+    loaded = _resolved(tmp_path)
+    assert loaded.podfile.volumes == ("own:/own", "dind-devcontainer:/var/lib/docker",
+                                      "cache:/workspaces/app/.cache:ro")
+    assert any("${localEnv:HOME}" in warning for warning in loaded.warnings)
+
+
+def test_a_features_bad_mount_is_refused_naming_the_feature(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _local_feature_checkout(tmp_path, ["source=bad name!,target=/x,type=volume"])
+    with pytest.raises(PodfileError, match=r"feature './cache-feature'.*volume name"):
+        _resolved(tmp_path)
