@@ -509,16 +509,23 @@ class ContainerRuntime:
         try:
             info = self.engine.create(probe_container(spec))
             self.engine.start(info.id)
-            current = self.engine.inspect(info.id)
-            if current is None or not current.running:
-                raise RuntimeFailure(
-                    f"a container of {spec.image} stopped as soon as it started, so it cannot "
-                    "hold a session: the image needs /bin/sh and sleep (Debian packages dash "
-                    "and coreutils)"
-                )
-            return [self._probe_exec(info.id, argv, env) for argv in commands]
+            self._require_probe_running(info.id, spec.image)
+            results = [self._probe_exec(info.id, argv, env) for argv in commands]
+            # a missing ``sleep`` may fail only after the start returned, so the container
+            # looked running a moment: the answers count only if it still runs now
+            self._require_probe_running(info.id, spec.image)
+            return results
         finally:
             self._quietly(spec.name, owner)
+
+    def _require_probe_running(self, container: str, image: str) -> None:
+        current = self.engine.inspect(container)
+        if current is None or not current.running:
+            raise RuntimeFailure(
+                f"a container of {image} stopped as soon as it started, so it cannot "
+                "hold a session: the image needs /bin/sh and sleep (Debian packages dash "
+                "and coreutils)"
+            )
 
     def _probe_exec(self, container: str, argv: list[str],
                     env: Mapping[str, str] | None) -> ExecResult:
