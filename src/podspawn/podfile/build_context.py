@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from podspawn.errors import PodfileError
+from podspawn.podfile.text_file import read_bounded_text
 
 #: Bumped when what the digest covers changes, so images get new tags.
 BUILD_VERSION = "1"
@@ -158,18 +159,7 @@ def read_dockerfile(root: str | os.PathLike[str], spec: BuildSpec) -> str:
         PodfileError: it is too large, unreadable or not UTF-8.
     """
     path = _check(root, spec.dockerfile_key, spec.dockerfile, want_dir=False)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCKERFILE_BYTES + 1)
-    except OSError as exc:
-        raise PodfileError(f"{spec.dockerfile_key} cannot be read "
-                           f"({exc.strerror or 'I/O error'})") from None
-    if len(data) > MAX_DOCKERFILE_BYTES:
-        raise PodfileError(f"{spec.dockerfile_key} is larger than {MAX_DOCKERFILE_BYTES} bytes")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PodfileError(f"{spec.dockerfile_key} is not UTF-8 text") from None
+    return read_bounded_text(path, display=spec.dockerfile_key, limit=MAX_DOCKERFILE_BYTES)
 
 
 # -- .dockerignore ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from podspawn.errors import PodfileError
+from podspawn.podfile.text_file import read_bounded_text
 
 #: Largest Compose or env file read, in bytes.
 MAX_COMPOSE_BYTES = 1024 * 1024
@@ -58,18 +59,7 @@ def read_text(root: Path, relative: str, what: str) -> str:
     if not real.is_relative_to(root.resolve()):
         raise PodfileError(f"{what} {relative} leaves the repository through a symlink; "
                            "keep it inside the repository")
-    try:
-        with real.open("rb") as handle:
-            data = handle.read(MAX_COMPOSE_BYTES + 1)
-    except OSError as exc:
-        raise PodfileError(f"{what} {relative} cannot be read "
-                           f"({exc.strerror or 'I/O error'})") from None
-    if len(data) > MAX_COMPOSE_BYTES:
-        raise PodfileError(f"{what} {relative} is larger than {MAX_COMPOSE_BYTES} bytes")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PodfileError(f"{what} {relative} is not UTF-8 text") from None
+    return read_bounded_text(real, display=f"{what} {relative}", limit=MAX_COMPOSE_BYTES)
 
 
 def parse_env_file(text: str) -> dict[str, str]:
