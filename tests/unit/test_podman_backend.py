@@ -3,10 +3,8 @@ registration, and what it reads from Podman's own network API."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from podspawn.errors import RuntimeUnavailable
 from podspawn.runtime import BACKENDS, LOGIN_MODULES, docker_login, login_module, podman_login
+from tests.unit.engine_socket import answering
 
 
 @pytest.fixture
@@ -53,31 +52,6 @@ def test_socket_path_honours_container_host(monkeypatch: pytest.MonkeyPatch) -> 
     assert podman_login.socket_path() == "/run/podman/podman.sock"
 
 
-def _answer(sock_path: str, replies: dict[str, bytes]) -> Iterator[None]:
-    """A unix-socket server that answers each request with the reply whose key is in its
-    first line, like Podman's compatibility API would."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
-    server.listen(4)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                line = conn.recv(65536).split(b"\r\n", 1)[0].decode()
-                reply = next((r for k, r in replies.items() if k in line),
-                             b"HTTP/1.0 404 Not Found\r\n\r\n{}")
-                conn.sendall(reply)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield
-    server.close()
-
-
 @pytest.fixture
 def podman_socket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     path = str(tmp_path / "podman.sock")
@@ -86,7 +60,7 @@ def podman_socket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
                b'{"Id": "abc", "Name": "/podspawn-sarah", "State": {"Status": "running"},'
                b' "Config": {"Labels": {}, "Image": "localhost/debian:bookworm"}}')
     exited = running.replace(b'"running"', b'"exited"')
-    yield from _answer(path, {"/containers/up/json": running, "/containers/down/json": exited})
+    yield from answering(path, {"/containers/up/json": running, "/containers/down/json": exited})
 
 
 @pytest.mark.parametrize(("container", "status"),

@@ -1,11 +1,14 @@
-"""The Docker Engine backend, through the ``docker`` SDK.
+"""The Docker Engine backend, through the ``docker`` SDK and, for the few calls a login
+makes, the standard library (``runtime.engine_http``).
 
 :class:`DockerRuntime` is the session contract (``runtime.base.Runtime``), the shared
 container session logic over :class:`DockerEngine`, which is the only code that calls the
-SDK. Every SDK call goes through ``_mapped``, which turns SDK and transport exceptions into
-podspawn's error tree, so no ``docker`` type ever leaves this module. Images are built with
-the classic builder (what the Engine API offers without BuildKit), which is what these
-servers have.
+engine. Every SDK call goes through ``_mapped`` and every raw call through ``_raw``, which
+turn SDK, HTTP and transport failures into podspawn's error tree, so no ``docker`` type
+ever leaves this module. The SDK (requests, urllib3: about 0.1 s) is imported only when a
+call needs it, so a first login that inspects, lists, looks up an image and runs a command
+never loads it. Images are built with the classic builder (what the Engine API offers
+without BuildKit), which is what these servers have.
 """
 
 from __future__ import annotations
@@ -17,11 +20,7 @@ import re
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
-
-import docker
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from podspawn.errors import (
     BuildLimitReached,
@@ -43,6 +42,11 @@ from podspawn.runtime.base import (
     NetworkInfo,
 )
 from podspawn.runtime.container_runtime import ContainerRuntime
+from podspawn.runtime.engine_http import EngineError, EngineSocket, label_filter
+
+if TYPE_CHECKING:
+    import docker
+    import docker.types
 
 T = TypeVar("T")
 
@@ -58,6 +62,9 @@ _UNAVAILABLE = "Docker is not running on the server; an administrator must start
 @contextmanager
 def _mapped(action: str) -> Iterator[None]:
     """Translate SDK failures raised inside the block into podspawn errors."""
+    import docker.errors
+    import requests.exceptions
+
     try:
         yield
     except docker.errors.ImageNotFound as exc:
@@ -93,20 +100,80 @@ class DockerEngine:
     name = "docker"
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
-        with _mapped("connect"):
-            self._client = client or docker.from_env(timeout=600)
-        self._api = self._client.api
+        self._sdk: docker.DockerClient | None = client
+        path = self._socket_path()
+        #: the standard-library client; None for an engine that is not on a unix socket
+        #: (``DOCKER_HOST=tcp://...``), which every call then reaches through the SDK
+        self._socket = EngineSocket(path) if path else None
+
+    unavailable = _UNAVAILABLE
+    """The sentence a user sees when the engine does not answer."""
+
+    def _socket_path(self) -> str:
+        """The engine's unix socket, or "" when ``DOCKER_HOST`` names another transport."""
+        host = os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            return ""
+        return host.removeprefix("unix://") or "/var/run/docker.sock"
+
+    def _connect(self) -> docker.DockerClient:
+        import docker
+
+        return docker.from_env(timeout=600)
+
+    @property
+    def _client(self) -> docker.DockerClient:
+        if self._sdk is None:
+            with _mapped("connect"):
+                self._sdk = self._connect()
+        return self._sdk
+
+    @property
+    def _api(self) -> docker.APIClient:
+        return self._client.api
 
     def close(self) -> None:
         """Close the connections to the engine (a long-lived caller's, such as a test's)."""
-        self._client.close()
+        if self._sdk is not None:
+            self._sdk.close()
+
+    def _call(self, action: str, method: str, target: str, body: object = None, *,
+              socket: EngineSocket | None = None) -> Any:
+        """One Engine API request (``target`` below the version prefix, query included),
+        its JSON answer decoded; failures translated as ``_mapped`` translates the SDK's,
+        a 404 recognisable to ``_is_not_found``. ``socket`` is another API on the same
+        engine (Podman's own)."""
+        try:
+            if socket is not None or self._socket is not None:
+                return (socket or self._socket).call(method, target, body)  # type: ignore[union-attr]
+            return self._through_sdk(method, target, body)
+        except EngineError as exc:
+            if exc.status == 0:
+                raise RuntimeUnavailable(self.unavailable, detail=f"{action}: {exc}") from exc
+            raise RuntimeFailure(f"{self.name.capitalize()} refused to {action}: {exc.message}",
+                                 detail=f"{exc.status} {exc.message}") from exc
+
+    def _through_sdk(self, method: str, target: str, body: object) -> object:
+        """``_call``'s request sent with the SDK's session, for an engine off this host."""
+        import requests.exceptions
+
+        api = self._api
+        url = f"{api.base_url}/v{api.api_version}{target}"
+        try:
+            response = api._session.request(  # type: ignore[attr-defined]
+                method, url, json=body, timeout=api.timeout)
+        except requests.exceptions.RequestException as exc:
+            raise EngineError(0, f"{method} {target}: {exc}") from exc
+        if response.status_code >= 300 and response.status_code != 304:
+            raise EngineError(response.status_code, _json_message(response.text))
+        return response.json() if response.content.strip() else None
 
     # containers -------------------------------------------------------------------------
 
     def inspect(self, name_or_id: str) -> ContainerInfo | None:
         try:
-            with _mapped("inspect a container"):
-                attrs = self._api.inspect_container(name_or_id)
+            attrs = self._call("inspect a container", "GET",
+                               f"/containers/{_quoted(name_or_id)}/json")
         except RuntimeFailure as exc:
             if _is_not_found(exc):
                 return None
@@ -115,50 +182,24 @@ class DockerEngine:
         return None if info.state == "removing" else info
 
     def create(self, spec: ContainerSpec) -> ContainerInfo:
-        api = self._api
-        host_config = api.create_host_config(
-            nano_cpus=spec.nano_cpus or None,
-            mem_limit=spec.memory or None,
-            cap_drop=list(spec.cap_drop) or None,
-            cap_add=list(spec.cap_add) or None,
-            security_opt=list(spec.security_opt) or None,
-            pids_limit=spec.pids_limit or None,
-            read_only=spec.read_only or None,
-            tmpfs=dict(spec.tmpfs) or None,
-            runtime=spec.runtime or None,
-            init=spec.init or None,
-            network_mode=spec.network or None,
-            mounts=[_mount(m) for m in spec.mounts] or None,
-            port_bindings={f"{p.container_port}/tcp": (p.host_ip, p.host_port)
-                           for p in spec.published} or None,
-        )
-        networking = None
-        if spec.network and spec.network != "none":  # Podman refuses an endpoint on none
-            endpoint = api.create_endpoint_config(aliases=list(spec.aliases) or None)
-            networking = api.create_networking_config({spec.network: endpoint})  # type: ignore[arg-type]
-        with _mapped(f"create container {spec.name}"):
-            created = api.create_container(
-                image=spec.image,
-                command=list(spec.command) or None,
-                name=spec.name,
-                hostname=spec.hostname or None,
-                labels=dict(spec.labels),
-                environment=dict(spec.env) or None,
-                working_dir=spec.working_dir or None,
-                ports=[p.container_port for p in spec.published] or None,
-                host_config=host_config,
-                networking_config=networking,
-                stdin_open=False,
-                tty=False,
-            )
+        try:
+            created = self._call(f"create container {spec.name}", "POST",
+                                 f"/containers/create?name={_quoted(spec.name)}",
+                                 _create_body(spec))
+        except RuntimeFailure as exc:
+            if _is_not_found(exc):
+                raise ImageUnavailable("image needed to create container "
+                                       f"{spec.name} is not available",
+                                       detail=str(exc.detail)) from exc
+            raise
         info = self.inspect(created["Id"])
         if info is None:
             raise RuntimeFailure(f"container {spec.name} vanished right after creation")
         return info
 
     def start(self, name_or_id: str) -> None:
-        with _mapped(f"start container {name_or_id}"):
-            self._api.start(name_or_id)
+        self._call(f"start container {name_or_id}", "POST",
+                   f"/containers/{_quoted(name_or_id)}/start")
 
     def exec(
         self,
@@ -170,7 +211,18 @@ class DockerEngine:
         workdir: str = "",
         stdin: bytes | None = None,
     ) -> ExecResult:
-        api = self._api
+        if stdin is None and self._socket is not None:
+            try:
+                code, output = self._socket.exec_run(_quoted(name_or_id), argv, user=user,
+                                                     env=dict(env or {}), workdir=workdir)
+            except EngineError as exc:
+                if exc.status == 0:
+                    raise RuntimeUnavailable(self.unavailable, detail=f"exec: {exc}") from exc
+                raise RuntimeFailure(f"{self.name.capitalize()} refused to run a command in "
+                                     f"{name_or_id}: {exc.message}",
+                                     detail=f"{exc.status} {exc.message}") from exc
+            return _exec_result(code, output)
+        api = self._api  # a command fed on stdin needs the SDK's hijacked socket
         with _mapped(f"run a command in {name_or_id}"):
             exec_id = api.exec_create(
                 name_or_id,
@@ -187,10 +239,7 @@ class DockerEngine:
             else:
                 output = _exec_with_stdin(api, exec_id, stdin)
             code = api.exec_inspect(exec_id).get("ExitCode")
-        output = output or b""
-        if code == 126 and _NOT_FOUND in output:  # a shell's (and Podman's) "not found"
-            code = 127
-        return ExecResult(exit_code=int(code if code is not None else 1), output=output)
+        return _exec_result(code, output or b"")
 
     def remove(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         info = self.inspect(name_or_id)
@@ -198,27 +247,27 @@ class DockerEngine:
             return
         _check_owner("container", name_or_id, info.labels, owner)
         try:
-            with _mapped(f"remove container {info.name}"):
-                self._api.remove_container(info.id, force=True, v=True)
+            self._call(f"remove container {info.name}", "DELETE",
+                       f"/containers/{info.id}?force=1&v=1")
         except RuntimeFailure as exc:
             if _is_not_found(exc) or "already in progress" in str(exc.detail):
                 return
             raise
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        with _mapped("list containers"):
-            rows = self._api.containers(all=True, filters=filters)
-        return [_info(row) for row in rows]
-
-    # networks ---------------------------------------------------------------------------
+        rows = self._call("list containers", "GET",
+                          f"/containers/json?all=1&filters={label_filter(labels)}")
+        return [_info(row) for row in rows or []]
 
     def create_network(
         self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
-        api = self._api
-        with _mapped(f"find network {name}"):
-            existing = [n for n in api.networks(names=[name]) if n.get("Name") == name]
+        from urllib.parse import quote
+
+        by_name = quote(json.dumps({"name": [name]}), safe="")
+        existing = [n for n in self._call(f"find network {name}", "GET",
+                                          f"/networks?filters={by_name}") or []
+                    if n.get("Name") == name]
         for net in existing:
             if all((net.get("Labels") or {}).get(k) == v for k, v in labels.items()):
                 return _network(net)
@@ -227,13 +276,14 @@ class DockerEngine:
                 f"a network called {name} exists but was not made by podspawn; "
                 "remove it or rename it",
             )
-        options = {BRIDGE_NAME_OPTION: interface} if interface else None
-        ipam = (docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
-                if subnet else None)
+        body: dict[str, Any] = {"Name": name, "Driver": "bridge", "Labels": dict(labels),
+                                "CheckDuplicate": True}
+        if interface:
+            body["Options"] = {BRIDGE_NAME_OPTION: interface}
+        if subnet:
+            body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
         try:
-            with _mapped(f"create network {name}"):
-                created = api.create_network(name, driver="bridge", labels=dict(labels),
-                                             options=options, ipam=ipam)
+            created = self._call(f"create network {name}", "POST", "/networks/create", body)
         except RuntimeFailure as exc:
             if subnet and "overlaps" in str(exc.detail):
                 raise SubnetTaken(f"subnet {subnet} is taken", detail=exc.detail) from exc
@@ -243,39 +293,33 @@ class DockerEngine:
 
     def remove_network(self, name_or_id: str, *, owner: Mapping[str, str]) -> None:
         try:
-            with _mapped(f"inspect network {name_or_id}"):
-                attrs = self._api.inspect_network(name_or_id)
+            attrs = self._call(f"inspect network {name_or_id}", "GET",
+                               f"/networks/{_quoted(name_or_id)}")
             _check_owner("network", name_or_id, attrs.get("Labels") or {}, owner)
-            with _mapped(f"remove network {name_or_id}"):
-                self._api.remove_network(attrs["Id"])
+            self._call(f"remove network {name_or_id}", "DELETE", f"/networks/{attrs['Id']}")
         except RuntimeFailure as exc:
             if _is_not_found(exc):
                 return
             raise
 
     def network_subnets(self) -> list[str]:
-        with _mapped("list networks"):
-            rows = self._api.networks()
-        return [str(cfg["Subnet"]) for net in rows
+        rows = self._call("list networks", "GET", "/networks")
+        return [str(cfg["Subnet"]) for net in rows or []
                 for cfg in ((net.get("IPAM") or {}).get("Config") or [])
                 if "." in str(cfg.get("Subnet", ""))]
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        with _mapped("list networks"):
-            rows = self._api.networks(filters=filters)
-        return [_network(n) for n in rows]
-
-    # images -----------------------------------------------------------------------------
+        rows = self._call("list networks", "GET", f"/networks?filters={label_filter(labels)}")
+        return [_network(n) for n in rows or []]
 
     def image_id(self, ref: str) -> str | None:
-        if not ref:  # the SDK refuses an empty reference as a "null resource"
+        if not ref:
             return None
         try:
-            with _mapped(f"inspect image {ref}"):
-                return str(self._api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
-        except (ImageUnavailable, RuntimeFailure) as exc:
-            if isinstance(exc, ImageUnavailable) or _is_not_found(exc):
+            return str(self._call(f"inspect image {ref}", "GET",
+                                  f"/images/{_quoted(ref)}/json")["Id"])
+        except RuntimeFailure as exc:
+            if _is_not_found(exc):
                 return None
             raise
 
@@ -409,8 +453,8 @@ class DockerEngine:
                 )
 
     def address(self, name_or_id: str) -> str:
-        with _mapped(f"inspect container {name_or_id}"):
-            attrs = self._api.inspect_container(name_or_id)
+        attrs = self._call(f"inspect container {name_or_id}", "GET",
+                           f"/containers/{_quoted(name_or_id)}/json")
         networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         for net in networks.values():
             if net.get("IPAddress"):
@@ -418,19 +462,15 @@ class DockerEngine:
         return ""
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        with _mapped("list volumes"):
-            answer = self._api.volumes(filters=filters)
+        answer = self._call("list volumes", "GET", f"/volumes?filters={label_filter(labels)}")
         return [(str(v["Name"]), dict(v.get("Labels") or {}))
                 for v in (answer or {}).get("Volumes") or []]
 
     def remove_volume(self, name: str, *, owner: Mapping[str, str]) -> None:
         try:
-            with _mapped(f"inspect volume {name}"):
-                attrs = self._api.inspect_volume(name)
+            attrs = self._call(f"inspect volume {name}", "GET", f"/volumes/{_quoted(name)}")
             _check_owner("volume", name, attrs.get("Labels") or {}, owner)
-            with _mapped(f"remove volume {name}"):
-                self._api.remove_volume(name, force=True)
+            self._call(f"remove volume {name}", "DELETE", f"/volumes/{_quoted(name)}?force=1")
         except RuntimeFailure as exc:
             if _is_not_found(exc):
                 return
@@ -446,17 +486,57 @@ class DockerEngine:
         return found
 
 
-def _mount(mount: Mount) -> docker.types.Mount:
-    """One mount for the Engine API. Labels exist only for volumes: the SDK refuses them on
-    a bind or tmpfs mount (``InvalidArgument``, outside any error mapping, so once an
-    internal error at login), so they are never sent there."""
-    return docker.types.Mount(
-        target=mount.target,
-        source=mount.source,
-        type=mount.type,
-        read_only=mount.read_only,
-        labels=(dict(mount.labels) or None) if mount.type == "volume" else None,
-    )
+def _mount(mount: Mount) -> dict[str, Any]:
+    """One mount for the Engine API. Labels exist only for volumes: the engine refuses them
+    on a bind or tmpfs mount, so they are never sent there."""
+    made: dict[str, Any] = {"Target": mount.target, "Source": mount.source, "Type": mount.type,
+                            "ReadOnly": mount.read_only}
+    if mount.type == "tmpfs" and not mount.source:
+        del made["Source"]
+    if mount.type == "volume" and mount.labels:
+        made["VolumeOptions"] = {"Labels": dict(mount.labels)}
+    return made
+
+
+def _create_body(spec: ContainerSpec) -> dict[str, Any]:
+    """The ``POST /containers/create`` body of ``spec``: what the SDK's
+    ``create_container`` and ``create_host_config`` send, unset values left out."""
+    host: dict[str, Any] = {"NetworkMode": spec.network or "default"}
+    for key, value in (("NanoCpus", spec.nano_cpus), ("Memory", spec.memory),
+                       ("CapDrop", list(spec.cap_drop)), ("CapAdd", list(spec.cap_add)),
+                       ("SecurityOpt", list(spec.security_opt)), ("PidsLimit", spec.pids_limit),
+                       ("ReadonlyRootfs", spec.read_only), ("Tmpfs", dict(spec.tmpfs)),
+                       ("Runtime", spec.runtime), ("Init", spec.init),
+                       ("Mounts", [_mount(m) for m in spec.mounts])):
+        if value:
+            host[key] = value
+    if spec.published:
+        host["PortBindings"] = {f"{p.container_port}/tcp": [
+            {"HostIp": p.host_ip, "HostPort": str(p.host_port)}] for p in spec.published}
+    body: dict[str, Any] = {"Image": spec.image, "Labels": dict(spec.labels),
+                            "HostConfig": host, "OpenStdin": False, "Tty": False}
+    if spec.command:
+        body["Cmd"] = list(spec.command)
+    if spec.hostname:
+        body["Hostname"] = spec.hostname
+    if spec.env:
+        body["Env"] = [f"{key}={value}" for key, value in spec.env.items()]
+    if spec.working_dir:
+        body["WorkingDir"] = spec.working_dir
+    if spec.published:
+        body["ExposedPorts"] = {f"{p.container_port}/tcp": {} for p in spec.published}
+    if spec.network and spec.network != "none":  # Podman refuses an endpoint on none
+        body["NetworkingConfig"] = {"EndpointsConfig": {
+            spec.network: {"Aliases": list(spec.aliases)} if spec.aliases else {}}}
+    return body
+
+
+def _json_message(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    return str(data.get("message", "")) if isinstance(data, dict) else text.strip()[:500]
 
 
 def _network(attrs: Mapping[str, Any]) -> NetworkInfo:
@@ -488,6 +568,20 @@ def _limit_reached(
     return ""
 
 
+def _exec_result(code: object, output: bytes) -> ExecResult:
+    if code == 126 and _NOT_FOUND in output:  # a shell's (and Podman's) "not found"
+        code = 127
+    return ExecResult(exit_code=int(code) if isinstance(code, int) else 1, output=output)
+
+
+def _quoted(name: str) -> str:
+    """A name or reference as one path segment of a request (``/`` and ``:`` of an image
+    reference kept, as the engine's router expects them)."""
+    from urllib.parse import quote
+
+    return quote(name, safe="/:@")
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``repo:tag`` into its parts; no tag means ``latest`` (a registry port is not a tag)."""
     if ":" in ref.rsplit("/", maxsplit=1)[-1]:
@@ -509,6 +603,10 @@ def _check_owner(
 
 
 def _is_not_found(exc: RuntimeFailure) -> bool:
+    if isinstance(exc.__cause__, EngineError):
+        return exc.__cause__.status == 404
+    import docker.errors
+
     cause = exc.__cause__
     return isinstance(cause, docker.errors.NotFound) or (
         isinstance(cause, docker.errors.APIError) and cause.status_code == 404

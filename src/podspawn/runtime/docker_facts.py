@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import os
 
-import docker
-
 from podspawn import labels
-from podspawn.runtime.docker import _mapped
+from podspawn.runtime import engine_http
+from podspawn.runtime.docker import _UNAVAILABLE, _mapped
 from podspawn.runtime.facts import EngineFacts
 from podspawn.runtime.subnets import AddressPool, host_routes
 
@@ -30,6 +29,8 @@ DEFAULT_POOLS = (
 
 def engine_facts() -> EngineFacts:
     """Raises: RuntimeUnavailable: dockerd does not answer (``DOCKER_HOST`` is honoured)."""
+    import docker
+
     endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     with _mapped("answer"):
         client = docker.from_env(timeout=15)
@@ -66,12 +67,7 @@ def data_root() -> str:
     endpoint = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if not endpoint.startswith("unix://"):
         return ""
-    with _mapped("answer"):
-        client = docker.from_env(timeout=15)
-        try:
-            return str(client.api.info().get("DockerRootDir") or "")
-        finally:
-            client.close()
+    return engine_http.data_root(endpoint.removeprefix("unix://"), unavailable=_UNAVAILABLE)
 
 
 def configured_pools(path: str) -> tuple[tuple[AddressPool, ...], str]:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 from podspawn.errors import RuntimeUnavailable
+from podspawn.runtime.engine_http import EngineError, EngineSocket
 from podspawn.runtime.info import ContainerInfo
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every login about 3 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-API_VERSION = "v1.41"
 #: A detach sequence nobody types, so Ctrl-P (shell history, editors) reaches the program.
 DETACH_KEYS = "ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_"
 _UNAVAILABLE = "Docker is not running on the server; an administrator must start dockerd"
@@ -41,25 +40,11 @@ def quick_inspect(name: str, *, timeout: float = 5.0, path: str = "",
     Raises:
         RuntimeUnavailable: the engine's socket cannot be reached or answers garbage.
     """
-    request = (
-        f"GET /{API_VERSION}/containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n"
-    ).encode()
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path or socket_path())
-            sock.sendall(request)
-            chunks = []
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    except OSError as exc:
+        status, body = EngineSocket(path or socket_path(), timeout=timeout).request(
+            "GET", f"/containers/{name}/json")
+    except EngineError as exc:
         raise RuntimeUnavailable(unavailable, detail=f"inspect {name}: {exc}") from exc
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
     if status == 404:
         return None
     if status != 200:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from podspawn.errors import Conflict, RuntimeFailure, RuntimeUnavailable, SubnetTaken
 from podspawn.labels import carries
@@ -37,7 +35,11 @@ from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
 from podspawn.runtime.container_runtime import ContainerRuntime
 from podspawn.runtime.docker import DockerEngine, _mapped, split_ref
+from podspawn.runtime.engine_http import EngineSocket
 from podspawn.runtime.spec import ExecResult
+
+if TYPE_CHECKING:
+    import docker
 
 #: The Docker API version Podman 4's compatibility layer speaks.
 COMPAT_VERSION = "1.41"
@@ -59,6 +61,8 @@ def client(socket: str = "") -> docker.DockerClient:
     Raises:
         RuntimeUnavailable: nothing answers there.
     """
+    import docker
+
     path = socket or podman_login.socket_path()
     made = docker.DockerClient(base_url=f"unix://{path}", version=COMPAT_VERSION, timeout=600)
     try:
@@ -72,9 +76,17 @@ class PodmanEngine(DockerEngine):
     """:class:`~podspawn.runtime.container_engine.ContainerEngine` over rootful Podman."""
 
     name = "podman"
+    unavailable = podman_login.UNAVAILABLE
 
     def __init__(self, client_: docker.DockerClient | None = None) -> None:
-        super().__init__(client_ or client())
+        super().__init__(client_)
+        self._libpod_socket = EngineSocket(self._socket_path(), version=LIBPOD.strip("/"))
+
+    def _socket_path(self) -> str:
+        return podman_login.socket_path()
+
+    def _connect(self) -> docker.DockerClient:
+        return client()
 
     # images -----------------------------------------------------------------------------
 
@@ -130,8 +142,8 @@ class PodmanEngine(DockerEngine):
         info = self.inspect(name_or_id)
         if info is not None and info.running and carries(info.labels, owner):
             try:
-                with _mapped(f"kill container {info.name}"):
-                    self._api.kill(info.id)
+                self._call(f"kill container {info.name}", "POST",
+                           f"/containers/{info.id}/kill")
             except RuntimeFailure:
                 pass  # it stopped meanwhile; the removal below says what is wrong, if anything
         super().remove(name_or_id, owner=owner)
@@ -142,12 +154,15 @@ class PodmanEngine(DockerEngine):
     def _ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create ``name`` with ``labels`` unless it exists (a workspace kept from an
         earlier session keeps its labels, as on Docker)."""
-        with _mapped(f"list volumes named {name}"):
-            found = self._api.volumes(filters={"name": name})
+        import json
+        from urllib.parse import quote
+
+        by_name = quote(json.dumps({"name": [name]}), safe="")
+        found = self._call(f"list volumes named {name}", "GET", f"/volumes?filters={by_name}")
         if any(v.get("Name") == name for v in (found or {}).get("Volumes") or []):
             return
-        with _mapped(f"create volume {name}"):
-            self._api.create_volume(name, labels=dict(labels))
+        self._call(f"create volume {name}", "POST", "/volumes/create",
+                   {"Name": name, "Labels": dict(labels)})
 
     # images -----------------------------------------------------------------------------
 
@@ -179,8 +194,8 @@ class PodmanEngine(DockerEngine):
             body["subnets"] = [{"subnet": subnet}]
         for attempt in range(5):
             try:
-                with _mapped(f"create network {name}"):
-                    created = self._libpod("post", "/networks/create", json=body)
+                created = self._libpod(f"create network {name}", "POST", "/networks/create",
+                                       body)
                 break
             except RuntimeFailure as exc:
                 if subnet and "already used" in str(exc.detail):
@@ -191,8 +206,7 @@ class PodmanEngine(DockerEngine):
         return _network(created)
 
     def network_subnets(self) -> list[str]:
-        with _mapped("list networks"):
-            rows = self._libpod("get", "/networks/json")
+        rows = self._libpod("list networks", "GET", "/networks/json")
         return subnets_of(rows or [])
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
@@ -207,14 +221,15 @@ class PodmanEngine(DockerEngine):
 
     def _libpod_networks(self, filters: Mapping[str, list[str]]) -> list[NetworkInfo]:
         import json
+        from urllib.parse import quote
 
-        with _mapped("list networks"):
-            rows = self._libpod("get", "/networks/json",
-                                params={"filters": json.dumps(dict(filters))})
+        query = quote(json.dumps(dict(filters)), safe="")
+        rows = self._libpod("list networks", "GET", f"/networks/json?filters={query}")
         return [_network(row) for row in rows or []]
 
-    def _libpod(self, method: str, path: str, **kwargs: Any) -> Any:
-        return libpod(self._api, method, path, **kwargs)
+    def _libpod(self, action: str, method: str, target: str, body: object = None) -> Any:
+        """One request to Podman's own API, as ``_call`` sends the compatible one."""
+        return self._call(action, method, target, body, socket=self._libpod_socket)
 
 
 def libpod(api: Any, method: str, path: str, **kwargs: Any) -> Any:

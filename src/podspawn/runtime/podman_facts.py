@@ -11,7 +11,7 @@ import glob
 import tomllib
 
 from podspawn import labels
-from podspawn.runtime import podman_login
+from podspawn.runtime import engine_http, podman_login
 from podspawn.runtime.docker import _mapped
 from podspawn.runtime.facts import EngineFacts
 from podspawn.runtime.podman import client, libpod, subnets_of
@@ -61,12 +61,8 @@ def data_root() -> str:
     Raises:
         RuntimeUnavailable: Podman's API service does not answer.
     """
-    made = client(podman_login.socket_path())
-    try:
-        with _mapped("answer"):
-            return str(made.api.info().get("DockerRootDir") or "")
-    finally:
-        made.close()
+    return engine_http.data_root(podman_login.socket_path(),
+                                 unavailable=podman_login.UNAVAILABLE)
 
 
 def configured_pools(patterns: tuple[str, ...]) -> tuple[tuple[AddressPool, ...], str]:
