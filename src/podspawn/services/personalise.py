@@ -34,21 +34,26 @@ Progress = Callable[[str], None]
 #: The uid of the build user in project images, and of every session before this release.
 IMAGE_UID = 1000
 
-#: Runs as root in a new container; prints the shell and home it settled on.
+#: Runs as root in a new container; prints the shell and home it settled on. A first login
+#: waits for it, so it starts as few programs as it can (each costs a few ms): names are
+#: cut out of ``getent`` lines by the shell, and a user it has just made with ``useradd``
+#: is not checked again.
 USER_SETUP = r"""set -e
 u="$PODSPAWN_USER"; shell="$PODSPAWN_SHELL"; uid="$PODSPAWN_UID"; gid="$PODSPAWN_GID"
 home="/home/$u"
 [ -x "$shell" ] || shell=/bin/sh
 free_id() { n=60000; while getent "$1" "$n" >/dev/null 2>&1; do n=$((n+1)); done; echo "$n"; }
+# the name in the passwd or group entry of $2, or "" when there is none
+name_of() { line=$(getent "$1" "$2" 2>/dev/null || true); echo "${line%%:*}"; }
+made=""
 if ! getent passwd "$u" >/dev/null 2>&1; then
   other=""
   # the image user the project names (a devcontainer's remoteUser), else uid 1000
-  [ -z "$PODSPAWN_IMAGE_USER" ] ||
-    other=$(getent passwd "$PODSPAWN_IMAGE_USER" | cut -d: -f1 || true)
-  if [ -n "$PODSPAWN_IMAGE_USER" ] && [ -z "$other" ]; then
-    echo "podspawn: the image has no user $PODSPAWN_IMAGE_USER" >&2
+  if [ -n "$PODSPAWN_IMAGE_USER" ]; then
+    other=$(name_of passwd "$PODSPAWN_IMAGE_USER")
+    [ -n "$other" ] || echo "podspawn: the image has no user $PODSPAWN_IMAGE_USER" >&2
   fi
-  [ -n "$other" ] || other=$(getent passwd 1000 | cut -d: -f1 || true)
+  [ -n "$other" ] || other=$(name_of passwd 1000)
   if [ -n "$other" ] && [ "$(id -u "$other")" != 0 ]; then
     # that user (a project's build user, ubuntu's "ubuntu", the image's "vscode") becomes
     # $u, keeping what on_create left in its home
@@ -67,40 +72,52 @@ if ! getent passwd "$u" >/dev/null 2>&1; then
     if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
   else
     # whoever in the image holds either number is moved aside first
-    holder=$(getent group "$gid" | cut -d: -f1 || true)
+    holder=$(name_of group "$gid")
     [ -z "$holder" ] || [ "$holder" = "$u" ] || groupmod -g "$(free_id group)" "$holder"
-    holder=$(getent passwd "$uid" | cut -d: -f1 || true)
+    holder=$(name_of passwd "$uid")
     [ -z "$holder" ] || usermod -u "$(free_id passwd)" "$holder"
-    getent group "$u" >/dev/null 2>&1 || groupadd -g "$gid" "$u"
     if [ "$PODSPAWN_HOME_MOUNTED" = 1 ]; then make_home=-M; else make_home=-m; fi
-    useradd -u "$uid" -g "$u" "$make_home" -d "$home" -s "$shell" "$u"
+    if getent group "$u" >/dev/null 2>&1; then
+      useradd -u "$uid" -g "$u" "$make_home" -d "$home" -s "$shell" -p '*' "$u"
+    else
+      # -U: a group of the user's name, numbered as the uid when that is free (it is now)
+      if [ "$gid" = "$uid" ]; then group_opt=-U; else groupadd -g "$gid" "$u"; group_opt="-g$u"; fi
+      useradd -u "$uid" "$group_opt" "$make_home" -d "$home" -s "$shell" -p '*' "$u"
+      made=1  # the name, both numbers, the shell and the password are as wanted
+    fi
   fi
 fi
-usermod -s "$shell" "$u"
-# the login account's host uid, and a group of the same number (an image's own user, or a
-# rename above, may have others); whoever in the image holds either number moves aside
-group=$(id -gn "$u")
-if [ "$(getent group "$group" | cut -d: -f3)" != "$gid" ]; then
-  holder=$(getent group "$gid" | cut -d: -f1 || true)
-  [ -z "$holder" ] || groupmod -g "$(free_id group)" "$holder"
-  groupmod -g "$gid" "$group"
+if [ -z "$made" ]; then
+  line=$(getent passwd "$u")
+  [ "${line##*:}" = "$shell" ] || usermod -s "$shell" "$u"
+  # the login account's host uid, and a group of the same number (an image's own user, or
+  # a rename above, may have others); whoever in the image holds either number moves aside
+  group=$(id -gn "$u")
+  gline=$(getent group "$group")
+  gnum=${gline#*:*:}
+  if [ "${gnum%%:*}" != "$gid" ]; then
+    holder=$(name_of group "$gid")
+    [ -z "$holder" ] || groupmod -g "$(free_id group)" "$holder"
+    groupmod -g "$gid" "$group"
+  fi
+  if [ "$(id -u "$u")" != "$uid" ]; then
+    holder=$(name_of passwd "$uid")
+    [ -z "$holder" ] || usermod -u "$(free_id passwd)" "$holder"
+    usermod -u "$uid" "$u"
+  fi
+  usermod -p '*' "$u"
 fi
-if [ "$(id -u "$u")" != "$uid" ]; then
-  holder=$(getent passwd "$uid" | cut -d: -f1 || true)
-  [ -z "$holder" ] || usermod -u "$(free_id passwd)" "$holder"
-  usermod -u "$uid" "$u"
-fi
-mkdir -p "$home"
+[ -d "$home" ] || mkdir -p "$home"
 # what was made for another uid (the image's build user, or everyone before this release)
 # is handed over; root's files stay root's
 for dir in "$home" ${PODSPAWN_WORKDIR:+"$PODSPAWN_WORKDIR"}; do
   [ -d "$dir" ] || continue
   # find, not stat: gVisor's statx refuses the flag stat(1) passes
-  owner=$(find "$dir" -maxdepth 0 -printf %U)
+  owners=$(find "$dir" -maxdepth 0 -printf '%U:%G')
+  owner=${owners%%:*}; group_owner=${owners#*:}
   if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
     chown -R -h --from="$owner" "$uid:$gid" "$dir"
   fi
-  group_owner=$(find "$dir" -maxdepth 0 -printf %G)
   if [ "$group_owner" != 0 ] && [ "$group_owner" != "$gid" ]; then
     chown -R -h --from=":$group_owner" ":$gid" "$dir"
   fi
@@ -111,16 +128,15 @@ for dir in $PODSPAWN_OWN; do
   if [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then chown "$uid:$gid" "$dir"; fi
 done
 IFS=$old_ifs
-usermod -p '*' "$u"
-mkdir -p /etc/sudoers.d
-printf '%s ALL=(ALL) NOPASSWD:ALL
-' "$u" > "/etc/sudoers.d/podspawn-$u"
-chmod 0440 "/etc/sudoers.d/podspawn-$u"
-printf '%s
-%s
-' "$shell" "$(getent passwd "$u" | cut -d: -f6)"
+rule="/etc/sudoers.d/podspawn-$u"
+[ -d /etc/sudoers.d ] || mkdir -p /etc/sudoers.d
+if [ -e "$rule" ]; then kept=1; else kept=""; fi
+(umask 0337; printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" > "$rule")
+[ -z "$kept" ] || chmod 0440 "$rule"
+line=$(getent passwd "$u")
+rest=${line#*:*:*:*:*:}
+printf '%s\n%s\n' "$shell" "${rest%%:*}"
 """
-
 
 def set_up_user(
     runtime: Runtime, engine: EngineState, *, user: str, uid: int, gid: int, shell: str,
