@@ -43,6 +43,10 @@ Decisions where the Go implementation's docs contradict each other or its code i
 * devcontainer command forms: arrays run without a shell and objects in parallel, as the
   spec says (the Go tool joined both with ``&&``). [devcontainer]
 
+The package imports its modules only when a name is first used: a login reads the stored
+Podfile through :mod:`~podspawn.podfile.model` alone, without the loader, the bundled bases
+or the devcontainer code (about 80 ms).
+
 Typical use, the same in ``add-project``, ``update-project`` and ``prebuild``::
 
     loaded = load_podfile(checkout, fetch=fetcher, allowed_bind_roots=roots)
@@ -50,60 +54,131 @@ Typical use, the same in ``add-project``, ``update-project`` and ``prebuild``::
     dockerfile = render_recipe(loaded.podfile, settings)
 """
 
-from podspawn.podfile.bundled import (
-    TEMPLATE_NAMES,
-    bundled_names,
-    bundled_text,
-    detect,
-    detect_marker,
-    template_text,
-)
-from podspawn.podfile.devcontainer import (
-    command_script,
-    convert_devcontainer,
-    find_devcontainer,
-    load_devcontainer,
-    parse_jsonc,
-)
-from podspawn.podfile.load import (
-    DEFAULT_REMOTE_BASE_URL,
-    MAX_EXTENDS_DEPTH,
-    PODFILE_NAMES,
-    Fetcher,
-    LoadedPodfile,
-    check_policy,
-    find_podfile,
-    format_errors,
-    http_fetcher,
-    load_file,
-    load_podfile,
-    parse_podfile,
-    validate,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# eager, and light: ``merge`` is also a submodule's name, which the first import of that
+# submodule would otherwise bind here in place of the function
 from podspawn.podfile.merge import merge, removal_markers
-from podspawn.podfile.model import (
-    Dotfiles,
-    Podfile,
-    Ports,
-    Repo,
-    Resources,
-    Service,
-    ServiceResources,
-    default_workspace,
-    image_env,
-    is_deferred,
-    session_env,
-)
-from podspawn.podfile.packages import Package, parse_package
-from podspawn.podfile.recipe import (
-    RECIPE_VERSION,
-    RecipeSettings,
-    base_family,
-    content_hash,
-    image_tag,
-    render_recipe,
-)
-from podspawn.podfile.schema import json_schema, schema_text
+
+if TYPE_CHECKING:
+    from podspawn.podfile.bundled import (
+        TEMPLATE_NAMES,
+        bundled_names,
+        bundled_text,
+        detect,
+        detect_marker,
+        template_text,
+    )
+    from podspawn.podfile.devcontainer import (
+        command_script,
+        convert_devcontainer,
+        find_devcontainer,
+        load_devcontainer,
+        parse_jsonc,
+    )
+    from podspawn.podfile.env_values import (
+        default_workspace,
+        image_env,
+        is_deferred,
+        session_env,
+    )
+    from podspawn.podfile.load import (
+        DEFAULT_REMOTE_BASE_URL,
+        MAX_EXTENDS_DEPTH,
+        PODFILE_NAMES,
+        Fetcher,
+        check_policy,
+        find_podfile,
+        format_errors,
+        http_fetcher,
+        load_file,
+        load_podfile,
+        parse_podfile,
+        validate,
+    )
+    from podspawn.podfile.loaded import LoadedPodfile
+    from podspawn.podfile.model import (
+        Dotfiles,
+        Podfile,
+        Ports,
+        Repo,
+        Resources,
+        Service,
+        ServiceResources,
+    )
+    from podspawn.podfile.packages import Package, parse_package
+    from podspawn.podfile.recipe import (
+        RECIPE_VERSION,
+        RecipeSettings,
+        base_family,
+        content_hash,
+        image_tag,
+        render_recipe,
+    )
+    from podspawn.podfile.schema import json_schema, schema_text
+
+#: Where each public name lives, imported on first use.
+_HOMES = {
+    'DEFAULT_REMOTE_BASE_URL': 'podspawn.podfile.load',
+    'Dotfiles': 'podspawn.podfile.model',
+    'Fetcher': 'podspawn.podfile.load',
+    'LoadedPodfile': 'podspawn.podfile.loaded',
+    'MAX_EXTENDS_DEPTH': 'podspawn.podfile.load',
+    'PODFILE_NAMES': 'podspawn.podfile.load',
+    'Package': 'podspawn.podfile.packages',
+    'Podfile': 'podspawn.podfile.model',
+    'Ports': 'podspawn.podfile.model',
+    'RECIPE_VERSION': 'podspawn.podfile.recipe',
+    'RecipeSettings': 'podspawn.podfile.recipe',
+    'Repo': 'podspawn.podfile.model',
+    'Resources': 'podspawn.podfile.model',
+    'Service': 'podspawn.podfile.model',
+    'ServiceResources': 'podspawn.podfile.model',
+    'TEMPLATE_NAMES': 'podspawn.podfile.bundled',
+    'base_family': 'podspawn.podfile.recipe',
+    'bundled_names': 'podspawn.podfile.bundled',
+    'bundled_text': 'podspawn.podfile.bundled',
+    'check_policy': 'podspawn.podfile.load',
+    'command_script': 'podspawn.podfile.devcontainer',
+    'content_hash': 'podspawn.podfile.recipe',
+    'convert_devcontainer': 'podspawn.podfile.devcontainer',
+    'default_workspace': 'podspawn.podfile.env_values',
+    'detect': 'podspawn.podfile.bundled',
+    'detect_marker': 'podspawn.podfile.bundled',
+    'find_devcontainer': 'podspawn.podfile.devcontainer',
+    'find_podfile': 'podspawn.podfile.load',
+    'format_errors': 'podspawn.podfile.load',
+    'http_fetcher': 'podspawn.podfile.load',
+    'image_env': 'podspawn.podfile.env_values',
+    'image_tag': 'podspawn.podfile.recipe',
+    'is_deferred': 'podspawn.podfile.env_values',
+    'json_schema': 'podspawn.podfile.schema',
+    'load_devcontainer': 'podspawn.podfile.devcontainer',
+    'load_file': 'podspawn.podfile.load',
+    'load_podfile': 'podspawn.podfile.load',
+    'parse_jsonc': 'podspawn.podfile.devcontainer',
+    'parse_package': 'podspawn.podfile.packages',
+    'parse_podfile': 'podspawn.podfile.load',
+    'render_recipe': 'podspawn.podfile.recipe',
+    'schema_text': 'podspawn.podfile.schema',
+    'session_env': 'podspawn.podfile.env_values',
+    'template_text': 'podspawn.podfile.bundled',
+    'validate': 'podspawn.podfile.load',
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        home = _HOMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_REMOTE_BASE_URL",

@@ -50,10 +50,9 @@ from podspawn.errors import PodfileError
 from podspawn.podfile.bind_roots import bind_parts
 from podspawn.podfile.build_context import BuildSpec
 from podspawn.podfile.bundled import bundled_names, bundled_text
-from podspawn.podfile.features.layers import FeaturePlan
+from podspawn.podfile.loaded import LoadedPodfile
 from podspawn.podfile.merge import merge, removal_markers
 from podspawn.podfile.model import PATTERN_HINTS, Podfile
-from podspawn.podfile.recipe import content_hash, image_tag
 from podspawn.validation import Wording, describe_errors
 
 if TYPE_CHECKING:
@@ -75,33 +74,6 @@ DEFAULT_REMOTE_BASE_URL = "https://raw.githubusercontent.com"
 _MAX_NODES = 50_000
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _BUNDLED_DIRS: tuple[Literal["bases", "templates"], ...] = ("bases", "templates")
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedPodfile:
-    """A validated Podfile and where it came from."""
-
-    podfile: Podfile
-    origin: Literal["podfile", "devcontainer"]
-    sources: tuple[str, ...]
-    """Display names of the files involved: the project's own first, then each base."""
-    warnings: tuple[str, ...] = ()
-    """Sentences worth showing (an ignored second Podfile, devcontainer keys not used)."""
-    build: BuildSpec | None = None
-    """How the base image is built (a devcontainer ``build``): ``podfile.base`` is then
-    ``podspawn/build:<digest>`` of its Dockerfile and context (or the Features' base)."""
-    features: FeaturePlan | None = None
-    """A devcontainer's Features (``services.features``): ``podfile.base`` is then
-    ``podspawn/features:<digest>``, built over ``features.base``."""
-
-    @property
-    def content_hash(self) -> str:
-        """The 12-hex-digit hash of the resolved Podfile (:func:`recipe.content_hash`)."""
-        return content_hash(self.podfile)
-
-    def image_tag(self, project: str) -> str:
-        """``podspawn/<project>:podfile-<hash>``: the same tag for add- and update-project."""
-        return image_tag(project, self.content_hash)
 
 
 def find_podfile(directory: str | os.PathLike[str]) -> Path | None:

@@ -31,7 +31,6 @@ Decisions on points where the Go docs contradict each other or leave a gap:
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Annotated, Any, Literal
 
@@ -47,6 +46,7 @@ from pydantic import (
 
 from podspawn.config.schema import SessionMode
 from podspawn.names import PROJECT_PATTERN, SERVICE_PATTERN
+from podspawn.podfile.env_values import DEFERRED_RE, DEFERRED_VARIABLES
 from podspawn.podfile.packages import PACKAGE_PATTERN, package_name, parse_package
 from podspawn.units import parse_memory
 
@@ -65,10 +65,6 @@ GIT_URL_PATTERN = r"^[A-Za-z0-9/.~_][^\s]*$"
 #: A Docker named-volume name.
 VOLUME_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
-#: Variables that may appear in ``env`` values as ``${NAME}``; they are filled in when the
-#: container is created, so such values never go into the image.
-DEFERRED_VARIABLES = ("PODSPAWN_USER", "PODSPAWN_PROJECT", "PODSPAWN_HOME")
-
 #: What each pattern means, in words, for error messages.
 PATTERN_HINTS: dict[str, str] = {
     SERVICE_PATTERN: "use 1-40 lowercase letters, digits, '_' or '-'",
@@ -82,7 +78,6 @@ PATTERN_HINTS: dict[str, str] = {
     PACKAGE_PATTERN: "write a lowercase Debian package name, optionally followed by @version",
 }
 
-_DEFERRED_RE = re.compile(r"\$\{(PODSPAWN_[A-Za-z0-9_]*)\}")
 _VOLUME_NAME_RE = re.compile(VOLUME_NAME_PATTERN)
 
 
@@ -109,7 +104,7 @@ def _one_command(value: str) -> str:
 
 
 def _known_variables(value: str) -> str:
-    for variable in _DEFERRED_RE.findall(value):
+    for variable in DEFERRED_RE.findall(value):
         if variable not in DEFERRED_VARIABLES:
             allowed = ", ".join(f"${{{name}}}" for name in DEFERRED_VARIABLES)
             raise ValueError(f"${{{variable}}} is not a podspawn variable; known are {allowed}")
@@ -447,32 +442,3 @@ def _reject_duplicates(what: str, values: list[str]) -> None:
             raise ValueError(f"duplicate {what} {value!r}")
         seen.add(value)
 
-
-def image_env(podfile: Podfile) -> dict[str, str]:
-    """The variables baked into the image: every ``env`` value without ``${PODSPAWN_...}``."""
-    return {key: value for key, value in podfile.env.items() if not is_deferred(value)}
-
-
-def session_env(podfile: Podfile, *, user: str, project: str, home: str) -> dict[str, str]:
-    """The variables set when a session's container is created, with their values filled in.
-
-    Only values that use ``${PODSPAWN_USER}``, ``${PODSPAWN_PROJECT}`` or ``${PODSPAWN_HOME}``
-    are returned; the others are already in the image (:func:`image_env`). ``project`` may be
-    empty for a session without a project.
-    """
-    values = {"PODSPAWN_USER": user, "PODSPAWN_PROJECT": project, "PODSPAWN_HOME": home}
-    return {
-        key: _DEFERRED_RE.sub(lambda match: values[match.group(1)], value)
-        for key, value in podfile.env.items()
-        if is_deferred(value)
-    }
-
-
-def is_deferred(value: str) -> bool:
-    """Whether an env value is filled in per session instead of being baked into the image."""
-    return _DEFERRED_RE.search(value) is not None
-
-
-def default_workspace(project: str) -> str:
-    """Where the project lives in the container when ``workspace`` is unset."""
-    return posixpath.join("/workspace", project)

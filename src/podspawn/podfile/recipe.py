@@ -64,7 +64,8 @@ from typing import Literal
 from podspawn import labels
 from podspawn.errors import ConfigError, PodfileError
 from podspawn.names import image_name
-from podspawn.podfile.model import Podfile, default_workspace, image_env
+from podspawn.podfile.env_values import default_workspace, image_env
+from podspawn.podfile.model import Podfile
 from podspawn.podfile.packages import Package, parse_package
 
 #: Bumped whenever the recipe text for the same Podfile changes, so images get new tags.

@@ -7,11 +7,11 @@ Both sit in ``projects/`` beside the state database, a root-only directory (0700
   ``update-project`` resolved it (``extends`` fetched and merged, validated, within the
   ceilings), named by the hash its image tag carries.
 
-A login reads only that file (:func:`load_resolved`): it never parses the checkout, never
-fetches a remote base and never builds, so a base that changes or vanishes changes nothing
-until ``update-project``. The file is written atomically before the config names its hash,
-and ``update-project`` keeps the previous one, so a login that read the config just before
-an update still finds the file it names.
+A login reads only that file (:func:`load_resolved`, as plain data: ``podfile.stored``): it
+never parses the checkout, never fetches a remote base and never builds, so a base that
+changes or vanishes changes nothing until ``update-project``. The file is written
+atomically before the config names its hash, and ``update-project`` keeps the previous one,
+so a login that read the config just before an update still finds the file it names.
 
 Projects registered by the previous release have no such file. Their first login resolves the
 checkout's Podfile without the network, pairs it with the image the config names (built from
@@ -107,7 +107,8 @@ def load_resolved(config: ServerConfig, name: str, podfile_hash: str) -> LoadedP
         StateError: the stored file is missing or unusable; the message names the fix.
         PodfileError: a previous release's project whose Podfile extends a remote base.
     """
-    from podspawn.podfile import LoadedPodfile, Podfile
+    from podspawn.podfile.loaded import LoadedPodfile
+    from podspawn.podfile.stored import stored_podfile
 
     path = resolved_path(config, name, podfile_hash)
     try:
@@ -125,9 +126,11 @@ def load_resolved(config: ServerConfig, name: str, podfile_hash: str) -> LoadedP
                 data["podfile_hash"] != podfile_hash:
             raise ValueError(f"written for {data['project']!r} {data['podfile_hash']!r} "
                              f"(version {data['version']!r})")
-        return LoadedPodfile(podfile=Podfile.model_validate(data["podfile"]),
+        if not isinstance(data["podfile"], dict):
+            raise TypeError("the podfile is not a mapping")
+        return LoadedPodfile(podfile=stored_podfile(data["podfile"]),
                              origin=data["origin"], sources=tuple(data["sources"]))
-    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError included
+    except (KeyError, TypeError, ValueError) as exc:
         raise StateError(_rerun(name, "has a stored Podfile this podspawn cannot use"),
                          detail=f"{path}: {str(exc)[:500]}") from None
 

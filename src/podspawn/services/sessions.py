@@ -558,7 +558,7 @@ def session_spec(config: ServerConfig, plan: Plan, *, session_id: str, install_i
     companions: tuple[CompanionSpec, ...] = ()
     volumes: tuple[Volume, ...] = ()
     if podfile is not None:
-        from podspawn.podfile import default_workspace, session_env
+        from podspawn.podfile.env_values import default_workspace, session_env
         from podspawn.services.dev_storage import session_volumes
 
         workspace = podfile.workspace or default_workspace(project)
