@@ -64,12 +64,22 @@ if ! getent passwd "$u" >/dev/null 2>&1; then
         [ -n "$(ls -A "$home")" ] || cp -a "/home/$other/." "$home/"
         rm -rf "/home/$other"
       fi
+      if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
+    elif [ "$group" = "$other" ]; then
+      # one groupmod and one usermod: the name, numbers, shell and password at once, after
+      # whoever else in the image holds either number has moved aside
+      holder=$(name_of group "$gid")
+      [ -z "$holder" ] || [ "$holder" = "$group" ] || groupmod -g "$(free_id group)" "$holder"
+      holder=$(name_of passwd "$uid")
+      [ -z "$holder" ] || [ "$holder" = "$other" ] || usermod -u "$(free_id passwd)" "$holder"
+      groupmod -n "$u" -g "$gid" "$group"
+      usermod -l "$u" -d "$home" -m -u "$uid" -s "$shell" -p '*' "$other"
+      made=1
     else
       usermod -l "$u" -d "$home" -m "$other"
     fi
     # absolute paths baked at build time (a venv's scripts) keep working
     [ -e "/home/$other" ] || ln -s "$home" "/home/$other"
-    if [ "$group" = "$other" ]; then groupmod -n "$u" "$group"; fi
   else
     # whoever in the image holds either number is moved aside first
     holder=$(name_of group "$gid")
