@@ -125,3 +125,42 @@ def test_the_create_body_sends_only_what_is_set() -> None:
         "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}}
     none = _create_body(ContainerSpec(name="c", image="img", labels={}, network="none"))
     assert "NetworkingConfig" not in none  # Podman refuses an endpoint on none
+
+
+def test_an_engine_off_this_host_is_reached_through_the_sdk(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DOCKER_HOST=tcp://...`` has no socket to speak to: the same calls go through the
+    SDK's session, with the same answers and errors."""
+    import http.server
+    import json
+    import threading
+
+    class Engine(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answers = {"/version": (200, {"ApiVersion": "1.41"}),
+                       "/v1.41/containers/up/json": (200, {
+                           "Id": "abc", "Name": "/up", "State": {"Status": "running"},
+                           "Config": {"Labels": {"k": "v"}, "Image": "img"}})}
+            status, body = answers.get(self.path, (404, {"message": "no such container"}))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.server_address[1]}")
+        docker = DockerEngine()
+        found = docker.inspect("up")
+        assert found is not None and (found.id, found.running, found.labels) == (
+            "abc", True, {"k": "v"})
+        assert docker.inspect("gone") is None
+    finally:
+        server.shutdown()
+        server.server_close()

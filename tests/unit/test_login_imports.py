@@ -52,6 +52,33 @@ def test_importing_the_login_modules_loads_nothing_heavy(tmp_path: Path) -> None
     assert _heavy(modules) == []
 
 
+def test_a_first_login_loads_neither_the_engine_sdk_nor_pydantic(tmp_path: Path) -> None:
+    """A cold start or a claim from a warm pool runs this code too; the docker SDK (with
+    requests and urllib3) and pydantic cost it about 0.2 s, and it needs neither: the engine
+    is spoken to by ``runtime.engine_http`` and the stored Podfile read by
+    ``podfile.stored``."""
+    code = (
+        "import sys\n"
+        "import podspawn.services.sessions, podspawn.services.pool_slots\n"
+        "import podspawn.services.personalise, podspawn.services.project_store\n"
+        "import podspawn.services.capacity, podspawn.services.firewall\n"
+        "import podspawn.runtime.docker, podspawn.runtime.podman, podspawn.runtime.facts\n"
+        "import podspawn.runtime.docker_facts, podspawn.runtime.podman_facts\n"
+        "import podspawn.podfile.stored, podspawn.podfile.loaded, podspawn.podfile.env_values\n"
+        "from podspawn.runtime.docker import DockerEngine\n"
+        "from podspawn.runtime.podman import PodmanEngine\n"
+        "DockerEngine(), PodmanEngine()\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    result = _run(["-c", code], {"PODSPAWN_CONFIG": str(tmp_path / "absent.yaml")})
+    assert result.returncode == 0, result.stderr
+    modules = result.stdout.split()
+    assert "podspawn.services.sessions" in modules and "podspawn.runtime.podman" in modules
+    heavy = [m for m in _heavy(modules) if m.split(".")[0] in
+             ("pydantic", "docker", "requests", "urllib3", "click", "rich")]
+    assert heavy == []
+
+
 def test_auth_keys_with_a_hostile_name_prints_nothing(tmp_path: Path) -> None:
     result = _run(["-m", "podspawn", "auth-keys", "../etc"],
                   {"PODSPAWN_CONFIG": str(tmp_path / "absent.yaml")})

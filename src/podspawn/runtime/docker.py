@@ -143,10 +143,16 @@ class DockerEngine:
         its JSON answer decoded; failures translated as ``_mapped`` translates the SDK's,
         a 404 recognisable to ``_is_not_found``. ``socket`` is another API on the same
         engine (Podman's own)."""
-        try:
+        with self._answered(action):
             if socket is not None or self._socket is not None:
                 return (socket or self._socket).call(method, target, body)  # type: ignore[union-attr]
             return self._through_sdk(method, target, body)
+
+    @contextmanager
+    def _answered(self, action: str) -> Iterator[None]:
+        """Translate the engine's answers raised inside the block into podspawn errors."""
+        try:
+            yield
         except EngineError as exc:
             if exc.status == 0:
                 raise RuntimeUnavailable(self.unavailable, detail=f"{action}: {exc}") from exc
@@ -157,11 +163,10 @@ class DockerEngine:
         """``_call``'s request sent with the SDK's session, for an engine off this host."""
         import requests.exceptions
 
-        api = self._api
+        api = self._api  # a requests.Session
         url = f"{api.base_url}/v{api.api_version}{target}"
         try:
-            response = api._session.request(  # type: ignore[attr-defined]
-                method, url, json=body, timeout=api.timeout)
+            response = api.request(method, url, json=body, timeout=api.timeout)
         except requests.exceptions.RequestException as exc:
             raise EngineError(0, f"{method} {target}: {exc}") from exc
         if response.status_code >= 300 and response.status_code != 304:
@@ -212,15 +217,9 @@ class DockerEngine:
         stdin: bytes | None = None,
     ) -> ExecResult:
         if stdin is None and self._socket is not None:
-            try:
+            with self._answered(f"run a command in {name_or_id}"):
                 code, output = self._socket.exec_run(_quoted(name_or_id), argv, user=user,
                                                      env=dict(env or {}), workdir=workdir)
-            except EngineError as exc:
-                if exc.status == 0:
-                    raise RuntimeUnavailable(self.unavailable, detail=f"exec: {exc}") from exc
-                raise RuntimeFailure(f"{self.name.capitalize()} refused to run a command in "
-                                     f"{name_or_id}: {exc.message}",
-                                     detail=f"{exc.status} {exc.message}") from exc
             return _exec_result(code, output)
         api = self._api  # a command fed on stdin needs the SDK's hijacked socket
         with _mapped(f"run a command in {name_or_id}"):

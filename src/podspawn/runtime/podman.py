@@ -1,4 +1,5 @@
-"""The rootful Podman backend, through Podman's Docker-compatible API and the docker SDK.
+"""The rootful Podman backend, through Podman's Docker-compatible API (``engine_http``; the
+docker SDK for builds and image imports).
 
 ``podman system service`` answers the Docker Engine API (v1.41) on its own socket, so
 :class:`PodmanEngine` is :class:`~podspawn.runtime.docker.DockerEngine` pointed there,
