@@ -1,14 +1,14 @@
-"""The Docker Engine backend, through the ``docker`` SDK and, for the few calls a login
-makes, the standard library (``runtime.engine_http``).
+"""The Docker Engine backend, through the standard library (``runtime.engine_http``) and,
+for builds, pulls and image imports, the ``docker`` SDK.
 
 :class:`DockerRuntime` is the session contract (``runtime.base.Runtime``), the shared
 container session logic over :class:`DockerEngine`, which is the only code that calls the
-engine. Every SDK call goes through ``_mapped`` and every raw call through ``_raw``, which
-turn SDK, HTTP and transport failures into podspawn's error tree, so no ``docker`` type
-ever leaves this module. The SDK (requests, urllib3: about 0.1 s) is imported only when a
-call needs it, so a first login that inspects, lists, looks up an image and runs a command
-never loads it. Images are built with the classic builder (what the Engine API offers
-without BuildKit), which is what these servers have.
+engine. Every SDK call goes through ``_mapped`` and every other call through ``_call`` (and
+``_answered``), which turn SDK, HTTP and transport failures into podspawn's error tree, so
+no ``docker`` type ever leaves this module. The SDK (requests, urllib3: about 0.1 s) is
+imported only when a call needs it, so a login never loads it. Images are built with the
+classic builder (what the Engine API offers without BuildKit), which is what these servers
+have.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from podspawn.errors import (
     SubnetTaken,
 )
 from podspawn.labels import carries
-from podspawn.runtime import cgroups
+from podspawn.runtime import cgroups, docker_login
 from podspawn.runtime.base import (
     BuildLimits,
     BuildOptions,
@@ -42,7 +42,13 @@ from podspawn.runtime.base import (
     NetworkInfo,
 )
 from podspawn.runtime.container_runtime import ContainerRuntime
-from podspawn.runtime.engine_http import EngineError, EngineSocket, label_filter
+from podspawn.runtime.engine_http import (
+    EngineError,
+    EngineSocket,
+    error_message,
+    filter_query,
+    label_filter,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -112,9 +118,7 @@ class DockerEngine:
     def _socket_path(self) -> str:
         """The engine's unix socket, or "" when ``DOCKER_HOST`` names another transport."""
         host = os.environ.get("DOCKER_HOST", "")
-        if host and not host.startswith("unix://"):
-            return ""
-        return host.removeprefix("unix://") or "/var/run/docker.sock"
+        return "" if host and not host.startswith("unix://") else docker_login.socket_path()
 
     def _connect(self) -> docker.DockerClient:
         import docker
@@ -170,7 +174,7 @@ class DockerEngine:
         except requests.exceptions.RequestException as exc:
             raise EngineError(0, f"{method} {target}: {exc}") from exc
         if response.status_code >= 300 and response.status_code != 304:
-            raise EngineError(response.status_code, _json_message(response.text))
+            raise EngineError(response.status_code, error_message(response.content))
         return response.json() if response.content.strip() else None
 
     # containers -------------------------------------------------------------------------
@@ -261,9 +265,7 @@ class DockerEngine:
     def create_network(
         self, name: str, labels: Mapping[str, str], *, interface: str = "", subnet: str = ""
     ) -> NetworkInfo:
-        from urllib.parse import quote
-
-        by_name = quote(json.dumps({"name": [name]}), safe="")
+        by_name = filter_query({"name": [name]})
         existing = [n for n in self._call(f"find network {name}", "GET",
                                           f"/networks?filters={by_name}") or []
                     if n.get("Name") == name]
@@ -528,14 +530,6 @@ def _create_body(spec: ContainerSpec) -> dict[str, Any]:
         body["NetworkingConfig"] = {"EndpointsConfig": {
             spec.network: {"Aliases": list(spec.aliases)} if spec.aliases else {}}}
     return body
-
-
-def _json_message(text: str) -> str:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text.strip()[:500]
-    return str(data.get("message", "")) if isinstance(data, dict) else text.strip()[:500]
 
 
 def _network(attrs: Mapping[str, Any]) -> NetworkInfo:

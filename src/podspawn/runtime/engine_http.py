@@ -3,10 +3,11 @@ standard library only.
 
 A first login (a claim from a warm pool, a cold start) used to import the docker SDK
 (requests, urllib3: about 0.1 s of CPU) for a handful of requests: an inspect, a listing
-by label, an image lookup, ``/info`` and an exec. Docker and Podman answer these the same
-way, so this module serves both backends' engines (``runtime.docker``, ``runtime.podman``)
-and the warm login's state check (``runtime.docker_login``); everything else (creating,
-building, pulling) still goes through the SDK, imported when first needed.
+by label, an image lookup, ``/info``, creating and starting containers and networks, and an
+exec. Docker and Podman answer these the same way, so this module serves both backends'
+engines (``runtime.docker``, ``runtime.podman``) and the warm login's state check
+(``runtime.docker_login``); only builds, pulls, image imports and an exec fed on stdin still
+go through the SDK, imported when first needed.
 
 Each request is one HTTP/1.0 exchange on a fresh connection: the engine answers with a
 plain body and closes, so no chunked decoding or connection pool is needed.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 
 TYPE_CHECKING = False  # not typing's: the warm login imports this module
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class EngineSocket:
         """
         status, reply = self.request(method, target, body, timeout=timeout)
         if status >= 300 and status != 304:  # 304: already so (a start of a running one)
-            raise EngineError(status, _message(reply) or f"HTTP {status}")
+            raise EngineError(status, error_message(reply) or f"HTTP {status}")
         if not reply.strip():
             return None
         try:
@@ -110,7 +110,7 @@ class EngineSocket:
         status, stream = self.request("POST", f"/exec/{exec_id}/start",
                                       {"Detach": False, "Tty": False})
         if status >= 300:
-            raise EngineError(status, _message(stream) or f"HTTP {status}")
+            raise EngineError(status, error_message(stream) or f"HTTP {status}")
         inspected = self.call("GET", f"/exec/{exec_id}/json")
         code = inspected.get("ExitCode") if isinstance(inspected, dict) else None
         return (int(code) if isinstance(code, int) else None), demultiplex(stream)
@@ -138,7 +138,7 @@ def demultiplex(stream: bytes) -> bytes:
     out: list[bytes] = []
     at = 0
     while at + 8 <= len(stream):
-        kind, length = stream[at], struct.unpack(">I", stream[at + 4:at + 8])[0]
+        kind, length = stream[at], int.from_bytes(stream[at + 4:at + 8], "big")
         if kind not in (0, 1, 2) or stream[at + 1:at + 4] != b"\0\0\0":
             return b"".join(out) + stream[at:]  # not framed after all (a TTY exec)
         out.append(stream[at + 8:at + 8 + length])
@@ -146,14 +146,20 @@ def demultiplex(stream: bytes) -> bytes:
     return b"".join(out)
 
 
-def label_filter(labels: Mapping[str, str]) -> str:
-    """The ``filters`` query value that matches objects carrying every one of ``labels``."""
+def filter_query(filters: Mapping[str, list[str]]) -> str:
+    """The ``filters`` query value of a listing (``{"name": [...]}``, ``{"label": [...]}``)."""
     from urllib.parse import quote
 
-    return quote(json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]}), safe="")
+    return quote(json.dumps(dict(filters)), safe="")
 
 
-def _message(reply: bytes) -> str:
+def label_filter(labels: Mapping[str, str]) -> str:
+    """The ``filters`` query value that matches objects carrying every one of ``labels``."""
+    return filter_query({"label": [f"{k}={v}" for k, v in labels.items()]})
+
+
+def error_message(reply: bytes) -> str:
+    """The engine's ``message`` in an error answer, or the answer's own text."""
     try:
         data = json.loads(reply)
     except ValueError:

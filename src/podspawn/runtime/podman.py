@@ -36,7 +36,7 @@ from podspawn.runtime import cgroups, podman_login
 from podspawn.runtime.base import ContainerInfo, ContainerSpec, NetworkInfo
 from podspawn.runtime.container_runtime import ContainerRuntime
 from podspawn.runtime.docker import DockerEngine, _mapped, split_ref
-from podspawn.runtime.engine_http import EngineSocket
+from podspawn.runtime.engine_http import EngineSocket, filter_query
 from podspawn.runtime.spec import ExecResult
 
 if TYPE_CHECKING:
@@ -155,10 +155,7 @@ class PodmanEngine(DockerEngine):
     def _ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create ``name`` with ``labels`` unless it exists (a workspace kept from an
         earlier session keeps its labels, as on Docker)."""
-        import json
-        from urllib.parse import quote
-
-        by_name = quote(json.dumps({"name": [name]}), safe="")
+        by_name = filter_query({"name": [name]})
         found = self._call(f"list volumes named {name}", "GET", f"/volumes?filters={by_name}")
         if any(v.get("Name") == name for v in (found or {}).get("Volumes") or []):
             return
@@ -221,11 +218,8 @@ class PodmanEngine(DockerEngine):
                 if exactly(found, labels)]
 
     def _libpod_networks(self, filters: Mapping[str, list[str]]) -> list[NetworkInfo]:
-        import json
-        from urllib.parse import quote
-
-        query = quote(json.dumps(dict(filters)), safe="")
-        rows = self._libpod("list networks", "GET", f"/networks/json?filters={query}")
+        rows = self._libpod("list networks", "GET",
+                            f"/networks/json?filters={filter_query(filters)}")
         return [_network(row) for row in rows or []]
 
     def _libpod(self, action: str, method: str, target: str, body: object = None) -> Any:
