@@ -31,6 +31,14 @@ def _run(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
+def _modules_after(code: str, tmp_path: Path) -> list[str]:
+    """Every module a fresh interpreter has loaded after running ``code``."""
+    result = _run(["-c", code + "import sys\nprint('\\n'.join(sorted(sys.modules)))\n"],
+                  {"PODSPAWN_CONFIG": str(tmp_path / "absent.yaml")})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_heavy_list_detects_what_it_should() -> None:
     """Guard the guard: the check below would notice click or http.client."""
     assert _heavy(["click", "click.core", "http.client", "yaml", "os", "httpx", "clickx"]) == [
@@ -39,14 +47,8 @@ def test_heavy_list_detects_what_it_should() -> None:
 
 
 def test_importing_the_login_modules_loads_nothing_heavy(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "import podspawn.login.spawn, podspawn.login.auth_keys, podspawn.__main__\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
-    )
-    result = _run(["-c", code], {"PODSPAWN_CONFIG": str(tmp_path / "absent.yaml")})
-    assert result.returncode == 0, result.stderr
-    modules = result.stdout.split()
+    modules = _modules_after(
+        "import podspawn.login.spawn, podspawn.login.auth_keys, podspawn.__main__\n", tmp_path)
     assert "podspawn.login.spawn" in modules
     assert "podspawn.login.auth_keys" in modules
     assert _heavy(modules) == []
@@ -57,8 +59,7 @@ def test_a_first_login_loads_neither_the_engine_sdk_nor_pydantic(tmp_path: Path)
     requests and urllib3) and pydantic cost it about 0.2 s, and it needs neither: the engine
     is spoken to by ``runtime.engine_http`` and the stored Podfile read by
     ``podfile.stored``."""
-    code = (
-        "import sys\n"
+    modules = _modules_after(
         "import podspawn.services.sessions, podspawn.services.pool_slots\n"
         "import podspawn.services.personalise, podspawn.services.project_store\n"
         "import podspawn.services.capacity, podspawn.services.firewall\n"
@@ -67,12 +68,7 @@ def test_a_first_login_loads_neither_the_engine_sdk_nor_pydantic(tmp_path: Path)
         "import podspawn.podfile.stored, podspawn.podfile.loaded, podspawn.podfile.env_values\n"
         "from podspawn.runtime.docker import DockerEngine\n"
         "from podspawn.runtime.podman import PodmanEngine\n"
-        "DockerEngine(), PodmanEngine()\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
-    )
-    result = _run(["-c", code], {"PODSPAWN_CONFIG": str(tmp_path / "absent.yaml")})
-    assert result.returncode == 0, result.stderr
-    modules = result.stdout.split()
+        "DockerEngine(), PodmanEngine()\n", tmp_path)
     assert "podspawn.services.sessions" in modules and "podspawn.runtime.podman" in modules
     heavy = [m for m in _heavy(modules) if m.split(".")[0] in
              ("pydantic", "docker", "requests", "urllib3", "click", "rich")]
